@@ -1,0 +1,3 @@
+from rlscaling.cli import main
+
+raise SystemExit(main())

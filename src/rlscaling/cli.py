@@ -1,0 +1,62 @@
+"""The `rlscaling` command: one subcommand per workflow stage.
+
+Each subcommand lives in its own module, which exposes
+
+    add_arguments(parser: argparse.ArgumentParser) -> None
+    main(args: argparse.Namespace) -> int
+
+Only the chosen subcommand's module is imported, and command modules keep heavy imports (torch,
+transformers, trl) inside `main`, so light stages (fit, figures, plan) start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rlscaling.errors import UserError
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plan": ("rlscaling.config", "validate a config and print the study plan (runs, steps, fits)"),
+    "data": ("rlscaling.data.cli", "prepare train / held-out / benchmark parquet files (verl RL schema)"),
+    "tokenizer": ("rlscaling.tokenizer", "build the tiny family's tokenizer from the pre-training corpus"),
+    "pretrain": ("rlscaling.pretrain", "pre-train one size of the tiny model family from scratch"),
+    "train": ("rlscaling.train.cli", "run one GRPO training segment (trl or verl engine)"),
+    "evaluate": ("rlscaling.evaluate", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
+    "curves": ("rlscaling.curves", "build the tidy curves table, or import outside logs into one"),
+    "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),
+    "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
+    "report": ("rlscaling.report", "write summary.md with the study's tables"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only `command`'s module is imported (all of them when None)."""
+    parser = argparse.ArgumentParser(
+        prog="rlscaling", description="RL post-training scaling-law studies (one subcommand per stage)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if command is None or name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else "__none__"
+    args = build_parser(command).parse_args(argv)
+    try:
+        return int(args._module.main(args) or 0)
+    except UserError as err:  # bad input: one clear message, no traceback
+        print(f"rlscaling {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

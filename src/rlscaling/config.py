@@ -1,0 +1,267 @@
+"""Study configuration: schema validation, semantic checks and the study plan.
+
+The same code serves the Snakefile (which also runs Snakemake's own `validate`) and the CLI
+(`rlscaling plan --config config.yaml`). A study is:
+
+- sizes: the model family (tiny sizes pre-trained here, or hub models given by path / id);
+- sweep: optional variant dimensions (seed, reward, rollouts_per_prompt, lr, reuse_tau, ...);
+- runs = sizes x sweep; each run is trained in segments of `training.segment_steps` RL steps and every
+  checkpoint (step 0 = the base model) is evaluated on every benchmark.
+
+Errors name the offending key, e.g. `training.segment_steps: 50 is longer than training.total_steps (40)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rlscaling.errors import UserError
+from rlscaling.paths import PROJECT_ROOT
+
+SCHEMA_PATH = PROJECT_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+# sweep dimensions and the config section they override
+SWEEP_KEYS = {
+    "seed": "training",
+    "reward": "training",
+    "rollouts_per_prompt": "training",
+    "prompts_per_step": "training",
+    "lr": "training",
+    "kl_coef": "training",
+    "reuse_tau": "training",
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One RL training run: a model size trained with one setting of the sweep dimensions."""
+
+    name: str
+    size: str
+    variant: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+
+    def train_params(self) -> dict[str, Any]:
+        """Training settings that determine a segment's result (total_steps excluded on purpose:
+        raising it must not invalidate earlier segments)."""
+        params = {k: v for k, v in self.training.items() if k != "total_steps"}
+        params["size"] = self.size
+        params["run"] = self.name
+        return params
+
+
+# --------------------------------------------------------------------------------------------------
+# loading and validation
+
+
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH) as fh:
+        return yaml.safe_load(fh)
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Schema validation (with defaults filled in) then semantic checks. Returns a new dict."""
+    import jsonschema
+
+    config = copy.deepcopy(config)
+    schema = load_schema()
+    validator_cls = _with_defaults(jsonschema.Draft202012Validator)
+    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors[:10]:
+            key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+            lines.append(f"{key}: {err.message}")
+        raise UserError("config does not match workflow/schemas/config.schema.yaml:\n  " + "\n  ".join(lines))
+    check(config)
+    return config
+
+
+def _with_defaults(validator_class):
+    """jsonschema validator that fills in `default` values of properties (as Snakemake's validate does)."""
+    import jsonschema
+
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if isinstance(sub, dict) and "default" in sub and prop not in instance:
+                    instance[prop] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config, apply nested overrides, validate. Raises UserError naming the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    with open(path) as fh:
+        config = yaml.safe_load(fh) or {}
+    if overrides:
+        config = deep_merge(config, overrides)
+    return validate(config)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def check(config: dict[str, Any]) -> None:
+    """Semantic checks the schema cannot express. Raises UserError naming the key."""
+    tr = config["training"]
+    if tr["segment_steps"] > tr["total_steps"]:
+        raise UserError(
+            f"training.segment_steps: {tr['segment_steps']} is longer than training.total_steps "
+            f"({tr['total_steps']})"
+        )
+    if tr["total_steps"] % tr["segment_steps"] != 0:
+        raise UserError(
+            f"training.total_steps: {tr['total_steps']} is not a multiple of training.segment_steps "
+            f"({tr['segment_steps']})"
+        )
+    ev = config["evaluation"]
+    for k in ev["pass_k"]:
+        if k > ev["n_samples"]:
+            raise UserError(
+                f"evaluation.pass_k: k={k} is larger than evaluation.n_samples ({ev['n_samples']}); "
+                "the unbiased pass@k estimator needs k <= n"
+            )
+    if ev["every_steps"] % tr["segment_steps"] != 0:
+        raise UserError(
+            f"evaluation.every_steps: {ev['every_steps']} is not a multiple of training.segment_steps "
+            f"({tr['segment_steps']}); checkpoints exist only at segment boundaries"
+        )
+    for bench in ev["benchmarks"]:
+        if bench not in config["benchmarks"]:
+            raise UserError(
+                f"evaluation.benchmarks: '{bench}' is not defined under benchmarks "
+                f"(defined: {sorted(config['benchmarks'])})"
+            )
+    for name, spec in config["benchmarks"].items():
+        p = spec.get("path")
+        if p and spec.get("source", "parquet") == "parquet" and not _resolve(p).exists():
+            raise UserError(f"benchmarks.{name}.path: file {p} does not exist")
+    data = config["data"]
+    if data["source"] == "parquet":
+        for i, p in enumerate(data["parquet"]["train_files"]):
+            if not _resolve(p).exists():
+                raise UserError(f"data.parquet.train_files[{i}]: file {p} does not exist")
+        for i, p in enumerate(data["parquet"].get("heldout_files") or []):
+            if not _resolve(p).exists():
+                raise UserError(f"data.parquet.heldout_files[{i}]: file {p} does not exist")
+    family = config["models"]["family"]
+    for name, spec in config["models"]["sizes"].items():
+        if family == "hub" and "path" not in spec:
+            raise UserError(f"models.sizes.{name}: a hub family needs `path` (local dir or hub id)")
+        if family == "tiny" and "hidden_size" not in spec:
+            raise UserError(f"models.sizes.{name}: a tiny family needs the architecture (hidden_size, ...)")
+    for key in config.get("sweep", {}):
+        if key not in SWEEP_KEYS:
+            raise UserError(f"sweep.{key}: not a sweep dimension (allowed: {sorted(SWEEP_KEYS)})")
+
+
+def _resolve(p: str | Path) -> Path:
+    p = Path(p).expanduser()
+    return p if p.is_absolute() else Path.cwd() / p
+
+
+# --------------------------------------------------------------------------------------------------
+# the plan
+
+
+def runs(config: dict[str, Any]) -> list[Run]:
+    """All runs of the study: sizes x sweep, in config order. Run names are `{size}` without a sweep,
+    else `{size}__{key}-{value}__...` (keys in config order)."""
+    sweep = config.get("sweep") or {}
+    keys = list(sweep)
+    out = []
+    for size in config["models"]["sizes"]:
+        for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
+            variant = dict(zip(keys, values))
+            training = copy.deepcopy(config["training"])
+            training.setdefault("seed", config["seed"])
+            training.update(variant)
+            name = "__".join([size] + [f"{k}-{_fmt(v)}" for k, v in variant.items()])
+            out.append(Run(name=name, size=size, variant=variant, training=training))
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return str(v).replace("/", "_").replace(" ", "")
+
+
+def run_by_name(config: dict[str, Any], name: str) -> Run:
+    for r in runs(config):
+        if r.name == name:
+            return r
+    raise UserError(f"no run named {name!r} in this config")
+
+
+def checkpoint_steps(config: dict[str, Any]) -> list[int]:
+    """Steps at which a checkpoint exists: 0 (the base model), seg, 2*seg, ..., total."""
+    tr = config["training"]
+    return list(range(0, tr["total_steps"] + 1, tr["segment_steps"]))
+
+
+def eval_steps(config: dict[str, Any]) -> list[int]:
+    """Checkpoint steps that are evaluated: 0, every `evaluation.every_steps`, and the final step."""
+    every = config["evaluation"]["every_steps"]
+    steps = [s for s in checkpoint_steps(config) if s % every == 0]
+    final = config["training"]["total_steps"]
+    return sorted(set(steps) | {final})
+
+
+def study_dir(config: dict[str, Any]) -> str:
+    return f"{config['results_dir']}/{config['study']}"
+
+
+def fit_targets(config: dict[str, Any]) -> list[str]:
+    """Names `{law}__{x}__{scenario}` of the fits the study makes."""
+    fit = config["fit"]
+    return [f"{law}__{x}__{sc}" for law in fit["laws"] for x in fit["x"] for sc in fit["scenarios"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI: rlscaling plan
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default="config.yaml", help="study config (YAML)")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    config = load(args.config)
+    plan = {
+        "study": config["study"],
+        "study_dir": study_dir(config),
+        "sizes": list(config["models"]["sizes"]),
+        "runs": [r.name for r in runs(config)],
+        "checkpoint_steps": checkpoint_steps(config),
+        "eval_steps": eval_steps(config),
+        "benchmarks": config["evaluation"]["benchmarks"],
+        "fits": fit_targets(config),
+    }
+    if args.json:
+        print(json.dumps(plan, indent=2))
+    else:
+        for k, v in plan.items():
+            print(f"{k:18s} {v}")
+    return 0

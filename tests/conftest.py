@@ -1,0 +1,30 @@
+"""Shared test fixtures.
+
+Reference data (../shared/data) is found through RLSCALING_SHARED_DATA (default ../shared/data next to
+the project); tests that need it skip with a clear reason when it is absent (a user's fresh clone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlscaling.paths import SHARED_DATA_ENV, shared_data_dir
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared reference-data folder, or skip."""
+    d = shared_data_dir()
+    if not d.is_dir():
+        pytest.skip(f"reference data not found at {d} (set {SHARED_DATA_ENV} to its folder)")
+    return d
+
+
+def need_file(shared: Path, rel: str) -> Path:
+    """A file of the reference data, or skip naming it."""
+    p = shared / rel
+    if not p.exists():
+        pytest.skip(f"reference file {p} not found")
+    return p

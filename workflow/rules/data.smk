@@ -1,0 +1,35 @@
+# Stage 1: train / held-out / benchmark parquet files in verl's RL schema (+ the synthetic
+# pre-training corpus). One job: the splits must be made together so no problem is in two of them.
+
+DATA_OUTPUTS = {
+    "train": f"{S}/data/train.parquet",
+    "heldout": f"{S}/data/heldout.parquet",
+    "report": f"{S}/data/report.json",
+}
+REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in config["data"]["reuse_taus"] if t != 1]
+CORPUS = f"{S}/data/pretrain_corpus.parquet"
+
+
+def train_file(tau):
+    return f"{S}/data/train.parquet" if int(tau) == 1 else f"{S}/data/train_tau{int(tau)}.parquet"
+
+
+rule data:
+    output:
+        **DATA_OUTPUTS,
+        bench=expand(f"{S}/data/bench/{{bench}}.parquet", bench=BENCHES),
+        reuse=REUSE_FILES,
+        corpus=[CORPUS] if config["data"]["source"] == "synthetic" else [],
+    params:
+        cfg=as_json({"data": config["data"], "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
+                     "seed": config["seed"]}),
+        out_dir=f"{S}/data",
+    log:
+        f"{S}/logs/data.log",
+    benchmark:
+        f"{S}/benchmarks/data.tsv"
+    threads: 1
+    resources:
+        **resources_for("light"),
+    shell:
+        "{RLSCALING} data --params-json {params.cfg:q} --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,28 @@
+# Stage 4: every evaluated checkpoint (step 0 = base model included) on every benchmark.
+# One job per checkpoint (model loaded once), one JSON summary + one per-sample parquet per benchmark.
+
+EVAL_CFG = {k: v for k, v in config["evaluation"].items() if k not in ("benchmarks", "every_steps")}
+
+
+rule evaluate:
+    input:
+        model=lambda w: checkpoint_input(w.run, w.step),
+        bench=expand(f"{S}/data/bench/{{bench}}.parquet", bench=BENCHES),
+    output:
+        summary=expand(f"{S}/eval/{{{{run}}}}/step_{{{{step}}}}/{{bench}}.json", bench=BENCHES),
+        samples=expand(f"{S}/eval/{{{{run}}}}/step_{{{{step}}}}/{{bench}}.samples.parquet", bench=BENCHES),
+    params:
+        cfg=lambda w: as_json({**EVAL_CFG, "seed": config["seed"],
+                               "scorers": {b: config["benchmarks"][b].get("scorer") for b in BENCHES}}),
+        out_dir=lambda w: f"{S}/eval/{w.run}/step_{w.step}",
+        model=lambda w: checkpoint(w.run, w.step),
+    log:
+        f"{S}/logs/evaluate/{{run}}/step_{{step}}.log",
+    benchmark:
+        f"{S}/benchmarks/evaluate/{{run}}/step_{{step}}.tsv"
+    threads: 1
+    resources:
+        **resources_for("evaluate"),
+    shell:
+        "{RLSCALING} evaluate --model {params.model} --bench {input.bench} --params-json {params.cfg:q}"
+        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

@@ -1,0 +1,47 @@
+# Stage 7: figures (PNG + PDF, captioned in `snakemake --report`) and summary.md.
+
+from rlscaling.figures import figure_names
+
+FIGURE_NAMES = figure_names(config)
+FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
+FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
+
+
+rule figures:
+    input:
+        curves=f"{S}/curves.parquet",
+        fits=FIT_FILES,
+    output:
+        [
+            report(f"{S}/figures/{name}.{fmt}", caption=f"../report/{name}.rst", category="Figures")
+            if fmt == "png" else f"{S}/figures/{name}.{fmt}"
+            for name in FIGURE_NAMES
+            for fmt in config["figures"]["formats"]
+        ],
+    params:
+        cfg=as_json({"figures": config["figures"], "fit": config["fit"], "names": FIGURE_NAMES}),
+        out_dir=f"{S}/figures",
+    log:
+        f"{S}/logs/figures.log",
+    benchmark:
+        f"{S}/benchmarks/figures.tsv"
+    shell:
+        "{RLSCALING} figures --curves {input.curves} --fits {input.fits} --params-json {params.cfg:q}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule report:
+    input:
+        curves=f"{S}/curves.parquet",
+        fits=FIT_FILES,
+        pretrain=expand(f"{S}/models/{{size}}/pretrain.json", size=SIZES) if TINY else [],
+        data_report=f"{S}/data/report.json",
+    output:
+        report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
+    params:
+        study_dir=S,
+    log:
+        f"{S}/logs/report.log",
+    shell:
+        "{RLSCALING} report --study-dir {params.study_dir} --curves {input.curves} --fits {input.fits}"
+        " -o {output} > {log} 2>&1"

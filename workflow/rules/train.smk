@@ -1,0 +1,40 @@
+# Stage 3: GRPO in resumable segments. step_{k} is trained from step_{k-seg} (step 0 = the base
+# model), carrying optimizer, scheduler, RNG and data position, so segments equal one long run.
+# Raising training.total_steps adds segments and reuses every earlier one (total_steps is not a param).
+
+
+def previous_checkpoint(w):
+    return checkpoint_input(w.run, int(w.step) - SEG)
+
+
+rule train_segment:
+    input:
+        init=previous_checkpoint,
+        data=lambda w: train_file(RUNS[w.run].training["reuse_tau"]),
+    output:
+        directory(f"{S}/runs/{{run}}/step_{{step}}"),
+    params:
+        cfg=lambda w: as_json(RUNS[w.run].train_params()),
+        init=lambda w: checkpoint(w.run, int(w.step) - SEG),
+    log:
+        f"{S}/logs/train/{{run}}/step_{{step}}.log",
+    benchmark:
+        f"{S}/benchmarks/train/{{run}}/step_{{step}}.tsv"
+    threads: 1
+    resources:
+        **resources_for("train"),
+    shell:
+        "{RLSCALING} train --params-json {params.cfg:q} --init {params.init} --data {input.data}"
+        " --step {wildcards.step} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule run_metrics:
+    """Per-step metrics of a whole run (one JSONL, the segments' metrics.jsonl concatenated)."""
+    input:
+        lambda w: [step_dir(w.run, s) for s in rc.checkpoint_steps(config) if s > 0],
+    output:
+        f"{S}/runs/{{run}}/metrics.jsonl",
+    log:
+        f"{S}/logs/run_metrics/{{run}}.log",
+    shell:
+        "{RLSCALING} curves metrics {input} -o {output} > {log} 2>&1"
