@@ -1,0 +1,32 @@
+# Two commands on a fresh machine (see README):
+#   make study   install, then run the embedded default study to figures, summary.md and report.html
+#   make test    install, then run the test suite (what .ci/run calls)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STUDY ?= default
+CORES ?= 2
+
+.PHONY: setup study report test dryrun clean-study
+
+setup: $(VENV)/.installed
+
+# torch first, pinned: the CPU build; an unpinned torch pulls several GB of CUDA
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+study: setup
+	$(VENV)/bin/snakemake --cores $(CORES) all
+	$(VENV)/bin/snakemake --cores 1 --report results/$(STUDY)/report.html
+
+dryrun: setup
+	$(VENV)/bin/snakemake --cores $(CORES) -n all
+
+test: setup
+	$(VENV)/bin/pytest
+
+clean-study:
+	rm -rf results/$(STUDY)

@@ -1,0 +1,126 @@
+"""The study config: schema validation, semantic checks and the plan (runs, checkpoints, fits)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlscaling import config as rc
+from rlscaling.cli import main as cli_main
+from rlscaling.errors import UserError
+from rlscaling.paths import PROJECT_ROOT
+
+
+@pytest.fixture()
+def default() -> dict:
+    with open(PROJECT_ROOT / "config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_default_config_is_valid_and_gets_defaults(default):
+    cfg = rc.validate(default)
+    assert cfg["results_dir"] == "results"
+    assert cfg["training"]["engine"] == "trl"
+    assert cfg["fit"]["min_step"] == 1
+
+
+def test_unknown_key_is_refused_naming_it(default):
+    default["training"]["learning_rate"] = 1e-4
+    with pytest.raises(UserError, match=r"training: Additional properties .*learning_rate"):
+        rc.validate(default)
+
+
+def test_wrong_type_is_refused_naming_the_key(default):
+    default["training"]["prompts_per_step"] = "sixteen"
+    with pytest.raises(UserError, match=r"training\.prompts_per_step"):
+        rc.validate(default)
+
+
+def test_segment_longer_than_run_is_refused(default):
+    default["training"]["segment_steps"] = default["training"]["total_steps"] + 10
+    with pytest.raises(UserError, match=r"training\.segment_steps: .* longer than training\.total_steps"):
+        rc.validate(default)
+
+
+def test_total_steps_must_be_whole_segments(default):
+    default["training"].update(total_steps=25, segment_steps=10)
+    with pytest.raises(UserError, match=r"training\.total_steps: 25 is not a multiple"):
+        rc.validate(default)
+
+
+def test_pass_at_k_larger_than_samples_is_refused(default):
+    default["evaluation"].update(n_samples=4, pass_k=[1, 8])
+    with pytest.raises(UserError, match=r"evaluation\.pass_k: k=8 .*n_samples \(4\)"):
+        rc.validate(default)
+
+
+def test_missing_data_file_is_refused_naming_it(default):
+    default["data"] = {"source": "parquet", "parquet": {"train_files": ["/nonexistent/train.parquet"]}}
+    with pytest.raises(UserError, match=r"data\.parquet\.train_files\[0\]: file /nonexistent/train\.parquet"):
+        rc.validate(default)
+
+
+def test_missing_benchmark_file_is_refused_naming_it(default):
+    default["benchmarks"]["gsm8k"] = {"source": "parquet", "path": "/nonexistent/gsm8k.parquet"}
+    with pytest.raises(UserError, match=r"benchmarks\.gsm8k\.path"):
+        rc.validate(default)
+
+
+def test_evaluated_benchmark_must_be_defined(default):
+    default["evaluation"]["benchmarks"] = ["heldout", "math500"]
+    with pytest.raises(UserError, match=r"evaluation\.benchmarks: 'math500' is not defined"):
+        rc.validate(default)
+
+
+def test_unknown_sweep_dimension_is_refused(default):
+    default["sweep"] = {"batch": [1, 2]}
+    with pytest.raises(UserError, match=r"sweep\.batch"):
+        rc.validate(default)
+
+
+def test_checkpoints_are_segment_boundaries_from_base_model(default):
+    cfg = rc.validate(default)
+    cfg["training"].update(total_steps=40, segment_steps=10)
+    assert rc.checkpoint_steps(cfg) == [0, 10, 20, 30, 40]
+
+
+def test_eval_steps_include_base_and_final(default):
+    default["training"].update(total_steps=50, segment_steps=10)
+    default["evaluation"]["every_steps"] = 20
+    cfg = rc.validate(default)
+    assert rc.eval_steps(cfg) == [0, 20, 40, 50]
+
+
+def test_runs_are_sizes_times_sweep_with_overrides(default):
+    default["sweep"] = {"seed": [0, 1], "reward": ["strict", "flexible"]}
+    cfg = rc.validate(default)
+    runs = rc.runs(cfg)
+    assert len(runs) == len(cfg["models"]["sizes"]) * 4
+    r = rc.run_by_name(cfg, "xs__seed-1__reward-flexible")
+    assert (r.size, r.training["seed"], r.training["reward"]) == ("xs", 1, "flexible")
+
+
+def test_segment_params_do_not_depend_on_total_steps(default):
+    a = rc.validate(default)
+    b = copy.deepcopy(default)
+    b["training"]["total_steps"] = 2 * default["training"]["total_steps"]
+    b = rc.validate(b)
+    assert rc.runs(a)[0].train_params() == rc.runs(b)[0].train_params()
+
+
+def test_plan_command_prints_runs(capsys):
+    assert cli_main(["plan", "--config", str(PROJECT_ROOT / "config.yaml"), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"runs"' in out and '"checkpoint_steps"' in out
+
+
+def test_plan_command_reports_bad_config_in_one_line(tmp_path: Path, default, capsys):
+    default["evaluation"]["pass_k"] = [64]
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(default))
+    assert cli_main(["plan", "--config", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "evaluation.pass_k" in err and "Traceback" not in err
