@@ -1,0 +1,191 @@
+"""The Snakemake workflow end to end on a reduced study (2 sizes, 6 steps in segments of 2), and the
+behaviours users rely on: nothing reruns without a reason, settings invalidate only what they
+affect, longer training reuses earlier segments, targets build only their ancestors, and a killed
+training segment leaves nothing Snakemake would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlscaling.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+MINI = PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml"
+S = "results/mini"
+
+
+def smk(workdir: Path, *args: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(PROJECT_ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, **popen)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *targets: str) -> Counter:
+    """Rule -> number of jobs Snakemake would run now (from a dry run's job stats)."""
+    out = smk(workdir, "-n", "--quiet", "rules", *targets)
+    text = out.stdout + out.stderr
+    counts: Counter = Counter()
+    if "Nothing to be done" in text:
+        return counts
+    stats = text.split("Job stats:", 1)[1]
+    for line in stats.splitlines():
+        m = re.match(r"^\s*([A-Za-z_]\w*)\s+(\d+)\s*$", line)
+        if m and m.group(1) != "total":
+            counts[m.group(1)] += int(m.group(2))
+    return counts
+
+
+def planned_outputs(workdir: Path, rule: str, *targets: str) -> list[str]:
+    """Output paths of the planned jobs of one rule (from a dry run)."""
+    out = smk(workdir, "-n", *targets)
+    text = out.stdout + out.stderr
+    outs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        if re.match(rf"(?:local)?rule {rule}:", block.strip()):
+            m = re.search(r"output: (.+)", block)
+            if m:
+                outs.extend(p.strip() for p in m.group(1).split(","))
+    return outs
+
+
+def write_config(workdir: Path, **changes) -> dict:
+    cfg = yaml.safe_load(MINI.read_text())
+    for dotted, value in changes.items():
+        node = cfg
+        *path, last = dotted.split(".")
+        for key in path:
+            node = node[key]
+        node[last] = value
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """The mini study, run once to completion."""
+    workdir = tmp_path_factory.mktemp("mini")
+    write_config(workdir)
+    smk(workdir, "all")
+    return workdir
+
+
+def test_study_writes_every_stage_output(study: Path):
+    s = study / S
+    for rel in ["data/train.parquet", "data/heldout.parquet", "data/bench/ood.parquet",
+                "models/xs/base/config.json", "models/s/pretrain.json",
+                "runs/xs/step_000006/config.json", "runs/s/metrics.jsonl",
+                "eval/s/step_000000/heldout.json", "eval/xs/step_000006/ood.samples.parquet",
+                "curves.parquet", "fits/paper__C__full.json", "fits/paper__D__full.json",
+                "figures/loss_vs_C.png", "figures/loss_vs_C.pdf", "summary.md"]:
+        assert (s / rel).exists(), rel
+
+
+def test_curves_cover_every_run_step_and_bench(study: Path):
+    import pandas as pd
+
+    curves = pd.read_parquet(study / S / "curves.parquet")
+    assert set(curves["run"]) == {"xs", "s"}
+    assert sorted(set(curves["step"])) == [0, 2, 4, 6]
+    assert set(curves["bench"]) == {"heldout", "ood"}
+    assert len(curves) == 2 * 4 * 2
+    final = curves[curves.step == 6]
+    assert (final["C"] > 0).all() and (final["D"] == 6 * 4).all()
+
+
+def test_second_invocation_does_nothing(study: Path):
+    assert planned_jobs(study, "all") == Counter()
+
+
+def test_fit_setting_change_reruns_only_fits_figures_and_report(study: Path):
+    write_config(study, **{"fit.bootstrap": 30})
+    try:
+        jobs = planned_jobs(study, "all")
+        assert jobs and set(jobs) <= {"fit", "figures", "report", "all"}, jobs
+    finally:
+        write_config(study)
+
+
+def test_raising_total_steps_trains_only_the_new_segments(study: Path):
+    write_config(study, **{"training.total_steps": 8})
+    try:
+        jobs = planned_jobs(study, "all")
+        assert jobs["train_segment"] == 2 and jobs["evaluate"] == 2, jobs
+        assert "pretrain" not in jobs and "data" not in jobs
+        trained = planned_outputs(study, "train_segment", "all")
+        assert sorted(Path(p).name for p in trained) == ["step_000008", "step_000008"]
+    finally:
+        write_config(study)
+
+
+def test_one_evaluation_file_builds_only_its_ancestors(tmp_path: Path):
+    write_config(tmp_path)
+    target = f"{S}/eval/xs/step_000004/heldout.json"
+    jobs = planned_jobs(tmp_path, target)
+    assert jobs == Counter({"data": 1, "tokenizer": 1, "pretrain": 1, "train_segment": 2, "evaluate": 1})
+
+
+def test_killed_training_segment_leaves_no_trusted_output_and_rerun_matches(study: Path):
+    run_dir = study / S / "runs" / "xs"
+    final = run_dir / "step_000006"
+    reference = [json.loads(x) for x in (final / "metrics.jsonl").read_text().splitlines()]
+    shutil.rmtree(final)
+
+    proc = subprocess.Popen(
+        [SNAKEMAKE, "-s", str(PROJECT_ROOT / "Snakefile"), "--directory", str(study), "--configfile",
+         str(study / "config.yaml"), "--cores", "1", str(final.relative_to(study))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    killed = _kill_training_process_midway(proc.pid, study / S / "logs" / "train" / "xs" / "step_000006.log")
+    proc.wait(timeout=300)
+    assert killed, "never saw the training segment start"
+    assert proc.returncode != 0
+    assert not final.exists(), "a killed segment left its final checkpoint folder"
+
+    smk(study, str(final.relative_to(study)))
+    rerun = [json.loads(x) for x in (final / "metrics.jsonl").read_text().splitlines()]
+    keys = ["step", "prompts", "rollouts", "prompt_tokens", "response_tokens", "reward_mean", "C", "D"]
+    assert [{k: r[k] for k in keys} for r in rerun] == [{k: r[k] for k in keys} for r in reference]
+
+
+def _kill_training_process_midway(snakemake_pid: int, log: Path, timeout: float = 240.0) -> bool:
+    """SIGKILL the `rlscaling train` process under Snakemake once its log shows training progress."""
+    import psutil
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            children = psutil.Process(snakemake_pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return False
+        trainers = [c for c in children if _is_trainer(c)]
+        if trainers and log.exists() and re.search(r"it/s|s/it|step", log.read_text(errors="replace")):
+            for c in trainers:
+                c.send_signal(signal.SIGKILL)
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _is_trainer(proc) -> bool:
+    try:
+        cmd = proc.cmdline()
+    except Exception:
+        return False
+    return "rlscaling" in cmd and "train" in cmd
