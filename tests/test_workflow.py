@@ -33,7 +33,8 @@ def smk(workdir: Path, *args: str, check: bool = True, **popen) -> subprocess.Co
            "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, **popen)
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{tail}")
     return proc
 
 

@@ -194,7 +194,7 @@ def runs(config: dict[str, Any]) -> list[Run]:
     out = []
     for size in config["models"]["sizes"]:
         for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
-            variant = dict(zip(keys, values))
+            variant = dict(zip(keys, values, strict=True))
             training = copy.deepcopy(config["training"])
             training.setdefault("seed", config["seed"])
             training.update(variant)
