@@ -45,7 +45,7 @@ def test_pass_at_1_is_the_correct_fraction():
 def test_vectorised_over_problems_with_different_n():
     n = np.array([3, 5, 8, 8])
     c = np.array([1, 2, 0, 7])
-    expected = [brute_force(int(a), int(b), 3) for a, b in zip(n, c)]
+    expected = [brute_force(int(a), int(b), 3) for a, b in zip(n, c, strict=True)]
     np.testing.assert_allclose(pass_at_k(n, c, 3), expected, atol=1e-12)
 
 
@@ -69,7 +69,7 @@ def test_agrees_with_the_exact_combinatorial_formula(nck):
 def test_monotone_non_decreasing_in_k(nc):
     n, c = nc
     values = [float(pass_at_k(n, c, k)) for k in range(1, n + 1)]
-    assert all(b >= a - 1e-12 for a, b in zip(values, values[1:]))
+    assert all(b >= a - 1e-12 for a, b in zip(values[:-1], values[1:], strict=True))
 
 
 def test_k_larger_than_n_is_refused():

@@ -40,7 +40,9 @@ def pass_at_k(n: int | Sequence[int] | np.ndarray, c: int | Sequence[int] | np.n
     if np.any(c_arr < 0) or np.any(c_arr > n_arr):
         raise ValueError("pass@k needs 0 <= c <= n for every problem")
     if np.any(n_arr < k):
-        raise ValueError(f"pass@{k} needs at least k={k} samples per problem (smallest n is {int(n_arr.min())})")
+        raise ValueError(
+            f"pass@{k} needs at least k={k} samples per problem (smallest n is {int(n_arr.min())})"
+        )
     flat_n = n_arr.reshape(-1).astype(np.float64)
     flat_c = c_arr.reshape(-1)
     width = int(flat_c.max())
@@ -65,7 +67,9 @@ def pass_at_1(n: int | Sequence[int] | np.ndarray, c: int | Sequence[int] | np.n
     return c_arr / n_arr
 
 
-def mean_pass_at_k(n: Sequence[int] | np.ndarray, c: Sequence[int] | np.ndarray, ks: Iterable[int]) -> dict[int, float]:
+def mean_pass_at_k(
+    n: Sequence[int] | np.ndarray, c: Sequence[int] | np.ndarray, ks: Iterable[int]
+) -> dict[int, float]:
     """Benchmark-level pass@k for each k in `ks`: the mean over problems. NaN when there are no problems."""
     out: dict[int, float] = {}
     for k in ks:
@@ -74,7 +78,9 @@ def mean_pass_at_k(n: Sequence[int] | np.ndarray, c: Sequence[int] | np.ndarray,
     return out
 
 
-def counts_from_correct(problem_ids: Sequence | np.ndarray, correct: Sequence[bool] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def counts_from_correct(
+    problem_ids: Sequence | np.ndarray, correct: Sequence[bool] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Group per-sample correctness into per-problem counts.
 
     Args:
