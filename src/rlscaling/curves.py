@@ -1,0 +1,372 @@
+"""Stage 5: the tidy curves table, and a run's per-step metrics.
+
+    rlscaling curves metrics STEP_DIR [STEP_DIR ...] -o runs/RUN/metrics.jsonl
+    rlscaling curves build --study-dir S --params-json JSON -o S/curves.parquet
+    rlscaling curves import ...      (outside logs -> curves; rlscaling.curves_import, when present)
+
+`metrics` concatenates the per-segment `STEP_DIR/metrics.jsonl` files of one run in step order,
+checking that the steps are unique and contiguous across segments.
+
+`build` joins, for every (run, evaluated step, benchmark), the evaluation summary
+`S/eval/{run}/step_{k:06d}/{bench}.json`, the run's cumulative data / compute at that step
+(`S/runs/{run}/metrics.jsonl`) and the model size's parameter counts and pre-training compute
+(`S/models/{size}/pretrain.json` for the tiny family; the config's n_params / pretrain_tokens for hub
+models) into one row. Columns (units):
+
+    study, run, size, family ("tiny" | "hub"), N, N_nonembed (parameters), <one column per sweep key>,
+    seed, step (RL steps), D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper
+    convention 6·N·tokens; 0 at step 0), C_full (fuller FLOP count, when the trainer records it),
+    C_pretrain (FLOPs), tokens (cumulative RL prompt + response tokens), bench, pass_at_1,
+    pass_at_<k> for each k evaluated, format_rate, mean_response_tokens, L = 1 - pass_at_1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from rlscaling.errors import UserError
+
+_STEP_DIR_RE = re.compile(r"step_(\d+)$")
+
+# metrics.jsonl keys read by `build` (the trainer's schema; alternatives in order of preference)
+_CUMULATIVE_KEYS = {"C": ("C", "C_rl"), "D": ("D",), "C_full": ("C_full", "C_rl_full")}
+_PER_STEP_KEYS = {"C": ("flops", "C_step"), "D": ("prompts",), "C_full": ("flops_full", "C_full_step")}
+
+
+# --------------------------------------------------------------------------------------------------
+# metrics: one run's per-step metrics from its segments
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file (blank lines skipped). Raises UserError naming file and line."""
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    records = []
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
+        if not isinstance(rec, dict):
+            raise UserError(f"{path}, line {line_no}: expected a JSON object")
+        records.append(rec)
+    return records
+
+
+def _step_of(rec: dict[str, Any], path: Path, line: int) -> int:
+    step = rec.get("step")
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or int(step) != step:
+        raise UserError(f"{path}, record {line}: field `step` must be an integer, got {step!r}")
+    return int(step)
+
+
+def concat_metrics(step_dirs: list[str | Path]) -> list[dict[str, Any]]:
+    """The records of every `STEP_DIR/metrics.jsonl`, segments ordered by their step, checked to hold
+    unique, contiguous steps. Raises UserError naming the file where the sequence breaks."""
+    dirs = [Path(d) for d in step_dirs]
+
+    def dir_step(d: Path) -> int:
+        m = _STEP_DIR_RE.search(d.name)
+        if m is None:
+            raise UserError(f"{d}: expected a checkpoint folder named step_NNNNNN")
+        return int(m.group(1))
+
+    dirs.sort(key=dir_step)
+    out: list[dict[str, Any]] = []
+    previous: int | None = None
+    for d in dirs:
+        path = d / "metrics.jsonl"
+        records = read_jsonl(path)
+        if not records:
+            raise UserError(f"{path}: has no metrics records")
+        for i, rec in enumerate(records, start=1):
+            step = _step_of(rec, path, i)
+            if previous is not None and step <= previous:
+                raise UserError(
+                    f"{path}, record {i}: step {step} repeats or goes back (previous step {previous})"
+                )
+            if previous is not None and step != previous + 1:
+                raise UserError(f"{path}, record {i}: step {step} leaves a gap (previous step {previous})")
+            if step > dir_step(d):
+                raise UserError(
+                    f"{path}, record {i}: step {step} is past its checkpoint's step {dir_step(d)}"
+                )
+            previous = step
+            out.append(rec)
+    return out
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from rlscaling.io import write_text
+
+    records = concat_metrics(args.step_dirs)
+    write_text(args.output, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# build
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def cumulative_by_step(
+    records: list[dict[str, Any]], n_params: float | None, path: Path
+) -> dict[int, dict[str, float | None]]:
+    """step -> {D, C, C_full, tokens} cumulative through that step (step 0: all zeros).
+
+    Uses the trainer's cumulative `C`, `D`, `C_full` when recorded, else sums the per-step `flops`,
+    `prompts`, `flops_full`; `tokens` sums prompt_tokens + response_tokens, and C falls back to
+    6·N·tokens when no FLOPs are recorded at all.
+    """
+    from rlscaling.compute import rl_step_flops
+
+    out: dict[int, dict[str, float | None]] = {0: {"D": 0.0, "C": 0.0, "C_full": 0.0, "tokens": 0.0}}
+    sums: dict[str, float | None] = {"D": 0.0, "C": 0.0, "C_full": 0.0, "tokens": 0.0}
+    for i, rec in enumerate(records, start=1):
+        step = _step_of(rec, path, i)
+        pt, rt = _finite(rec.get("prompt_tokens")), _finite(rec.get("response_tokens"))
+        step_tokens = (pt or 0.0) + (rt or 0.0) if (pt is not None or rt is not None) else None
+        sums["tokens"] = (
+            None if sums["tokens"] is None or step_tokens is None else sums["tokens"] + step_tokens
+        )
+        row: dict[str, float | None] = {}
+        for col in ("D", "C", "C_full"):
+            cum = next(
+                (_finite(rec[k]) for k in _CUMULATIVE_KEYS[col] if _finite(rec.get(k)) is not None), None
+            )
+            if cum is None:
+                per = next(
+                    (_finite(rec[k]) for k in _PER_STEP_KEYS[col] if _finite(rec.get(k)) is not None), None
+                )
+                if per is None and col == "C" and step_tokens is not None and n_params:
+                    per = rl_step_flops(n_params, pt or 0.0, rt or 0.0)
+                cum = None if per is None or sums[col] is None else sums[col] + per
+            sums[col] = cum
+            row[col] = cum
+        row["tokens"] = sums["tokens"]
+        out[step] = row
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return obj
+
+
+def size_record(study_dir: Path, size: str, models: dict[str, Any]) -> dict[str, Any]:
+    """{N, N_nonembed, C_pretrain} of a model size (tiny: its pretrain.json; hub: the config)."""
+    from rlscaling.compute import pretrain_flops
+
+    family = models.get("family", "tiny")
+    spec = (models.get("sizes") or {}).get(size) or {}
+    if family == "hub":
+        n = _finite(spec.get("n_params"))
+        if n is None:
+            raise UserError(f"models.sizes.{size}.n_params: needed for a hub model's N (curves build)")
+        tokens = _finite(spec.get("pretrain_tokens"))
+        return {
+            "N": n,
+            "N_nonembed": None,
+            "C_pretrain": pretrain_flops(n, tokens) if tokens is not None else None,
+        }
+    path = study_dir / "models" / size / "pretrain.json"
+    if not path.is_file():
+        raise UserError(f"{path} does not exist (pre-training record of size {size})")
+    rec = _read_json(path)
+    n = next((_finite(rec[k]) for k in ("N", "n_params") if _finite(rec.get(k)) is not None), None)
+    if n is None:
+        raise UserError(f"{path}: missing field `N` (parameter count)")
+    n_ne = next(
+        (
+            _finite(rec[k])
+            for k in ("N_nonembed", "n_params_nonembed", "non_embedding_params")
+            if _finite(rec.get(k)) is not None
+        ),
+        None,
+    )
+    c_pre = next(
+        (_finite(rec[k]) for k in ("C_pretrain", "flops", "FLOPs") if _finite(rec.get(k)) is not None), None
+    )
+    if c_pre is None and _finite(rec.get("tokens")) is not None:
+        c_pre = pretrain_flops(n, float(rec["tokens"]))
+    return {"N": n, "N_nonembed": n_ne, "C_pretrain": c_pre}
+
+
+def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
+    """The curves table (pandas DataFrame), one row per (run, eval step, bench); see module doc.
+
+    Raises UserError listing every missing input file.
+    """
+    import pandas as pd
+
+    study_dir = Path(study_dir)
+    for key in ("runs", "eval_steps", "benchmarks"):
+        if key not in params:
+            raise UserError(f"--params-json: missing field `{key}`")
+    models = params.get("models") or {}
+    family = models.get("family", "tiny")
+    sweep_keys = list(params.get("sweep") or {})
+    steps = sorted(int(s) for s in params["eval_steps"])
+    benches = list(params["benchmarks"])
+
+    missing = []
+    for run in params["runs"]:
+        if any(s > 0 for s in steps) and not (study_dir / "runs" / run / "metrics.jsonl").is_file():
+            missing.append(study_dir / "runs" / run / "metrics.jsonl")
+        for step in steps:
+            for bench in benches:
+                p = study_dir / "eval" / run / f"step_{step:06d}" / f"{bench}.json"
+                if not p.is_file():
+                    missing.append(p)
+    if family == "tiny":
+        for size in {spec["size"] for spec in params["runs"].values()}:
+            p = study_dir / "models" / size / "pretrain.json"
+            if not p.is_file():
+                missing.append(p)
+    if missing:
+        shown = "\n  ".join(str(p) for p in missing[:20])
+        more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
+        raise UserError(f"curves build: {len(missing)} input file(s) missing:\n  {shown}{more}")
+
+    sizes: dict[str, dict[str, Any]] = {}
+    rows = []
+    for run, spec in params["runs"].items():
+        size = spec["size"]
+        variant = spec.get("variant") or {}
+        if size not in sizes:
+            sizes[size] = size_record(study_dir, size, models)
+        sz = sizes[size]
+        metrics_path = study_dir / "runs" / run / "metrics.jsonl"
+        cumulative = (
+            cumulative_by_step(read_jsonl(metrics_path), sz["N"], metrics_path)
+            if metrics_path.is_file()
+            else cumulative_by_step([], sz["N"], metrics_path)
+        )
+        for step in steps:
+            if step not in cumulative:
+                raise UserError(f"{metrics_path}: no record for evaluated step {step}")
+            acc = cumulative[step]
+            for bench in benches:
+                path = study_dir / "eval" / run / f"step_{step:06d}" / f"{bench}.json"
+                ev = _read_json(path)
+                p1 = _finite(ev.get("pass_at_1"))
+                if p1 is None:
+                    raise UserError(f"{path}: missing field `pass_at_1`")
+                row: dict[str, Any] = {
+                    "study": params.get("study"),
+                    "run": run,
+                    "size": size,
+                    "family": family,
+                    "N": sz["N"],
+                    "N_nonembed": sz["N_nonembed"],
+                }
+                for key in sweep_keys:
+                    row[key] = variant.get(key)
+                row["seed"] = variant.get("seed", ev.get("seed"))
+                row.update(
+                    step=step,
+                    D=acc["D"],
+                    C=acc["C"],
+                    C_full=acc["C_full"],
+                    C_pretrain=sz["C_pretrain"],
+                    tokens=acc["tokens"],
+                    bench=bench,
+                    pass_at_1=p1,
+                )
+                for k, v in sorted((ev.get("pass_at_k") or {}).items(), key=lambda kv: int(kv[0])):
+                    if str(k) != "1":
+                        row[f"pass_at_{k}"] = _finite(v)
+                row["format_rate"] = _finite(ev.get("format_rate"))
+                row["mean_response_tokens"] = _finite(ev.get("mean_response_tokens"))
+                row["L"] = 1.0 - p1
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    # pass@k columns after pass_at_1, in k order, whichever benches have them
+    k_cols = sorted(
+        {c for c in df.columns if c.startswith("pass_at_") and c != "pass_at_1"}, key=lambda c: int(c[8:])
+    )
+    base = [c for c in df.columns if not (c.startswith("pass_at_") and c != "pass_at_1")]
+    at = base.index("pass_at_1") + 1
+    df = df[base[:at] + k_cols + base[at:]]
+    for col in ("N", "N_nonembed", "D", "C", "C_full", "C_pretrain", "tokens"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    return df
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from rlscaling.io import write_parquet
+
+    text = args.params_json.strip()
+    if not text.startswith("{") and Path(text).is_file():
+        text = Path(text).read_text()
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--params-json: not valid JSON ({err})") from None
+    if not isinstance(params, dict):
+        raise UserError("--params-json: expected a JSON object")
+    df = build_curves(args.study_dir, params)
+    write_parquet(args.output, df)
+    print(f"curves: {len(df)} rows ({df['run'].nunique()} runs) -> {args.output}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+
+
+def _import_module() -> Any:
+    """rlscaling.curves_import when it exists (it is optional), else None."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("rlscaling.curves_import") is None:
+        return None
+    return importlib.import_module("rlscaling.curves_import")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="curves_command", required=True, metavar="SUBCOMMAND")
+    m = sub.add_parser("metrics", help="concatenate a run's per-segment metrics.jsonl files in step order")
+    m.add_argument("step_dirs", nargs="+", metavar="STEP_DIR", help="checkpoint folders runs/RUN/step_NNNNNN")
+    m.add_argument("-o", "--output", required=True, help="output JSONL, e.g. runs/RUN/metrics.jsonl")
+    m.set_defaults(_curves=_cmd_metrics)
+    b = sub.add_parser("build", help="build curves.parquet from evaluations, run metrics and model records")
+    b.add_argument("--study-dir", required=True, help="the study's results folder")
+    b.add_argument(
+        "--params-json", required=True, help="study plan: study, models, sweep, runs, eval_steps, benchmarks"
+    )
+    b.add_argument("-o", "--output", required=True, help="output parquet, e.g. S/curves.parquet")
+    b.set_defaults(_curves=_cmd_build)
+    module = _import_module()
+    if module is not None:
+        i = sub.add_parser(
+            "import", help="build a curves table from outside logs (verl JSONL, W&B CSV, paper CSV)"
+        )
+        module.add_import_arguments(i)
+        i.set_defaults(_curves=module.run_import)
+
+
+def main(args: argparse.Namespace) -> int:
+    return int(args._curves(args) or 0)

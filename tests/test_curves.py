@@ -1,0 +1,245 @@
+"""Specification of stage 5, `rlscaling curves metrics | build` (rlscaling.curves)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+import rlscaling.curves as curves
+from rlscaling.cli import main as cli_main
+from rlscaling.errors import UserError
+
+PROMPTS, PROMPT_TOKENS, RESPONSE_TOKENS = 4, 100, 300
+SIZES = {"xs": 1000.0, "s": 4000.0}
+
+
+def metrics_record(step: int, n: float) -> dict:
+    tokens = PROMPT_TOKENS + RESPONSE_TOKENS
+    return {
+        "step": step,
+        "prompts": PROMPTS,
+        "rollouts": 4 * PROMPTS,
+        "prompt_tokens": PROMPT_TOKENS,
+        "response_tokens": RESPONSE_TOKENS,
+        "reward_mean": 0.1 * step,
+        "flops": 6 * n * tokens,
+        "C": 6 * n * tokens * step,
+        "D": PROMPTS * step,
+        "C_full": 8 * n * tokens * step,
+    }
+
+
+def write_jsonl(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def write_segments(run_dir: Path, n: float, total: int = 4, seg: int = 2) -> list[Path]:
+    dirs = []
+    for end in range(seg, total + 1, seg):
+        d = run_dir / f"step_{end:06d}"
+        write_jsonl(d / "metrics.jsonl", [metrics_record(s, n) for s in range(end - seg + 1, end + 1)])
+        dirs.append(d)
+    return dirs
+
+
+def make_study(
+    tmp_path: Path, runs: dict | None = None, steps=(0, 2, 4), family: str = "tiny"
+) -> tuple[Path, dict]:
+    """A study folder with evaluations, run metrics and pre-training records, and its build params."""
+    s = tmp_path / "results" / "t"
+    runs = runs or {name: {"size": name, "variant": {}} for name in SIZES}
+    for run, spec in runs.items():
+        n = SIZES[spec["size"]]
+        write_jsonl(
+            s / "runs" / run / "metrics.jsonl", [metrics_record(k, n) for k in range(1, max(steps) + 1)]
+        )
+        for step in steps:
+            for bench in ("heldout", "ood"):
+                p1 = min(0.9, 0.1 + 0.01 * step + n / 1e5)
+                summary = {
+                    "bench": bench,
+                    "step": step,
+                    "seed": 0,
+                    "pass_at_1": p1,
+                    "pass_at_k": {"1": p1, "2": p1 + 0.05, "4": p1 + 0.1},
+                    "format_rate": 0.8,
+                    "mean_response_tokens": 20.0,
+                }
+                out = s / "eval" / run / f"step_{step:06d}" / f"{bench}.json"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(summary))
+    sizes_cfg = {}
+    for size, n in SIZES.items():
+        if family == "tiny":
+            (s / "models" / size).mkdir(parents=True, exist_ok=True)
+            rec = {"N": n, "N_nonembed": n - 200, "tokens": 1e6, "flops": 6 * n * 1e6}
+            (s / "models" / size / "pretrain.json").write_text(json.dumps(rec))
+            sizes_cfg[size] = {"hidden_size": 16}
+        else:
+            sizes_cfg[size] = {"path": f"org/{size}", "n_params": n, "pretrain_tokens": 1e9}
+    sweep = {}
+    for spec in runs.values():
+        for k, v in spec["variant"].items():
+            sweep.setdefault(k, []).append(v)
+    params = {
+        "study": "t",
+        "models": {"family": family, "sizes": sizes_cfg},
+        "sweep": sweep,
+        "runs": runs,
+        "eval_steps": list(steps),
+        "benchmarks": ["heldout", "ood"],
+    }
+    return s, params
+
+
+# -- metrics ----------------------------------------------------------------------------------------
+
+
+def test_metrics_concatenates_segments_in_step_order(tmp_path):
+    dirs = write_segments(tmp_path / "runs" / "xs", 1000.0, total=6)
+    out = tmp_path / "metrics.jsonl"
+    assert cli_main(["curves", "metrics", *map(str, reversed(dirs)), "-o", str(out)]) == 0
+    steps = [json.loads(line)["step"] for line in out.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_metrics_gap_is_an_error_naming_the_file(tmp_path):
+    dirs = write_segments(tmp_path / "r", 1000.0, total=6)
+    write_jsonl(dirs[1] / "metrics.jsonl", [metrics_record(4, 1000.0)])  # step 3 missing
+    with pytest.raises(UserError, match=r"step_000004/metrics\.jsonl.*gap"):
+        curves.concat_metrics(dirs)
+
+
+def test_metrics_repeated_step_is_an_error_naming_the_file(tmp_path):
+    dirs = write_segments(tmp_path / "r", 1000.0, total=4)
+    write_jsonl(dirs[1] / "metrics.jsonl", [metrics_record(2, 1000.0), metrics_record(3, 1000.0)])
+    with pytest.raises(UserError, match=r"step_000004/metrics\.jsonl.*repeats"):
+        curves.concat_metrics(dirs)
+
+
+def test_metrics_missing_segment_file_is_an_error_naming_it(tmp_path):
+    dirs = write_segments(tmp_path / "r", 1000.0, total=4)
+    (dirs[0] / "metrics.jsonl").unlink()
+    with pytest.raises(UserError, match=r"step_000002/metrics\.jsonl does not exist"):
+        curves.concat_metrics(dirs)
+
+
+# -- build ------------------------------------------------------------------------------------------
+
+
+def test_build_has_one_row_per_run_step_and_bench(tmp_path):
+    s, params = make_study(tmp_path)
+    df = curves.build_curves(s, params)
+    assert len(df) == 2 * 3 * 2
+    assert set(df["run"]) == {"xs", "s"} and sorted(set(df["step"])) == [0, 2, 4]
+    for col in [
+        "study",
+        "run",
+        "size",
+        "family",
+        "N",
+        "N_nonembed",
+        "seed",
+        "step",
+        "D",
+        "C",
+        "C_full",
+        "C_pretrain",
+        "tokens",
+        "bench",
+        "pass_at_1",
+        "pass_at_2",
+        "pass_at_4",
+        "format_rate",
+        "mean_response_tokens",
+        "L",
+    ]:
+        assert col in df.columns, col
+    assert list(df.columns).index("pass_at_2") == list(df.columns).index("pass_at_1") + 1
+
+
+def test_build_joins_cumulative_data_and_compute_at_each_step(tmp_path):
+    s, params = make_study(tmp_path)
+    df = curves.build_curves(s, params).set_index(["run", "step", "bench"])
+    step0 = df.xs(0, level="step")
+    assert (step0[["D", "C", "C_full", "tokens"]] == 0).all().all()
+    row = df.loc[("s", 4, "heldout")]
+    n = SIZES["s"]
+    assert row["D"] == 4 * PROMPTS
+    assert row["C"] == pytest.approx(6 * n * (PROMPT_TOKENS + RESPONSE_TOKENS) * 4)
+    assert row["tokens"] == 4 * (PROMPT_TOKENS + RESPONSE_TOKENS)
+    assert row["N"] == n and row["N_nonembed"] == n - 200 and row["C_pretrain"] == 6 * n * 1e6
+    assert row["L"] == pytest.approx(1 - row["pass_at_1"])
+    assert row["family"] == "tiny" and row["study"] == "t"
+
+
+def test_build_sums_per_step_flops_when_the_trainer_records_no_cumulative_values(tmp_path):
+    s, params = make_study(tmp_path)
+    path = s / "runs" / "xs" / "metrics.jsonl"
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    write_jsonl(path, [{k: v for k, v in r.items() if k not in ("C", "D", "C_full")} for r in records])
+    df = curves.build_curves(s, params).set_index(["run", "step", "bench"])
+    row = df.loc[("xs", 4, "ood")]
+    assert row["C"] == pytest.approx(6 * SIZES["xs"] * (PROMPT_TOKENS + RESPONSE_TOKENS) * 4)
+    assert row["D"] == 4 * PROMPTS
+    assert pd.isna(row["C_full"])
+
+
+def test_build_has_a_column_per_sweep_key(tmp_path):
+    runs = {f"xs__reward-{r}": {"size": "xs", "variant": {"reward": r}} for r in ("strict", "flexible")}
+    s, params = make_study(tmp_path, runs=runs)
+    df = curves.build_curves(s, params)
+    assert set(df["reward"]) == {"strict", "flexible"}
+    assert (df.loc[df.run == "xs__reward-strict", "reward"] == "strict").all()
+
+
+def test_build_for_hub_models_takes_n_and_pretraining_from_the_config(tmp_path):
+    s, params = make_study(tmp_path, family="hub")
+    df = curves.build_curves(s, params)
+    row = df[(df.run == "s") & (df.step == 2)].iloc[0]
+    assert row["family"] == "hub" and row["N"] == SIZES["s"]
+    assert row["C_pretrain"] == pytest.approx(6 * SIZES["s"] * 1e9)
+    assert pd.isna(row["N_nonembed"])
+
+
+def test_build_names_every_missing_input(tmp_path):
+    s, params = make_study(tmp_path)
+    (s / "eval" / "xs" / "step_000002" / "ood.json").unlink()
+    (s / "models" / "s" / "pretrain.json").unlink()
+    with pytest.raises(UserError) as err:
+        curves.build_curves(s, params)
+    assert "eval/xs/step_000002/ood.json" in str(err.value)
+    assert "models/s/pretrain.json" in str(err.value)
+
+
+def test_build_refuses_an_evaluated_step_the_metrics_do_not_reach(tmp_path):
+    s, params = make_study(tmp_path)
+    write_jsonl(s / "runs" / "xs" / "metrics.jsonl", [metrics_record(k, 1000.0) for k in (1, 2)])
+    with pytest.raises(UserError, match=r"runs/xs/metrics\.jsonl.*step 4"):
+        curves.build_curves(s, params)
+
+
+def test_build_cli_writes_the_parquet(tmp_path):
+    s, params = make_study(tmp_path)
+    out = s / "curves.parquet"
+    argv = ["curves", "build", "--study-dir", str(s), "--params-json", json.dumps(params), "-o", str(out)]
+    assert cli_main(argv) == 0
+    assert len(pd.read_parquet(out)) == 12
+
+
+def test_import_subcommand_is_delegated_when_the_module_exists(monkeypatch):
+    def add_import_arguments(p):
+        p.add_argument("--from-csv")
+
+    fake = SimpleNamespace(add_import_arguments=add_import_arguments, run_import=lambda args: 7)
+    monkeypatch.setattr(curves, "_import_module", lambda: fake)
+    parser = argparse.ArgumentParser()
+    curves.add_arguments(parser)
+    args = parser.parse_args(["import", "--from-csv", "x.csv"])
+    assert curves.main(args) == 7 and args.from_csv == "x.csv"
