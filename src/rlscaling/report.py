@@ -1,0 +1,423 @@
+"""Stage 7 (text): summary.md, the study's tables and checks in one Markdown file.
+
+    rlscaling report --study-dir S --curves S/curves.parquet --fits S/fits/A.json ... -o S/summary.md
+
+Sections:
+- study table: per run, size, N, N_nonembed, base pass@1 (step 0) and final pass@1 on the main
+  benchmark (`heldout`, else the first one), the gain, pass@k at the final step, pre-training FLOPs
+  and RL FLOPs (final cumulative C);
+- per-benchmark table: base vs final pass@1 of every run on every benchmark;
+- fit table: one row per fit JSON (law, x, scenario, K_max and N0 with 95% intervals, R^2 linear and
+  log, points, held-out error of prediction scenarios);
+- checks the study must satisfy, each marked pass / FAIL (n/a when it cannot be judged):
+  every size's base pass@1 in [0.05, 0.60], gain >= 0.05 for every size, final loss decreasing
+  with N, every fit's R^2 >= 0.9;
+- wall time per stage, summed from Snakemake's benchmark files S/benchmarks/**/*.tsv;
+- links to the figures S/figures/*.png that exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from rlscaling.errors import UserError
+
+BASE_RANGE = (0.05, 0.60)
+MIN_GAIN = 0.05
+MIN_R2 = 0.9
+MAIN_BENCH = "heldout"
+
+
+# --------------------------------------------------------------------------------------------------
+# formatting
+
+
+def _num(x: Any) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fmt(x: Any, kind: str = "g") -> str:
+    """A table cell: '–' for missing; kind 'p' (probability, 3 decimals), 'e' (FLOPs / counts,
+    3 significant digits in scientific notation), 's' (seconds), 'g' (general, 4 significant)."""
+    if isinstance(x, str):
+        return x.replace("|", "\\|")
+    v = _num(x)
+    if v is None:
+        return "–"
+    if kind == "p":
+        return f"{v:.3f}"
+    if kind == "e":
+        return f"{v:.3e}"
+    if kind == "s":
+        return f"{v:.1f}"
+    if kind == "d":
+        return f"{v:+.3f}"
+    return f"{v:.4g}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+
+
+def load_curves(path: str | Path) -> Any:
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--curves: {path} does not exist")
+    try:
+        df = pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
+        raise UserError(f"{path}: cannot be read as parquet ({err})") from None
+    for col in ("run", "size", "N", "step", "bench", "pass_at_1"):
+        if col not in df.columns:
+            raise UserError(f"{path}: missing column `{col}`")
+    if df.empty:
+        raise UserError(f"{path}: has no rows")
+    return df
+
+
+def load_fit(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--fits: {path} does not exist")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    obj.setdefault("_name", path.name.removesuffix(".json"))
+    return obj
+
+
+def stage_times(study_dir: Path) -> list[dict[str, Any]]:
+    """Per stage (first folder / file stem under S/benchmarks): jobs, summed seconds, max RSS (MB)."""
+    import pandas as pd
+
+    root = study_dir / "benchmarks"
+    stages: dict[str, dict[str, Any]] = {}
+    for tsv in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
+        rel = tsv.relative_to(root)
+        stage = rel.parts[0] if len(rel.parts) > 1 else rel.stem
+        try:
+            df = pd.read_csv(tsv, sep="\t")
+        except Exception as err:  # noqa: BLE001
+            raise UserError(f"{tsv}: cannot be read as a Snakemake benchmark file ({err})") from None
+        if "s" not in df.columns:
+            raise UserError(f"{tsv}: missing column `s` (Snakemake benchmark file)")
+        st = stages.setdefault(stage, {"stage": stage, "jobs": 0, "seconds": 0.0, "max_rss": None})
+        st["jobs"] += 1
+        st["seconds"] += float(pd.to_numeric(df["s"], errors="coerce").fillna(0).sum())
+        if "max_rss" in df.columns:
+            rss = pd.to_numeric(df["max_rss"], errors="coerce").max()
+            if _num(rss) is not None:
+                st["max_rss"] = max(st["max_rss"] or 0.0, float(rss))
+    return sorted(stages.values(), key=lambda s: -s["seconds"])
+
+
+# --------------------------------------------------------------------------------------------------
+# the tables
+
+
+def main_bench(df: Any) -> str:
+    benches = sorted(set(df["bench"]))
+    return MAIN_BENCH if MAIN_BENCH in benches else benches[0]
+
+
+def run_summary(df: Any, bench: str) -> Any:
+    """Per run on `bench`: size, N, N_nonembed, base / final pass@1, gain, final pass@k, C_pretrain,
+    final C (pandas DataFrame, runs ordered by N then name)."""
+    import pandas as pd
+
+    d = df[df["bench"] == bench]
+    k_cols = sorted(
+        (c for c in d.columns if c.startswith("pass_at_") and c != "pass_at_1"), key=lambda c: int(c[8:])
+    )
+    rows = []
+    for run, g in d.groupby("run", sort=False):
+        g = g.sort_values("step")
+        first, last = g.iloc[0], g.iloc[-1]
+        base = first["pass_at_1"] if int(first["step"]) == 0 else float("nan")
+        row = {
+            "run": run,
+            "size": last["size"],
+            "N": last["N"],
+            "N_nonembed": last.get("N_nonembed"),
+            "base": base,
+            "final": last["pass_at_1"],
+            "final_step": int(last["step"]),
+            "gain": last["pass_at_1"] - base,
+            "C_pretrain": last.get("C_pretrain"),
+            "C": last.get("C"),
+        }
+        for c in k_cols:
+            row[c] = last[c]
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out.sort_values(["N", "run"], kind="stable").reset_index(drop=True)
+
+
+def study_table(summary: Any) -> str:
+    k_cols = [c for c in summary.columns if c.startswith("pass_at_")]
+    header = ["run", "size", "N", "N_nonembed", "base pass@1", "final pass@1", "gain"]
+    header += [f"pass@{c[8:]} (final)" for c in k_cols] + ["pretrain FLOPs", "RL FLOPs (final C)"]
+    rows = []
+    for _, r in summary.iterrows():
+        cells = [
+            fmt(r["run"]),
+            fmt(str(r["size"])),
+            fmt(r["N"], "e"),
+            fmt(r["N_nonembed"], "e"),
+            fmt(r["base"], "p"),
+            fmt(r["final"], "p"),
+            fmt(r["gain"], "d"),
+        ]
+        cells += [fmt(r[c], "p") for c in k_cols] + [fmt(r["C_pretrain"], "e"), fmt(r["C"], "e")]
+        rows.append(cells)
+    return table(header, rows)
+
+
+def bench_table(df: Any) -> str:
+    benches = sorted(set(df["bench"]))
+    header = ["run", "size"] + [f"{b} base → final" for b in benches]
+    rows = []
+    per_bench = {b: run_summary(df, b).set_index("run") for b in benches}
+    order = run_summary(df, benches[0])
+    for _, r in order.iterrows():
+        cells = [fmt(r["run"]), fmt(str(r["size"]))]
+        for b in benches:
+            s = per_bench[b]
+            if r["run"] in s.index:
+                x = s.loc[r["run"]]
+                cells.append(f"{fmt(x['base'], 'p')} → {fmt(x['final'], 'p')} ({fmt(x['gain'], 'd')})")
+            else:
+                cells.append("–")
+        rows.append(cells)
+    return table(header, rows)
+
+
+def _param(fit: dict[str, Any], *names: str) -> tuple[Any, Any]:
+    """(value, [lo, hi] or None) of a fit parameter under any of `names`."""
+    params = fit.get("params") if isinstance(fit.get("params"), dict) else {}
+    ci = fit.get("ci95") if isinstance(fit.get("ci95"), dict) else {}
+    for n in names:
+        if n in params or n in ci:
+            return params.get(n), ci.get(n)
+    return None, None
+
+
+def _with_ci(value: Any, ci: Any, kind: str) -> str:
+    text = fmt(value, kind)
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_num(v) is not None for v in ci):
+        text += f" [{fmt(ci[0], kind)}, {fmt(ci[1], kind)}]"
+    return text
+
+
+def fit_table(fits: list[dict[str, Any]]) -> str:
+    header = [
+        "fit",
+        "law",
+        "x",
+        "scenario",
+        "K_max [95% CI]",
+        "N0 [95% CI]",
+        "R²",
+        "R² (log)",
+        "points",
+        "held-out R²",
+        "held-out RMSE",
+        "held-out MAPE",
+    ]
+    rows = []
+    for f in fits:
+        k, k_ci = _param(f, "K_max", "k_max", "Kmax")
+        n0, n0_ci = _param(f, "N0", "n0")
+        held = f.get("heldout") if isinstance(f.get("heldout"), dict) else {}
+        rows.append(
+            [
+                fmt(str(f.get("_name"))),
+                fmt(str(f.get("law", "–"))),
+                fmt(str(f.get("x", "–"))),
+                fmt(str(f.get("scenario", "–"))),
+                _with_ci(k, k_ci, "g"),
+                _with_ci(n0, n0_ci, "e"),
+                fmt(f.get("r2"), "p"),
+                fmt(f.get("r2_log"), "p"),
+                fmt(f.get("n_points")),
+                fmt(held.get("r2"), "p"),
+                fmt(held.get("rmse"), "g"),
+                fmt(held.get("mape"), "g"),
+            ]
+        )
+    return table(header, rows)
+
+
+def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(check, 'pass' | 'FAIL' | 'n/a', detail) for every check the study must satisfy. Sizes with
+    several runs (sweeps) are judged on the mean over their runs."""
+    per_size = (
+        summary.groupby("size", sort=False)
+        .agg(N=("N", "first"), base=("base", "mean"), final=("final", "mean"), gain=("gain", "mean"))
+        .sort_values("N")
+    )
+    out = []
+    lo, hi = BASE_RANGE
+    bad = [
+        f"{s} {fmt(r['base'], 'p')}"
+        for s, r in per_size.iterrows()
+        if _num(r["base"]) is None or not lo <= r["base"] <= hi
+    ]
+    out.append(
+        (
+            f"base pass@1 in [{lo:.2f}, {hi:.2f}] for every size",
+            "FAIL" if bad else "pass",
+            "outside: " + ", ".join(bad)
+            if bad
+            else ", ".join(f"{s} {fmt(r['base'], 'p')}" for s, r in per_size.iterrows()),
+        )
+    )
+    bad = [
+        f"{s} {fmt(r['gain'], 'd')}"
+        for s, r in per_size.iterrows()
+        if _num(r["gain"]) is None or r["gain"] < MIN_GAIN
+    ]
+    out.append(
+        (
+            f"RL gain >= {MIN_GAIN:.2f} for every size",
+            "FAIL" if bad else "pass",
+            "below: " + ", ".join(bad)
+            if bad
+            else ", ".join(f"{s} {fmt(r['gain'], 'd')}" for s, r in per_size.iterrows()),
+        )
+    )
+    losses = [(s, 1.0 - r["final"]) for s, r in per_size.iterrows()]
+    if len(losses) < 2:
+        out.append(("final loss decreasing with N", "n/a", "needs two sizes or more"))
+    else:
+        ok = all(b[1] < a[1] for a, b in zip(losses[:-1], losses[1:], strict=True))
+        out.append(
+            (
+                "final loss decreasing with N",
+                "pass" if ok else "FAIL",
+                " > ".join(f"{s} {fmt(v, 'p')}" for s, v in losses),
+            )
+        )
+    if not fits:
+        out.append((f"fit R² >= {MIN_R2}", "n/a", "no fits given"))
+    else:
+        r2 = [(str(f.get("_name")), _num(f.get("r2"))) for f in fits]
+        bad = [f"{n} {fmt(v, 'p')}" for n, v in r2 if v is None or v < MIN_R2]
+        out.append(
+            (
+                f"fit R² >= {MIN_R2} for every fit",
+                "FAIL" if bad else "pass",
+                "below: " + ", ".join(bad) if bad else ", ".join(f"{n} {fmt(v, 'p')}" for n, v in r2),
+            )
+        )
+    return out
+
+
+def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path) -> str:
+    """The summary.md text."""
+    bench = main_bench(df)
+    summary = run_summary(df, bench)
+    study = str(df["study"].iloc[0]) if "study" in df.columns else study_dir.name
+    steps = sorted(int(s) for s in set(df["step"]))
+    parts = [
+        f"# Study `{study}`",
+        "",
+        f"{df['run'].nunique()} runs, {df['size'].nunique()} sizes, evaluated at steps {steps}, "
+        f"benchmarks {sorted(set(df['bench']))}. Main benchmark: `{bench}`. L = 1 − pass@1; "
+        "FLOPs: RL C = 6·N·(prompt + response tokens), cumulative; pre-training 6·N·tokens.",
+        "",
+        f"## Study (benchmark `{bench}`)",
+        "",
+        study_table(summary),
+        "",
+        "## Per benchmark: base → final pass@1 (gain)",
+        "",
+        bench_table(df),
+        "",
+        "## Fits",
+        "",
+        fit_table(fits) if fits else "No fits given.",
+        "",
+        "## Checks",
+        "",
+        table(
+            ["check", "result", "detail"],
+            [[c, f"**{r}**" if r == "FAIL" else r, fmt(d)] for c, r, d in checks(summary, fits)],
+        ),
+        "",
+    ]
+    times = stage_times(study_dir)
+    parts += ["## Wall time per stage", ""]
+    if times:
+        rows = [
+            [
+                t["stage"],
+                str(t["jobs"]),
+                fmt(t["seconds"], "s"),
+                fmt(t["seconds"] / 60, "s"),
+                fmt(t["max_rss"], "s"),
+            ]
+            for t in times
+        ]
+        total = sum(t["seconds"] for t in times)
+        rows.append(
+            ["**total**", str(sum(t["jobs"] for t in times)), fmt(total, "s"), fmt(total / 60, "s"), ""]
+        )
+        parts += [table(["stage", "jobs", "seconds (sum)", "minutes", "max RSS (MB)"], rows), ""]
+    else:
+        parts += [f"No benchmark files under {study_dir / 'benchmarks'}.", ""]
+    figures = sorted((study_dir / "figures").glob("*.png")) if (study_dir / "figures").is_dir() else []
+    parts += ["## Figures", ""]
+    if figures:
+        base = out_path.resolve().parent
+        for f in figures:
+            rel = Path(os.path.relpath(f.resolve(), base)).as_posix()
+            parts.append(f"- [{f.stem}]({rel})")
+    else:
+        parts.append("No figures yet.")
+    parts.append("")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study-dir", required=True, help="the study's results folder")
+    parser.add_argument("--curves", required=True, help="curves.parquet")
+    parser.add_argument("--fits", nargs="*", default=[], help="fit JSON files")
+    parser.add_argument("-o", "--output", required=True, help="output Markdown, e.g. S/summary.md")
+
+
+def main(args: argparse.Namespace) -> int:
+    from rlscaling.io import write_text
+
+    study_dir = Path(args.study_dir)
+    df = load_curves(args.curves)
+    fits = [load_fit(p) for p in args.fits]
+    out = Path(args.output)
+    write_text(out, render(study_dir, df, fits, out))
+    return 0

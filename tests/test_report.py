@@ -1,0 +1,205 @@
+"""Specification of `rlscaling report` (rlscaling.report): summary.md's tables, checks, times, figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rlscaling.cli import main as cli_main
+
+SIZES = {"xs": 1e5, "s": 4e5, "m": 1.6e6}
+
+
+def curves_frame(base=None, final=None) -> pd.DataFrame:
+    """A curves table: 3 sizes, steps 0/10/20, benches heldout + ood; pass@1 from base to final."""
+    base = base or {"xs": 0.10, "s": 0.20, "m": 0.30}
+    final = final or {"xs": 0.20, "s": 0.35, "m": 0.50}
+    rows = []
+    for size, n in SIZES.items():
+        for step in (0, 10, 20):
+            for bench, shift in (("heldout", 0.0), ("ood", -0.05)):
+                p1 = base[size] + (final[size] - base[size]) * step / 20 + shift
+                rows.append(
+                    {
+                        "study": "t",
+                        "run": size,
+                        "size": size,
+                        "family": "tiny",
+                        "N": n,
+                        "N_nonembed": n / 2,
+                        "step": step,
+                        "D": 16.0 * step,
+                        "C": 6 * n * 1000 * step,
+                        "C_pretrain": 6 * n * 1e6,
+                        "bench": bench,
+                        "pass_at_1": p1,
+                        "pass_at_2": p1 + 0.05,
+                        "L": 1 - p1,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def fit(name: str, r2: float = 0.97, heldout: dict | None = None) -> dict:
+    law, x, scenario = name.split("__")
+    out = {
+        "law": law,
+        "x": x,
+        "scenario": scenario,
+        "params": {"K_max": 0.133, "N0": 1.38e10, "E0": [0.1, 0.2]},
+        "ci95": {"K_max": [0.12, 0.15], "N0": [1e10, 2e10]},
+        "r2": r2,
+        "r2_log": 0.95,
+        "n_points": 60,
+    }
+    if heldout is not None:
+        out["heldout"] = heldout
+    return out
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    s = tmp_path / "results" / "t"
+    (s / "fits").mkdir(parents=True)
+    curves_frame().to_parquet(s / "curves.parquet")
+    (s / "fits" / "paper__C__full.json").write_text(json.dumps(fit("paper__C__full")))
+    (s / "fits" / "paper__C__intra.json").write_text(
+        json.dumps(fit("paper__C__intra", heldout={"r2": 0.8, "rmse": 0.02, "mape": 0.03}))
+    )
+    bench = s / "benchmarks"
+    (bench / "evaluate" / "xs").mkdir(parents=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (bench / "data.tsv").write_text(header + "12.5\t0:00:12\t300.1\t1\t1\t1\t0\t0\t90\t11\n")
+    (bench / "evaluate" / "xs" / "step_000000.tsv").write_text(
+        header + "30.0\t0:00:30\t500\t1\t1\t1\t0\t0\t90\t29\n"
+    )
+    (bench / "evaluate" / "xs" / "step_000010.tsv").write_text(
+        header + "40.0\t0:00:40\t700\t1\t1\t1\t0\t0\t90\t39\n"
+    )
+    (s / "figures").mkdir()
+    (s / "figures" / "loss_vs_C.png").write_bytes(b"png")
+    (s / "figures" / "loss_vs_C.pdf").write_bytes(b"pdf")
+    return s
+
+
+def run_report(s: Path, fits: list[str] | None = None) -> str:
+    fits = fits if fits is not None else ["paper__C__full", "paper__C__intra"]
+    argv = [
+        "report",
+        "--study-dir",
+        str(s),
+        "--curves",
+        str(s / "curves.parquet"),
+        "--fits",
+        *[str(s / "fits" / f"{f}.json") for f in fits],
+        "-o",
+        str(s / "summary.md"),
+    ]
+    assert cli_main(argv) == 0
+    return (s / "summary.md").read_text()
+
+
+def section(text: str, title: str) -> str:
+    return text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
+def check_result(text: str, name: str) -> str:
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith(f"| {name}"))
+    return line.split("|")[2].strip()
+
+
+def test_study_table_has_base_final_gain_and_compute_per_size(study):
+    text = section(run_report(study), "Study")
+    row = next(x for x in text.splitlines() if x.startswith("| s |"))
+    assert "0.200" in row and "0.350" in row and "+0.150" in row
+    assert f"{6 * 4e5 * 1e6:.3e}" in row and f"{6 * 4e5 * 1000 * 20:.3e}" in row
+    assert "pass@2 (final)" in text
+    assert [x.split("|")[1].strip() for x in text.splitlines() if x.startswith("| ") and "---" not in x][
+        1:
+    ] == ["xs", "s", "m"]
+
+
+def test_per_benchmark_table_shows_every_bench(study):
+    text = section(run_report(study), "Per benchmark")
+    assert "heldout base → final" in text and "ood base → final" in text
+    row = next(x for x in text.splitlines() if x.startswith("| m |"))
+    assert "0.300 → 0.500" in row and "0.250 → 0.450" in row
+
+
+def test_fit_table_reads_parameters_intervals_and_heldout_metrics(study):
+    text = section(run_report(study), "Fits")
+    full = next(x for x in text.splitlines() if "paper__C__full" in x)
+    assert "0.133 [0.12, 0.15]" in full and "1.380e+10 [1.000e+10, 2.000e+10]" in full and "| 60 |" in full
+    intra = next(x for x in text.splitlines() if "paper__C__intra" in x)
+    assert "0.800" in intra and "0.02" in intra
+
+
+def test_a_good_study_passes_every_check(study):
+    text = run_report(study)
+    for name in ("base pass@1", "RL gain", "final loss decreasing", "fit R²"):
+        assert check_result(text, name) == "pass", name
+
+
+def test_checks_fail_for_a_weak_study(study):
+    curves_frame(base={"xs": 0.01, "s": 0.2, "m": 0.3}, final={"xs": 0.02, "s": 0.5, "m": 0.4}).to_parquet(
+        study / "curves.parquet"
+    )
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(fit("paper__C__full", r2=0.5)))
+    text = run_report(study)
+    for name in ("base pass@1", "RL gain", "final loss decreasing", "fit R²"):
+        assert check_result(text, name) == "**FAIL**", name
+    assert "xs 0.010" in section(text, "Checks")
+
+
+def test_fit_check_is_not_applicable_without_fits(study):
+    assert check_result(run_report(study, fits=[]), "fit R²") == "n/a"
+
+
+def test_wall_time_is_summed_per_stage(study):
+    text = section(run_report(study), "Wall time per stage")
+    evaluate = next(x for x in text.splitlines() if x.startswith("| evaluate |"))
+    assert "| 2 | 70.0 |" in evaluate and "700.0" in evaluate
+    assert "| data | 1 | 12.5 |" in text
+    assert "| **total** | 3 | 82.5 |" in text
+
+
+def test_links_only_figures_that_exist(study):
+    text = section(run_report(study), "Figures")
+    assert "[loss_vs_C](figures/loss_vs_C.png)" in text
+    assert "pdf" not in text and text.count("](") == 1
+
+
+def test_fit_files_with_unexpected_keys_are_read_defensively(study):
+    (study / "fits" / "odd.json").write_text(
+        json.dumps({"law": "sigmoid", "params": {"A": 1}, "heldout": None})
+    )
+    text = section(run_report(study, fits=["odd"]), "Fits")
+    assert "| odd | sigmoid |" in text
+
+
+def test_missing_curves_is_a_user_error(tmp_path, capsys):
+    argv = [
+        "report",
+        "--study-dir",
+        str(tmp_path),
+        "--curves",
+        str(tmp_path / "curves.parquet"),
+        "-o",
+        str(tmp_path / "x.md"),
+    ]
+    assert cli_main(argv) == 2
+    assert "curves.parquet does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "x.md").exists()
+
+
+def test_sizes_with_several_runs_are_judged_on_their_mean(study):
+    df = curves_frame()
+    twin = df.copy()
+    twin["run"] = twin["run"] + "__seed-1"
+    pd.concat([df, twin]).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    assert "xs__seed-1" in section(text, "Study")
+    assert check_result(text, "final loss decreasing") == "pass"
