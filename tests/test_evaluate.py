@@ -337,3 +337,14 @@ def test_scoring_uses_the_shared_rewards_module(tmp_path):
     gens = [[ev.Generation(text="The answer is #### a", n_tokens=5, finished=True)]]
     samples = ev.score_samples(bench, gens, ["strict"], score_fn)
     assert len(samples) == 1 and samples["reason"].iloc[0] != ""
+
+
+@pytest.mark.parametrize("rel", ["benchmarks/gsm8k.parquet", "benchmarks/math__math_500.parquet",
+                                 "guru/heldout_test_500.parquet"])  # fmt: skip
+def test_reads_the_reference_benchmarks(shared_data, rel):
+    from conftest import need_file
+
+    bench = ev.load_bench(need_file(shared_data, rel))
+    assert len(bench.problems) >= 500
+    assert all(p.ground_truth and p.messages[-1]["content"] for p in bench.problems)
+    assert len({p.index for p in bench.problems}) == len(bench.problems)
