@@ -426,7 +426,12 @@ class HFEngine:
             raise UserError(f"--model {model}: the tokenizer defines no eos_token")
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else self.eos_ids[0]
-        self.generation_config = GenerationConfig(**hf_generation_kwargs(params, self.pad_id, self.eos_ids))
+        kwargs = hf_generation_kwargs(params, self.pad_id, self.eos_ids)
+        if self.device.type == "cpu":
+            # a preallocated KV cache saves the per-token torch.cat of the dynamic cache: ~10% faster
+            # on CPU (benchmarks/bench_evaluate.py), same tokens
+            kwargs["cache_implementation"] = "static"
+        self.generation_config = GenerationConfig(**kwargs)
         self.prompt_format = "chat_template" if getattr(self.tokenizer, "chat_template", None) else "plain"
 
     def generate(
