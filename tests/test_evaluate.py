@@ -348,3 +348,9 @@ def test_reads_the_reference_benchmarks(shared_data, rel):
     assert len(bench.problems) >= 500
     assert all(p.ground_truth and p.messages[-1]["content"] for p in bench.problems)
     assert len({p.index for p in bench.problems}) == len(bench.problems)
+
+
+def test_a_source_without_a_scorer_is_a_user_error_naming_the_bench(tmp_path):
+    bench = ev.load_bench(write_bench(tmp_path / "b.parquet", n=1))
+    with pytest.raises(UserError, match=r"b\.parquet.*'synthetic'.*benchmarks\.b\.scorer"):
+        ev.resolve_scorers(bench, None, lambda source: None)

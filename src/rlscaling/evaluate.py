@@ -303,7 +303,10 @@ def resolve_scorers(
     for p in bench.problems:
         if p.data_source not in methods:
             try:
-                methods[p.data_source] = scorer_for_source(p.data_source)
+                method = scorer_for_source(p.data_source)
+                if not method:
+                    raise ValueError("no default scorer")
+                methods[p.data_source] = method
             except UserError:
                 raise
             except Exception as err:  # noqa: BLE001
