@@ -203,3 +203,16 @@ def test_sizes_with_several_runs_are_judged_on_their_mean(study):
     text = run_report(study)
     assert "xs__seed-1" in section(text, "Study")
     assert check_result(text, "final loss decreasing") == "pass"
+
+
+def test_data_report_entries_are_listed_when_present(study):
+    (study / "data").mkdir()
+    record = {
+        "n_train": 4000,
+        "levels": [1, 2, 3],
+        "heldout": {"n": 200, "by_level": {"1": 30}},
+        "rows": [{}],
+    }
+    (study / "data" / "report.json").write_text(json.dumps(record))
+    text = section(run_report(study), "Data")
+    assert "| n_train | 4000 |" in text and "| levels | 1, 2, 3 |" in text and "| heldout.n | 200 |" in text

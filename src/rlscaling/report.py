@@ -12,6 +12,7 @@ Sections:
 - checks the study must satisfy, each marked pass / FAIL (n/a when it cannot be judged):
   every size's base pass@1 in [0.05, 0.60], gain >= 0.05 for every size, final loss decreasing
   with N, every fit's R^2 >= 0.9;
+- the data stage's record (scalar entries of S/data/report.json), when present;
 - wall time per stage, summed from Snakemake's benchmark files S/benchmarks/**/*.tsv;
 - links to the figures S/figures/*.png that exist.
 """
@@ -335,6 +336,36 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
     return out
 
 
+def data_rows(study_dir: Path, limit: int = 40) -> list[list[str]]:
+    """Scalar entries of S/data/report.json (nested keys dotted, lists of scalars joined), if present."""
+    path = study_dir / "data" / "report.json"
+    if not path.is_file():
+        return []
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg})") from None
+    rows: list[list[str]] = []
+
+    def walk(prefix: str, value: Any, depth: int) -> None:
+        if len(rows) >= limit:
+            return
+        if isinstance(value, dict) and depth < 2:
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v, depth + 1)
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            rows.append([fmt(prefix), fmt(value if isinstance(value, str) else json.dumps(value))])
+        elif (
+            isinstance(value, list)
+            and len(value) <= 12
+            and all(not isinstance(v, (dict, list)) for v in value)
+        ):
+            rows.append([fmt(prefix), fmt(", ".join(str(v) for v in value))])
+
+    walk("", obj, 0)
+    return rows
+
+
 def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path) -> str:
     """The summary.md text."""
     bench = main_bench(df)
@@ -368,6 +399,9 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
         ),
         "",
     ]
+    data = data_rows(study_dir)
+    if data:
+        parts += ["## Data (data/report.json)", "", table(["key", "value"], data), ""]
     times = stage_times(study_dir)
     parts += ["## Wall time per stage", ""]
     if times:
