@@ -1,0 +1,371 @@
+"""`rlscaling curves import`: turn outside logs into a curves table that `rlscaling fit` reads.
+
+Output columns (a subset of a study's curves.parquet, same names): study, run, size, family, N,
+<variant columns>, step, D (cumulative prompts), C (cumulative RL FLOPs, 6 N tokens), bench,
+pass_at_1, L (= 1 - pass_at_1), plus format-specific extras (source, tokens, ...).
+
+Formats
+- `paper`: the CSVs of arXiv 2509.25300 (../shared/data/paper). holdout_per_step_qwen_llama.csv ->
+  C = C_raw, D = E, L = ErrRate, grouping columns family / source, size e.g. "72B", bench "heldout".
+  data_reuse_tau_7B.csv -> reuse_tau, D = 512 * step (the paper's 512 prompts per step), C unknown
+  (NaN). grpo_rollout_n_7B.csv -> rollout_n. A folder imports all three with an `experiment` column.
+- `seed000`: the Qwen3-Base GSM8K study (josancamon19/rl-scaling-laws). export.csv (in-training GSM8K
+  validation mean@1 per step) -> bench "gsm8k_val", one run per size; {size}.json -> bench "gsm8k"
+  (greedy 0-shot accuracy) with the base model at step 0 and every RL checkpoint at its global step,
+  one run per reward method, the base scored with the matching answer extraction. D = 512 * step;
+  C = 6 N * step * 512 prompts * 3 rollouts * 1024 tokens: an upper bound (max prompt + response
+  length), since the logs do not record token counts.
+- `verl-jsonl`: verl's file logger ({"step": k, "data": {metric: value}} per line). Validation
+  scores `val-core/<source>/<var>/mean@1`, `val/test_score/<source>` (and val-aux) give one bench per
+  data source; tokens from `perf/total_num_tokens` (cumulative sum). Needs --N; D needs
+  --prompts-per-step.
+- `wandb-csv`: a W&B chart export (a Step column, then "<run> - <metric>" columns, __MIN / __MAX
+  ignored) or any wide CSV with a step column and one score column per run. N from --N or from the
+  run name ("qwen3-0.6b" -> 0.6e9). Scores above 1 are read as percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rlscaling.errors import UserError
+
+FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
+PAPER_PROMPTS_PER_STEP = 512
+SEED000_PROMPTS_PER_STEP = 512
+SEED000_ROLLOUTS = 3
+SEED000_MAX_TOKENS = 1024
+SEED000_N = {"0.6b": 0.6e9, "1.7b": 1.7e9, "4b": 4e9, "8b": 8e9, "14b": 14e9}
+COLUMN_ORDER = ["study", "experiment", "run", "size", "family", "source", "N", "reuse_tau", "rollout_n",
+                "reward", "step", "D", "C", "tokens", "bench", "pass_at_1", "L"]
+
+
+def size_name(N: float) -> str:
+    """'72B', '0.5B', '1.7B' for a parameter count."""
+    if N >= 1e8:
+        return f"{N / 1e9:g}B"
+    return f"{N / 1e6:g}M"
+
+
+def _order(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in COLUMN_ORDER if c in df.columns] + [c for c in df.columns if c not in COLUMN_ORDER]
+    return df[cols].reset_index(drop=True)
+
+
+def _need(df: pd.DataFrame, cols: list[str], path: Path) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise UserError(f"{path}: missing column(s) {missing} (columns: {list(df.columns)})")
+
+
+def _family_source(src: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'exp2-base' / 'grpo-instruct' -> ('qwen2.5', 'base' / 'instruct')."""
+    source = src.astype(str).str.replace(r"^(exp\d+|grpo)-", "", regex=True)
+    return pd.Series("qwen2.5", index=src.index), source
+
+
+# --------------------------------------------------------------------------------------------------
+# paper
+
+
+def import_paper(src: str | Path) -> pd.DataFrame:
+    """The paper's CSVs (one file, or the folder with all three) as a curves table."""
+    src = Path(src)
+    if src.is_dir():
+        parts = []
+        for name, exp in (("holdout_per_step_qwen_llama.csv", "holdout"), ("data_reuse_tau_7B.csv", "data_reuse"),
+                          ("grpo_rollout_n_7B.csv", "rollout_n")):
+            if (src / name).is_file():
+                df = import_paper(src / name)
+                df.insert(1, "experiment", exp)
+                parts.append(df)
+        if not parts:
+            raise UserError(f"{src}: no paper CSV found (holdout_per_step_qwen_llama.csv, ...)")
+        return _order(pd.concat(parts, ignore_index=True))
+    if not src.is_file():
+        raise UserError(f"{src} does not exist")
+    raw = pd.read_csv(src)
+    _need(raw, ["N", "step", "ErrRate"], src)
+    out = pd.DataFrame({"study": "paper-2509.25300"}, index=raw.index)
+    if "family" in raw.columns:
+        out["family"] = raw["family"]
+        out["source"] = raw["source"]
+    else:
+        _need(raw, ["source"], src)
+        out["family"], out["source"] = _family_source(raw["source"])
+    out["N"] = raw["N"].astype(float)
+    out["size"] = out["N"].map(size_name)
+    for col, new in (("tau", "reuse_tau"), ("rollout_n", "rollout_n")):
+        if col in raw.columns:
+            out[new] = raw[col].astype(int)
+    out["step"] = raw["step"].astype(int)
+    out["D"] = raw["E"].astype(float) if "E" in raw.columns else out["step"] * float(PAPER_PROMPTS_PER_STEP)
+    out["C"] = raw["C_raw"].astype(float) if "C_raw" in raw.columns else np.nan
+    out["bench"] = "heldout"
+    out["L"] = raw["ErrRate"].astype(float)
+    out["pass_at_1"] = 1.0 - out["L"]
+    out["run"] = _run_names(out)
+    return _order(out)
+
+
+def _run_names(df: pd.DataFrame) -> pd.Series:
+    parts = [df["source"].astype(str), df["size"].astype(str)]
+    for c in ("reuse_tau", "rollout_n"):
+        if c in df.columns:
+            parts.append(c + "-" + df[c].astype(str))
+    name = parts[0]
+    for p in parts[1:]:
+        name = name + "__" + p
+    return name
+
+
+# --------------------------------------------------------------------------------------------------
+# wandb-csv / seed000
+
+
+_STEP_COLUMNS = ("Step", "step", "_step", "global_step", "train/global_step", "trainer/global_step")
+
+
+def parse_N(name: str) -> float | None:
+    """Parameter count from a run / model name: 'qwen3-0.6b' -> 0.6e9, '125M' -> 1.25e8."""
+    m = re.search(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])", name)
+    if not m:
+        return None
+    return float(m.group(1)) * (1e9 if m.group(2).lower() == "b" else 1e6)
+
+
+def import_wandb_csv(src: str | Path, *, N: float | None = None, bench: str = "val",
+                     prompts_per_step: float | None = None, tokens_per_step: float | None = None,
+                     family: str | None = None, study: str = "imported") -> pd.DataFrame:
+    """A wide W&B / spreadsheet export: one step column, one score column per run."""
+    src = Path(src)
+    if not src.is_file():
+        raise UserError(f"{src} does not exist")
+    raw = pd.read_csv(src)
+    step_col = next((c for c in _STEP_COLUMNS if c in raw.columns), None)
+    if step_col is None:
+        raise UserError(f"{src}: no step column (expected one of {list(_STEP_COLUMNS)})")
+    rows = []
+    for col in raw.columns:
+        if col == step_col or str(col).endswith(("__MIN", "__MAX")) or str(col).startswith("_"):
+            continue
+        run = str(col).split(" - ")[0].strip()
+        n = N if N is not None else parse_N(run)
+        if n is None:
+            raise UserError(f"{src}: cannot tell N for run {run!r} (column {col!r}); pass --N")
+        vals = pd.to_numeric(raw[col], errors="coerce")
+        ok = vals.notna()
+        if not ok.any():
+            continue
+        v = vals[ok].to_numpy(dtype=float)
+        if np.nanmax(v) > 1.0:
+            v = v / 100.0
+        steps = pd.to_numeric(raw.loc[ok, step_col]).to_numpy(dtype=int)
+        rows.append(pd.DataFrame({"run": run, "N": float(n), "step": steps, "pass_at_1": v}))
+    if not rows:
+        raise UserError(f"{src}: no score columns with values")
+    out = pd.concat(rows, ignore_index=True)
+    out.insert(0, "study", study)
+    out["size"] = out["N"].map(size_name)
+    out["family"] = family or "unknown"
+    out["bench"] = bench
+    _add_x(out, prompts_per_step, tokens_per_step)
+    out["L"] = 1.0 - out["pass_at_1"]
+    return _order(out)
+
+
+def _add_x(df: pd.DataFrame, prompts_per_step: float | None, tokens_per_step: float | None) -> None:
+    """D = step * prompts_per_step, C = 6 N step tokens_per_step (NaN where not given)."""
+    df["D"] = df["step"] * float(prompts_per_step) if prompts_per_step else np.nan
+    if tokens_per_step:
+        df["tokens"] = df["step"] * float(tokens_per_step)
+        df["C"] = 6.0 * df["N"] * df["tokens"]
+    elif "C" not in df.columns:
+        df["C"] = np.nan
+
+
+def import_seed000(src: str | Path) -> pd.DataFrame:
+    """josancamon19/rl-scaling-laws results folder (export.csv + {size}.json)."""
+    src = Path(src)
+    if not src.is_dir():
+        raise UserError(f"{src}: expected the seed000 folder (export.csv, 0.6b.json, ...)")
+    tokens_per_step = SEED000_PROMPTS_PER_STEP * SEED000_ROLLOUTS * SEED000_MAX_TOKENS
+    parts = []
+    if (src / "export.csv").is_file():
+        val = import_wandb_csv(src / "export.csv", bench="gsm8k_val", prompts_per_step=SEED000_PROMPTS_PER_STEP,
+                               tokens_per_step=tokens_per_step, family="qwen3-base", study="seed000")
+        val["N"] = val["run"].map(lambda r: SEED000_N.get(r.lower(), parse_N(r)))
+        val["C"] = 6.0 * val["N"] * val["tokens"]
+        val["size"] = val["N"].map(size_name)
+        val["reward"] = "strict"
+        parts.append(val)
+    for key, n in SEED000_N.items():
+        p = src / f"{key}.json"
+        if p.is_file():
+            parts.append(_seed000_json(p, n, tokens_per_step))
+    if not parts:
+        raise UserError(f"{src}: no export.csv or {{size}}.json found")
+    out = pd.concat(parts, ignore_index=True)
+    return _order(out)
+
+
+def _seed000_json(path: Path, N: float, tokens_per_step: float) -> pd.DataFrame:
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from err
+    base: dict[str, float] = {}
+    rl: list[tuple[str, int, float]] = []
+    for m in doc.get("models", []):
+        meta = m.get("metadata", {})
+        acc = ((m.get("benchmarks", {}).get("gsm8k") or {}).get("by_shot") or {}).get("0", {}).get("accuracy")
+        if acc is None:
+            continue
+        if "evaluation_method" in meta:
+            base[meta["evaluation_method"]] = acc / 100.0
+        elif "checkpoint" in meta:
+            step = int(re.sub(r"\D", "", meta["checkpoint"]) or 0)
+            rl.append((meta.get("reward_method", "unknown"), step, acc / 100.0))
+    rows = []
+    for reward, step, acc in rl:
+        method = reward if reward in base else ("custom_flexible" if "custom_flexible" in reward and
+                                                "custom_flexible" in base else "flexible")
+        b = base.get(method)
+        if b is not None:
+            rows.append({"reward": reward, "step": 0, "pass_at_1": b})
+        rows.append({"reward": reward, "step": step, "pass_at_1": acc})
+    df = pd.DataFrame(rows).drop_duplicates(["reward", "step"])
+    df.insert(0, "study", "seed000")
+    df["N"] = N
+    df["size"] = size_name(N)
+    df["family"] = "qwen3-base"
+    df["run"] = df["size"] + "__reward-" + df["reward"]
+    df["bench"] = "gsm8k"
+    _add_x(df, SEED000_PROMPTS_PER_STEP, tokens_per_step)
+    df["L"] = 1.0 - df["pass_at_1"]
+    return df
+
+
+# --------------------------------------------------------------------------------------------------
+# verl-jsonl
+
+_VERL_SCORE = [
+    re.compile(r"^val(?:-core|-aux)?/(?P<bench>.+)/(?:reward|acc|score)/mean@1$"),
+    re.compile(r"^val/test_score/(?P<bench>.+)$"),
+]
+
+
+def import_verl_jsonl(src: str | Path, *, N: float | None, run: str | None = None, size: str | None = None,
+                      prompts_per_step: float | None = None, tokens_per_step: float | None = None,
+                      family: str | None = None) -> pd.DataFrame:
+    """verl file-logger JSONL -> one curve per validation data source."""
+    src = Path(src)
+    if not src.is_file():
+        raise UserError(f"{src} does not exist")
+    if N is None:
+        N = parse_N(run or src.stem)
+        if N is None:
+            raise UserError(f"{src}: pass --N (parameter count); it is not in the file name")
+    rows, tok = [], {}
+    for i, line in enumerate(src.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{src}:{i}: not a JSON line ({err})") from err
+        step = rec.get("step")
+        data = rec.get("data", rec)
+        if step is None:
+            step = data.get("training/global_step")
+        if step is None:
+            continue
+        if "perf/total_num_tokens" in data:
+            tok[int(step)] = float(data["perf/total_num_tokens"])
+        for key, value in data.items():
+            for pat in _VERL_SCORE:
+                m = pat.match(key)
+                if m and value is not None:
+                    rows.append({"step": int(step), "bench": m.group("bench"), "pass_at_1": float(value)})
+                    break
+    if not rows:
+        raise UserError(f"{src}: no validation scores (val-core/<source>/.../mean@1 or val/test_score/<source>)")
+    df = pd.DataFrame(rows).drop_duplicates(["bench", "step"], keep="last").sort_values(["bench", "step"])
+    df.insert(0, "study", "imported")
+    df["run"] = run or src.stem
+    df["N"] = float(N)
+    df["size"] = size or size_name(float(N))
+    df["family"] = family or "unknown"
+    df["D"] = df["step"] * float(prompts_per_step) if prompts_per_step else np.nan
+    if tok:
+        steps = np.array(sorted(tok))
+        cum = np.cumsum([tok[s] for s in steps])
+        df["tokens"] = [float(cum[steps <= s][-1]) if (steps <= s).any() else 0.0 for s in df["step"]]
+        df["C"] = 6.0 * df["N"] * df["tokens"]
+    elif tokens_per_step:
+        df["tokens"] = df["step"] * float(tokens_per_step)
+        df["C"] = 6.0 * df["N"] * df["tokens"]
+    else:
+        df["C"] = np.nan
+    df["L"] = 1.0 - df["pass_at_1"]
+    return _order(df)
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI (called by rlscaling.curves' `import` subcommand)
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("src", help="file or folder to import")
+    parser.add_argument("-o", "--output", required=True, help="curves table to write (.parquet or .csv)")
+    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--N", type=float, default=None, help="parameter count (verl-jsonl, wandb-csv)")
+    parser.add_argument("--run", default=None, help="run name (verl-jsonl; default: file name)")
+    parser.add_argument("--size", default=None, help="size name (verl-jsonl)")
+    parser.add_argument("--bench", default="val", help="benchmark name (wandb-csv)")
+    parser.add_argument("--family", default=None, help="model family name")
+    parser.add_argument("--prompts-per-step", type=float, default=None, help="for D = step * prompts")
+    parser.add_argument("--tokens-per-step", type=float, default=None,
+                        help="for C = 6 N tokens when the log has no token counts")
+
+
+def import_curves(args: argparse.Namespace) -> pd.DataFrame:
+    fmt = args.format
+    if fmt == "paper":
+        return import_paper(args.src)
+    if fmt == "seed000":
+        return import_seed000(args.src)
+    if fmt == "verl-jsonl":
+        return import_verl_jsonl(args.src, N=args.N, run=args.run, size=args.size,
+                                 prompts_per_step=args.prompts_per_step, tokens_per_step=args.tokens_per_step,
+                                 family=args.family)
+    if fmt == "wandb-csv":
+        return import_wandb_csv(args.src, N=args.N, bench=args.bench, prompts_per_step=args.prompts_per_step,
+                                tokens_per_step=args.tokens_per_step, family=args.family)
+    raise UserError(f"--format {fmt!r}: expected one of {FORMATS}")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from rlscaling.io import atomic_path, write_parquet
+
+    df = import_curves(args)
+    out = Path(args.output)
+    if out.suffix.lower() == ".csv":
+        with atomic_path(out) as tmp:
+            df.to_csv(tmp, index=False)
+    else:
+        write_parquet(out, df)
+    print(f"curves import: {len(df)} rows, {df['run'].nunique()} runs -> {out}")
+    return 0
+
+
+def describe(df: pd.DataFrame) -> dict[str, Any]:
+    """Counts for messages and tests."""
+    return {"rows": len(df), "runs": int(df["run"].nunique()), "benches": sorted(df["bench"].unique())}

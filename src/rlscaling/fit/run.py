@@ -1,0 +1,194 @@
+"""One fit end to end: curves table -> split -> fit -> metrics -> bootstrap -> the FIT.json dict."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rlscaling.errors import UserError
+from rlscaling.fit import kn
+from rlscaling.fit.bootstrap import bootstrap, resolve_unit, unflatten
+from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
+from rlscaling.fit.laws import LAW_INFO, LAWS, FitOptions, Refit, fit_law, gain_observed
+from rlscaling.fit.metrics import summary
+from rlscaling.fit.scenarios import Split, split
+
+
+@dataclass
+class FitRequest:
+    """Everything `rlscaling fit` needs besides the table (see cli.add_arguments for meanings)."""
+
+    law: str
+    x: str = "C"
+    scenario: str = "full"
+    objective: str = "default"
+    e0_form: str = "auto"
+    where: list[tuple[str, str]] = field(default_factory=list)
+    min_step: int = 0
+    fit_steps: int | None = None
+    fit_fraction: float | None = None
+    holdout_N: list[float] = field(default_factory=list)
+    holdout_size: list[str] = field(default_factory=list)
+    bootstrap: int = 0
+    bootstrap_unit: str = "auto"
+    seed: int = 0
+    jobs: int = 1
+
+
+def prepare(df: pd.DataFrame, req: FitRequest) -> CurveSet:
+    """Filter and validate the table into the law's CurveSet."""
+    if req.law not in LAWS:
+        raise UserError(f"--law {req.law!r}: expected one of {LAWS}")
+    info = LAW_INFO[req.law]
+    df = apply_where(df, req.where)
+    x = "step" if info.x_from == "step" else req.x
+    min_step = req.min_step if info.uses_min_step else 0
+    if req.law == "sigmoid" and x in df.columns and (pd.to_numeric(df[x], errors="coerce") < 0).any():
+        raise UserError(f"column {x!r} must be >= 0")
+    return to_curveset(df, x, min_step=min_step, require_positive_x=info.positive_x)
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe: non-finite floats -> None, numpy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    return obj
+
+
+def _metrics(law: str, lf_predict, cs: CurveSet) -> dict[str, Any]:
+    if law == "gain":
+        return summary(gain_observed(cs), lf_predict(cs))
+    return summary(cs.L, lf_predict(cs))
+
+
+def _by_curve(predict, cs: CurveSet) -> dict[str, dict[str, Any]]:
+    pred = predict(cs)
+    out = {}
+    for i, lab in enumerate(cs.labels):
+        m = cs.curve == i
+        out[lab] = summary(cs.L[m], pred[m])
+    return out
+
+
+def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dict[str, Any]:
+    """Fit one law / x / scenario to a curves table; returns the FIT.json content."""
+    t0 = time.perf_counter()
+    cs = prepare(df, req)
+    info = LAW_INFO[req.law]
+    scenario = req.scenario
+    notes: list[str] = []
+    if scenario not in info.scenarios:
+        notes.append(f"scenario {scenario!r} does not apply to law {req.law!r}; fitted on all data "
+                     "(as 'full') with no held-out block")
+        sp = Split(scenario, cs, None)
+    else:
+        sp = split(cs, scenario, fit_steps=req.fit_steps, fit_fraction=req.fit_fraction,
+                   holdout_N=req.holdout_N, holdout_size=req.holdout_size)
+    if req.law == "reuse" and scenario == "inter":
+        notes.append("reuse/inter holds out the curves named by --holdout-size / --holdout-N")
+    opts = FitOptions(objective=req.objective, e0_form=req.e0_form)
+    _group_note(sp.train)
+    lf = fit_law(req.law, sp.train, opts)
+    out: dict[str, Any] = {
+        "law": req.law, "x": cs.x_name if req.law != "gain" else req.x, "scenario": scenario,
+        "law_form": info.doc,
+    }
+    if req.law in ("paper", "paper-parametric"):
+        out["objective"] = opts.kn_objective()
+    out["params"] = lf.params
+    fit_m = _metrics(req.law, lf.predict, sp.train)
+    out["r2"] = fit_m["r2"]
+    out["r2_log"] = fit_m["r2_log"]
+    out["n_points"] = sp.train.n_points
+    out["rmse"] = fit_m["rmse"]
+
+    if sp.test is not None:
+        held = _metrics(req.law, lf.predict, sp.test)
+        if req.law != "gain":
+            held["by_curve"] = _by_curve(lf.predict, sp.test)
+        out["heldout"] = held
+        if req.law == "paper" and scenario == "inter":
+            out["heldout"]["E0_source"] = "extrapolated: straight line of the fitted E0 vs log10 N"
+        if req.law in ("paper", "paper-parametric"):
+            out["baseline"] = _paper_baselines(sp, req.law, lf)
+    # bootstrap
+    if req.bootstrap > 0:
+        unit = resolve_unit(sp.train, req.bootstrap_unit, info.boot)
+        x0 = tuple(float(v) for v in lf.start) if lf.start is not None else None
+        bs = bootstrap(Refit(req.law, opts, x0), sp.train, req.bootstrap, seed=req.seed, unit=unit,
+                       jobs=req.jobs)
+        out["ci95"] = unflatten(bs.ci95())
+        out["bootstrap"] = bs.to_json()
+        out["bootstrap"]["doc"] = _BOOT_DOC[unit]
+    else:
+        out["ci95"] = None
+        out["bootstrap"] = {"n": 0}
+    out["data"] = {
+        "source": source, "where": [f"{c}={v}" for c, v in req.where], "x_column": cs.x_name,
+        "min_step": req.min_step if info.uses_min_step else None, "fit_steps": sp.fit_steps,
+        "holdout": sp.holdout, "n_curves": cs.n_curves,
+        "curves": [{"label": lab, "N": float(n), "n_points": int(np.sum(cs.curve == i)),
+                    "n_fit": _n_fit(sp.train, lab),
+                    "steps": [float(cs.step[cs.curve == i].min()), float(cs.step[cs.curve == i].max())],
+                    **{k: v for k, v in (cs.keys[i] if cs.keys else {}).items() if k != "N"}}
+                   for i, (lab, n) in enumerate(zip(cs.labels, cs.curve_N, strict=True))],
+    }
+    out["seed"] = req.seed
+    out["notes"] = notes
+    out["seconds"] = time.perf_counter() - t0
+    return _clean(out)
+
+
+def _n_fit(train: CurveSet, label: str) -> int:
+    return int(np.sum(train.curve == train.labels.index(label))) if label in train.labels else 0
+
+
+_BOOT_DOC = {
+    "curve": "curves resampled with replacement (one curve per size: the sizes that were run)",
+    "seed": "seed replicates resampled with replacement within each size / variant",
+    "block": "moving-block bootstrap of consecutive steps within every curve",
+}
+
+
+def _group_note(cs: CurveSet) -> None:
+    if not cs.keys:
+        return
+    for col in cs.keys[0]:
+        if col in ("N", "size", "run", "N_nonembed", "seed"):
+            continue
+        vals = sorted({str(k.get(col)) for k in cs.keys})
+        if len(vals) > 1:
+            note(f"fitting curves across {col} = {vals} (filter with --where {col}=VALUE)")
+
+
+def _paper_baselines(sp: Split, law: str, lf) -> dict[str, Any]:
+    """The paper's method on the same split: paper law, paper objective; for inter both with the
+    E0 extrapolated in log10 N and with the paper's 'compensation' (E0 of the held-out curve fitted on
+    its own losses, k(N) from the fit)."""
+    out: dict[str, Any] = {}
+    paper = kn.fit_kn(sp.train, law="paper", objective="paper")
+    out["paper_method"] = {"K_max": paper.K_max, "N0": paper.N0}
+    if sp.test is not None:
+        out["paper_method"]["heldout"] = summary(sp.test.L, paper.predict(sp.test))
+        if sp.scenario == "inter":
+            out["paper_method"]["heldout"]["E0_source"] = "extrapolated: straight line of E0 vs log10 N"
+            refit = kn.refit_E0(paper, sp.test, "paper")
+            paper.E0.update(refit)
+            out["paper_method_E0_refit"] = summary(sp.test.L, paper.predict(sp.test))
+            out["paper_method_E0_refit"]["E0_source"] = (
+                "fitted on the held-out curves' own losses (k(N) from the fit): uses held-out data")
+    return out
