@@ -1,0 +1,35 @@
+"""Reward / answer checking, one module for training rewards and evaluation.
+
+    from rlscaling.rewards import score, Score, METHODS, trl_reward, scorer_for_source
+
+    score("... so she makes 18 dollars.\\n#### 18", "18", "strict")   # Score(score=1.0, correct=True, ...)
+    score("... \\boxed{\\dfrac12}", "0.5", "boxed").correct          # True (math-verify equivalence)
+
+Adapters: `trl_reward(method)` for TRL's GRPOTrainer; `rlscaling/rewards/verl_reward.py` defines
+verl's custom reward function `compute_score` (load it by file path). Model text is never evaluated
+as code, and every check is time-bounded (see rlscaling.rewards.core).
+"""
+
+from rlscaling.rewards.core import (
+    MAX_RESPONSE_CHARS,
+    METHODS,
+    REASONS,
+    SOURCE_METHODS,
+    Score,
+    completion_text,
+    score,
+    scorer_for_source,
+    trl_reward,
+)
+
+__all__ = [
+    "MAX_RESPONSE_CHARS",
+    "METHODS",
+    "REASONS",
+    "SOURCE_METHODS",
+    "Score",
+    "completion_text",
+    "score",
+    "scorer_for_source",
+    "trl_reward",
+]

@@ -1,0 +1,288 @@
+"""One answer checker for training rewards and evaluation.
+
+Methods (`METHODS`):
+- `strict`: the number after the last `#### ` marker (the GSM8K answer format).
+- `flexible`: the last number anywhere in the response.
+- `custom_flexible`: the response cut right after the number following the first `####` marker
+  (at the marker when no number follows it; not cut when there is no marker), then flexible.
+  Long numbers are never truncated (6+ digit answers work).
+- `boxed`: the content of the last `\\boxed{...}` (nested braces handled), compared to the ground
+  truth by a normalised string match, then as plain numbers, then by math-verify equivalence.
+
+Numbers (all methods) compare numerically after removing thousands separators, `$` and a trailing
+period (`$1,450,000.` equals `1450000`; `18.00` equals `18`).
+
+Score (`score`): 1.0 when correct; otherwise `format_weight` when the response has the method's answer
+format (`format_ok`), else 0.0 (verl's GSM8K convention: `format_score` for a well-formed wrong
+answer). `format_ok` means: strict - a `#### <number>` is present; flexible / custom_flexible - a
+`#### <number>` is present (the GSM8K answer format, though these methods do not need it);
+boxed - a non-empty `\\boxed{...}` is present.
+
+Reasons (`Score.reason`, None when correct): `no_answer` (nothing to extract), `mismatch`,
+`timeout` (the equivalence check ran out of time; scored as wrong), `too_long` (the response is longer
+than `max_chars`; scored 0 without being read).
+
+Time bound: `score` returns within `timeout_s` + 0.5 s + O(len(response)) string scanning (about 10 ms
+per MB; responses over `max_chars` = 100,000 characters are not scanned at all). Only the boxed
+method's math-verify step can take long; see rlscaling.rewards.equivalence for how it is bounded in
+the main thread (SIGALRM interval timer) and elsewhere (a worker subprocess killed at the deadline).
+Model text is only ever scanned by regular expressions / brace matching and parsed by math-verify's
+LaTeX parser; it is never evaluated as code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rlscaling.errors import UserError
+from rlscaling.rewards import equivalence
+from rlscaling.rewards.extract import (
+    extract_boxed,
+    extract_custom_flexible,
+    extract_flexible,
+    extract_strict,
+    has_marker_answer,
+)
+
+METHODS: tuple[str, ...] = ("strict", "flexible", "custom_flexible", "boxed")
+MAX_RESPONSE_CHARS = 100_000  # longer responses score 0 with reason "too_long" (about 25k tokens)
+REASONS = ("no_answer", "mismatch", "timeout", "too_long")
+
+
+@dataclass(frozen=True)
+class Score:
+    """The verdict on one response.
+
+    score: the reward in [0, 1] (1.0 correct; format_weight for a well-formed wrong answer; else 0.0).
+    correct: the extracted answer equals the ground truth.
+    extracted: the extracted answer as written in the response (None: nothing extracted).
+    format_ok: the response has the method's answer format (see the module docstring).
+    reason: None when correct, else one of REASONS.
+    """
+
+    score: float
+    correct: bool
+    extracted: str | None
+    format_ok: bool
+    reason: str | None
+
+
+def _check_args(method: str, format_weight: float, timeout_s: float) -> None:
+    if method not in METHODS:
+        raise UserError(f"reward method {method!r} is not known; expected one of {', '.join(METHODS)}")
+    if not isinstance(format_weight, (int, float)) or not 0.0 <= float(format_weight) <= 1.0:
+        raise UserError(f"reward format_weight must be a number in [0, 1], got {format_weight!r}")
+    if not isinstance(timeout_s, (int, float)) or not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise UserError(f"reward timeout_s must be a positive number of seconds, got {timeout_s!r}")
+
+
+def _numeric_match(extracted: str, ground_truth: str) -> bool:
+    eq = equivalence.numbers_equal(extracted, ground_truth)
+    if eq is None:  # a non-numeric ground truth: compare spellings
+        return equivalence.normalize_latex(extracted) == equivalence.normalize_latex(ground_truth)
+    return eq
+
+
+def score(
+    response: str,
+    ground_truth: str,
+    method: str = "strict",
+    *,
+    format_weight: float = 0.0,
+    timeout_s: float = 1.0,
+    max_chars: int = MAX_RESPONSE_CHARS,
+) -> Score:
+    """Score one response against its ground truth (see the module docstring for the methods).
+
+    response: model output text (untrusted; never evaluated). ground_truth: the reference answer, a
+    number (`"18"`, `"1,450,000"`) or LaTeX (`"\\frac{14}{3}"`); non-strings are converted with str().
+    timeout_s: seconds allowed for the equivalence check (boxed). max_chars: longer responses score 0.
+    Raises UserError for an unknown method or an out-of-range format_weight / timeout_s.
+    """
+    _check_args(method, format_weight, timeout_s)
+    if not isinstance(response, str):
+        response = "" if response is None else str(response)
+    gt = ground_truth if isinstance(ground_truth, str) else str(ground_truth)
+    gt = gt.strip()
+    if len(response) > max_chars:
+        return Score(0.0, False, None, False, "too_long")
+
+    if method == "boxed":
+        extracted = extract_boxed(response)
+        format_ok = extracted is not None
+    elif method == "strict":
+        extracted = extract_strict(response)
+        format_ok = extracted is not None
+    else:
+        extracted = extract_flexible(response) if method == "flexible" else extract_custom_flexible(response)
+        format_ok = has_marker_answer(response)
+
+    if extracted is None:
+        return Score(format_weight if format_ok else 0.0, False, None, format_ok, "no_answer")
+
+    reason: str | None = None
+    if method == "boxed":
+        correct = _boxed_equal(extracted, gt, timeout_s)
+        if correct is None:
+            correct, reason = False, "timeout"
+    else:
+        correct = _numeric_match(extracted, gt)
+    if correct:
+        return Score(1.0, True, extracted, format_ok, None)
+    return Score(
+        float(format_weight) if format_ok else 0.0, False, extracted, format_ok, reason or "mismatch"
+    )
+
+
+def _boxed_equal(extracted: str, gt: str, timeout_s: float) -> bool | None:
+    """Cheap checks, then math-verify (None: timed out)."""
+    if equivalence.normalize_latex(extracted) == equivalence.normalize_latex(gt):
+        return True
+    eq = equivalence.numbers_equal(extracted, gt)
+    if eq is not None:
+        return eq
+    return equivalence.math_verify_equal(gt, extracted, timeout_s)
+
+
+# ------------------------------------------------------------------------------------------------
+# data source -> default method
+
+# (substring of the lower-cased data_source, method); the first match wins.
+SOURCE_METHODS: tuple[tuple[str, str], ...] = (
+    ("rlscaling/", "strict"),  # our synthetic tasks, e.g. rlscaling/arith: "#### <integer>"
+    ("synthetic", "strict"),
+    ("gsm8k", "custom_flexible"),  # openai/gsm8k: reads "#### 18" and a final "\boxed{18}" alike
+    ("math", "boxed"),  # math__math (MATH-500), guru math__*, lighteval/MATH, HuggingFaceH4/MATH-500
+    ("aime", "boxed"),  # aime2024, aime2025, aimeamc2023
+    ("amc", "boxed"),  # amc2023
+    ("deepscaler", "boxed"),
+    ("olympiad", "boxed"),
+    ("minerva", "boxed"),
+    ("dapo", "boxed"),
+)
+
+
+def scorer_for_source(data_source: str) -> str:
+    """The default method for a verl `data_source` (case-insensitive substring rules, first match wins).
+
+    `rlscaling/*` (e.g. `rlscaling/arith`) and `*synthetic*` -> strict; `*gsm8k*` (`openai/gsm8k`) ->
+    custom_flexible (reads both a `#### 18` answer and a final `\\boxed{18}`, which the benchmark's
+    prompt asks for; it is the method the Qwen3 GSM8K study reports); `*math*` (MATH-500 `math__math`,
+    guru `math__deepscaler_preview`, ...), `*aime*`, `*amc*`, `*deepscaler*`, `*olympiad*`, `*minerva*`,
+    `*dapo*` -> boxed. Raises UserError for any other source.
+    """
+    if not isinstance(data_source, str) or not data_source.strip():
+        raise UserError(f"data_source must be a non-empty string, got {data_source!r}")
+    low = data_source.lower()
+    for key, method in SOURCE_METHODS:
+        if key in low:
+            return method
+    known = ", ".join(f"*{k}*" for k, _ in SOURCE_METHODS)
+    raise UserError(
+        f"data_source {data_source!r} has no default reward method (known: {known}); "
+        f"name one of {', '.join(METHODS)} explicitly"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# TRL adapter
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or a chat list whose last assistant message is used.
+
+    Message content may be a string or a list of parts ({"type": "text", "text": ...}).
+    """
+    if isinstance(completion, str):
+        return completion
+    if completion is None:
+        return ""
+    if isinstance(completion, dict):
+        completion = [completion]
+    messages = list(completion)
+    chosen = None
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role", "assistant") == "assistant":
+            chosen = m
+            break
+    if chosen is None:
+        return ""
+    content = chosen.get("content", "")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return "" if content is None else str(content)
+
+
+def _ground_truths(n: int, ground_truth: Sequence[Any] | None, kwargs: dict[str, Any]) -> list[Any]:
+    if ground_truth is None:
+        rm = kwargs.get("reward_model")
+        if rm is None:
+            raise UserError(
+                "TRL reward: the dataset has no `ground_truth` column (nor verl's `reward_model` "
+                "{ground_truth} column)"
+            )
+        ground_truth = [r.get("ground_truth") if isinstance(r, dict) else None for r in rm]
+    gts = list(ground_truth)
+    if len(gts) != n:
+        raise UserError(f"TRL reward: {n} completions but {len(gts)} ground_truth values")
+    return gts
+
+
+def trl_reward(method: str, format_weight: float = 0.0, timeout_s: float = 1.0) -> Callable[..., list[float]]:
+    """A reward function for TRL's GRPOTrainer (`reward_funcs=[trl_reward("strict")]`).
+
+    The function is `f(prompts, completions, ground_truth, **kwargs) -> list[float]`, one score per
+    completion (see `score`). `ground_truth` is a dataset column (verl-schema datasets with a
+    `reward_model` {ground_truth} column work too); completions are strings or chat lists. `method`
+    may also be "auto": per row, `scorer_for_source` of the `data_source` column. When TRL passes
+    `log_metric`, the batch's format rate, no-answer rate and timeouts are logged as
+    `{name}/format_ok`, `{name}/no_answer`, `{name}/timeouts`. Its __name__ is `reward_<method>`.
+    """
+    if method != "auto":
+        _check_args(method, format_weight, timeout_s)
+    else:
+        _check_args("strict", format_weight, timeout_s)
+    name = f"reward_{method}"
+
+    def reward(
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        ground_truth: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
+        if completions is None:
+            raise UserError("TRL reward: called without `completions`")
+        gts = _ground_truths(len(completions), ground_truth, kwargs)
+        if method == "auto":
+            sources = kwargs.get("data_source")
+            if sources is None:
+                raise UserError("TRL reward 'auto': the dataset has no `data_source` column")
+            methods = [scorer_for_source(s) for s in sources]
+        else:
+            methods = [method] * len(completions)
+        results = [
+            score(
+                completion_text(c),
+                "" if g is None else g,
+                m,
+                format_weight=format_weight,
+                timeout_s=timeout_s,
+            )
+            for c, g, m in zip(completions, gts, methods, strict=True)
+        ]
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric) and results:
+            n = len(results)
+            log_metric(f"{name}/format_ok", sum(r.format_ok for r in results) / n)
+            log_metric(f"{name}/no_answer", sum(r.reason == "no_answer" for r in results) / n)
+            log_metric(f"{name}/timeouts", float(sum(r.reason == "timeout" for r in results)))
+        return [r.score for r in results]
+
+    reward.__name__ = name
+    reward.__qualname__ = name
+    return reward

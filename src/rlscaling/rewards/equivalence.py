@@ -1,0 +1,357 @@
+"""Is an extracted answer equivalent to the ground truth? Cheap checks first, then math-verify, time-bounded.
+
+Order of checks (the first that decides wins):
+1. Normalised string match (`normalize_latex`): both sides equal after removing spacing commands,
+   `\\left`/`\\right`, `\\dfrac`/`\\tfrac` -> `\\frac`, `\\text{...}` wrappers, degree signs, `$`,
+   a trailing period, doubled backslashes before a command name (`\\\\frac` -> `\\frac`, as written in
+   some guru ground truths). Decides "equal" only.
+2. Plain numbers (`42`, `-3.5`, `1,450,000`, `$18`): when both sides are plain numbers they are compared
+   as numbers, with math-verify's rule (exact for integers; rounded to 6 decimals when either side has
+   a decimal point). Decides both ways, without sympy.
+3. math-verify (`parse` of `\\boxed{gt}` and `\\boxed{pred}`, then `verify(gold, pred)`), under a
+   wall-clock bound of `timeout_s` seconds for parse + verify together (see `bounded`).
+
+Time bound of step 3 (`timeout_s`, default 1 s):
+- In the main thread of a POSIX process with no interval timer already armed, math-verify runs
+  in-process under `signal.setitimer(ITIMER_REAL, timeout_s)`; the alarm raises a BaseException that
+  math-verify does not swallow. Python code is interrupted within milliseconds of the deadline.
+  A single C-level operation cannot be interrupted by a signal; inputs are length-capped
+  (MAX_ANSWER_CHARS) and screened (`_risky`) so that sympy is never asked for a huge exact
+  integer (e.g. `10^{10^{10}}`, `99999!`), which is the C-level operation that could run long.
+- Anywhere else (another thread, e.g. verl's reward loop which calls the reward function through
+  `run_in_executor`; a process that already uses SIGALRM; Windows), the check runs in a worker
+  subprocess (`rlscaling.rewards._worker`) which is killed with SIGKILL if it has not answered after
+  `timeout_s + WORKER_GRACE_S`. This bound holds even for C-level work. Extra costs not counted in the
+  bound: waiting for a free worker when more threads than workers score at once, and starting a
+  worker (about 1-2 s, on first use and after a kill).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rlscaling.rewards.extract import normalize_number
+
+MAX_ANSWER_CHARS = 1000  # longest extracted answer / ground truth handed to math-verify
+WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
+WORKER_START_TIMEOUT_S = 60.0  # a worker that has not started in this time is an error
+_FLOAT_ROUNDING = 6  # math-verify's default float_rounding
+
+log = logging.getLogger(__name__)
+
+
+class CheckTimeout(BaseException):
+    """Raised inside a bounded check when its time is up (BaseException: math-verify catches Exception)."""
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. normalised string match
+
+_TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_SPACING = re.compile(r"\\[,;:! ]|\\q?quad|~|\\displaystyle|\\limits")
+_DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
+_DOUBLE_BACKSLASH_CMD = re.compile(r"\\\\(?=[A-Za-z])")
+
+
+def normalize_latex(s: str) -> str:
+    """A canonical spelling of a short LaTeX answer for the cheap string match (not a parser)."""
+    s = s.strip()
+    s = _DOUBLE_BACKSLASH_CMD.sub(r"\\", s)
+    if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
+        s = s.strip("$")
+    s = s.replace("\\left", "").replace("\\right", "")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = _SPACING.sub("", s)
+    s = _DEGREES.sub("", s)
+    for _ in range(3):
+        new = _TEXT_WRAPPERS.sub(r"\1", s)
+        if new == s:
+            break
+        s = new
+    s = "".join(s.split())
+    s = s.rstrip(".")
+    return s
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. plain numbers
+
+
+def numbers_equal(a: str, b: str) -> bool | None:
+    """Numeric comparison of two plain numbers; None when either side is not a plain number.
+
+    Integers compare exactly; when either side has a decimal point both are rounded to 6 decimals
+    (math-verify's float_rounding), so `0.3333333` equals `0.333333`.
+    """
+    na, nb = normalize_number(a), normalize_number(b)
+    if na is None or nb is None:
+        return None
+    if na == nb:
+        return True
+    if "." not in na and "." not in nb:
+        return False
+    q = Decimal(1).scaleb(-_FLOAT_ROUNDING)
+    return Decimal(na).quantize(q, ROUND_HALF_EVEN) == Decimal(nb).quantize(q, ROUND_HALF_EVEN)
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. math-verify
+
+# Exponents / factorials that would make sympy build a huge exact integer (a C-level operation that a
+# signal cannot interrupt): a power whose exponent has 4+ digits or is itself a power, a factorial of
+# a 4+ digit number.
+_RISKY = re.compile(
+    r"\^\s*\{?\s*[-+(]*\s*\d{4,}"  # x^{12345}
+    r"|\^\s*\{[^{}]*\^"  # x^{a^b}
+    r"|\*\*\s*\(?\s*\d{4,}"  # x**12345
+    r"|\*\*[^*]*\*\*"  # x**a**b
+    r"|\d{4,}\s*!"  # 12345!
+    r"|\\(?:frac|binom)\s*\{[^{}]*\d{5,}"  # \binom{100000}{...}
+)
+
+
+def _risky(s: str) -> bool:
+    return bool(_RISKY.search(s))
+
+
+@lru_cache(maxsize=1)
+def _mv() -> Any:
+    import math_verify
+    import math_verify.grader as grader
+    import math_verify.parser as parser
+
+    # We bound time ourselves (timeout arguments None); silence math-verify's one-time warning about it.
+    parser.TIMEOUT_WARNING_SHOWN = True
+    grader.TIMEOUT_WARNING_SHOWN = True
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    return math_verify
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold(gt: str) -> Any:
+    mv = _mv()
+    return mv.parse(
+        "\\boxed{" + gt + "}",
+        extraction_config=[mv.LatexExtractionConfig(), mv.ExprExtractionConfig()],
+        parsing_timeout=None,
+    )
+
+
+def math_verify_equal_unbounded(gt: str, pred: str) -> bool:
+    """math-verify equivalence of two short answers, with no time bound of its own (see `bounded`)."""
+    mv = _mv()
+    gold = _parse_gold(gt)
+    target = mv.parse(
+        "\\boxed{" + pred + "}",
+        extraction_config=[mv.LatexExtractionConfig(), mv.ExprExtractionConfig()],
+        parsing_timeout=None,
+    )
+    if not gold or not target:
+        return False
+    return bool(mv.verify(gold, target, timeout_seconds=None))
+
+
+def _signals_usable() -> bool:
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        return signal.getitimer(signal.ITIMER_REAL)[0] == 0.0
+    except (OSError, ValueError):  # pragma: no cover
+        return False
+
+
+def _raise_timeout(signum: int, frame: Any) -> None:
+    raise CheckTimeout
+
+
+def _in_process(gt: str, pred: str, timeout_s: float) -> bool | None:
+    old = signal.signal(signal.SIGALRM, _raise_timeout)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
+        try:
+            return math_verify_equal_unbounded(gt, pred)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except CheckTimeout:
+        return None
+    finally:
+        signal.signal(signal.SIGALRM, old)
+
+
+def math_verify_equal(
+    gt: str, pred: str, timeout_s: float = 1.0, *, isolate: bool | None = None
+) -> bool | None:
+    """math-verify equivalence within `timeout_s` seconds; None when the time ran out.
+
+    `isolate`: None picks in-process (main thread, signals usable) or a worker subprocess (otherwise);
+    True forces the worker, False forces in-process (only valid where signals are usable).
+    Answers longer than MAX_ANSWER_CHARS, and answers asking for huge exact integers, are not equal
+    (False) without being parsed.
+    """
+    if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS or _risky(pred) or _risky(gt):
+        return False
+    if isolate is None:
+        isolate = not _signals_usable()
+    if not isolate:
+        return _in_process(gt, pred, timeout_s)
+    return _POOL.check(gt, pred, timeout_s)
+
+
+# ------------------------------------------------------------------------------------------------
+# worker subprocesses (for threads and other places where signals cannot bound the check)
+
+
+class _Worker:
+    """One `python -m rlscaling.rewards._worker` process: JSON lines in, JSON lines out."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rlscaling.rewards._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        try:
+            ready = self.lines.get(timeout=WORKER_START_TIMEOUT_S)
+        except queue.Empty:
+            self.kill()
+            raise RuntimeError(
+                f"rlscaling reward worker did not start in {WORKER_START_TIMEOUT_S} s"
+            ) from None
+        if ready.strip() != "ready":
+            self.kill()
+            raise RuntimeError(f"rlscaling reward worker failed to start: {ready!r}")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")  # EOF
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except OSError:  # pragma: no cover
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+
+    def close(self) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait(timeout=2)
+        except Exception:  # noqa: BLE001
+            self.kill()
+
+    def check(self, gt: str, pred: str, timeout_s: float) -> bool | None:
+        """The worker's answer, None on timeout (the worker is then killed: check `alive()`)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"gt": gt, "pred": pred, "timeout_s": timeout_s}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            line = self.lines.get(timeout=timeout_s + WORKER_GRACE_S)
+        except queue.Empty:
+            self.kill()
+            return None
+        if not line:  # the worker died (e.g. out of memory)
+            self.kill()
+            return None
+        return json.loads(line)["equal"]
+
+
+class _Pool:
+    """Up to `size` workers shared by all threads; created lazily, replaced after a kill.
+
+    `idle` holds free workers, or None for a free slot whose worker has to be (re)started.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.pid = os.getpid()
+        self.idle: queue.Queue[_Worker | None] = queue.Queue()
+        for _ in range(self.size):
+            self.idle.put(None)
+        self.all: list[_Worker] = []
+
+    def _acquire(self) -> _Worker:
+        with self.lock:
+            if self.pid != os.getpid():  # forked: the parent's pipes are not ours
+                self._reset()
+            idle = self.idle
+        w = idle.get()
+        if w is not None and w.alive():
+            return w
+        try:
+            w = _Worker()
+        except BaseException:
+            idle.put(None)
+            raise
+        with self.lock:
+            self.all.append(w)
+        return w
+
+    def _release(self, w: _Worker) -> None:
+        with self.lock:
+            if w.alive():
+                self.idle.put(w)
+            else:
+                if w in self.all:
+                    self.all.remove(w)
+                self.idle.put(None)
+
+    def check(self, gt: str, pred: str, timeout_s: float) -> bool | None:
+        w = self._acquire()
+        try:
+            return w.check(gt, pred, timeout_s)
+        except (OSError, ValueError):  # broken pipe or garbled reply: the worker is unusable
+            w.kill()
+            return None
+        finally:
+            self._release(w)
+
+    def shutdown(self) -> None:
+        """Stop every worker (at exit; the pool starts new ones if used again)."""
+        with self.lock:
+            workers = self.all
+            mine = self.pid == os.getpid()
+            self._reset()
+        if mine:
+            for w in workers:
+                w.close()
+
+
+_POOL = _Pool(size=max(1, min(4, os.cpu_count() or 1)))
+atexit.register(_POOL.shutdown)

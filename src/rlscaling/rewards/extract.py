@@ -1,0 +1,170 @@
+"""Answer extraction from model responses (pure string work, linear time, no evaluation of model text).
+
+Every function here takes the (untrusted) response text and returns the extracted answer as a string,
+or None when the response has no answer of the requested kind. All scans are linear in the input
+length (regular expressions without nested quantifiers, a single brace-matching pass with a length
+cap), so extraction of a response of L characters costs O(L).
+
+Numbers
+-------
+A "number" is an optionally signed integer or decimal, optionally with a `$` sign and comma thousands
+separators: `42`, `-7`, `1,450,000`, `$18`, `3.50`, `.5`, `−3` (unicode minus). A trailing period
+("... is 18.") is not part of the number. Exponent notation (`1e5`) is not a number here: `1e5` reads
+as `1` then `5`, as in verl's GSM8K extractor.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+# A number token. Thousands groups must be complete (`1,000` but not `1,00`); the lookarounds keep
+# `1,0000` from reading as `1,000` + `0` and keep digits glued to letters (`x2`) out of a number's start.
+_NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d,]\d)|\d+)(?:\.\d+)?|\.\d+"
+NUMBER_RE = re.compile(r"(?<![\d.])(?P<sign>[-−])?\s?(?:\\?\$\s?)?(?P<sign2>[-−])?(?P<num>" + _NUM + r")")
+# `#### <number>` (GSM8K answer marker); whitespace and a `$` between marker and number are allowed.
+STRICT_RE = re.compile(r"####\s*(?P<body>(?:\\?\$\s?)?[-−]?\s?(?:\\?\$\s?)?(?:" + _NUM + r"))")
+_PLAIN_NUMBER_RE = re.compile(r"\s*[-−]?\s?(?:\\?\$\s?)?[-−]?(?:" + _NUM + r")\.?\s*")
+
+_BOX_TOKEN_RE = re.compile(r"[^\s$]+")  # `\boxed 5`: the token after the space
+
+MARKER = "####"
+BOXED_COMMANDS = ("\\boxed", "\\fbox")
+MAX_BOXED_CANDIDATES = 20  # how many \boxed occurrences (from the end) are tried before giving up
+
+
+def normalize_number(text: str) -> str | None:
+    """Canonical decimal string of a number token (`"$1,450,000."` -> `"1450000"`), or None.
+
+    Removes `$` (also `\\$`), thousands separators, spaces and a trailing period, maps the unicode
+    minus to `-`, and drops trailing zeros of a fraction (`"3.50"` -> `"3.5"`, `"18.00"` -> `"18"`).
+    Returns None when `text` is not exactly one number.
+    """
+    if len(text) > 1000 or not _PLAIN_NUMBER_RE.fullmatch(text):
+        return None
+    t = text.strip().replace("\\$", "").replace("$", "").replace(",", "").replace(" ", "")
+    t = t.replace("−", "-").rstrip(".")
+    neg = t.count("-") % 2 == 1
+    t = t.replace("-", "")
+    if "." in t:
+        t = t.rstrip("0").rstrip(".")
+    t = t.lstrip("0") or "0"
+    if t.startswith("."):
+        t = "0" + t
+    if t == "0":
+        neg = False
+    return ("-" if neg else "") + t
+
+
+def number_value(text: str) -> Decimal | None:
+    """The value of a number token as a Decimal (see `normalize_number`), or None."""
+    n = normalize_number(text)
+    if n is None:
+        return None
+    try:
+        return Decimal(n)
+    except InvalidOperation:  # pragma: no cover - the regex admits only decimal digits
+        return None
+
+
+def _number_from_match(m: re.Match[str]) -> str:
+    sign = "-" if (m.group("sign") or m.group("sign2")) else ""
+    return sign + m.group("num")
+
+
+def extract_strict(response: str) -> str | None:
+    """The number after the last `#### ` marker (GSM8K format), or None when there is none."""
+    last = None
+    for m in STRICT_RE.finditer(response):
+        last = m
+    if last is None:
+        return None
+    return last.group("body").strip()
+
+
+def extract_flexible(response: str) -> str | None:
+    """The last number anywhere in the response, or None when it contains no number."""
+    last = None
+    for m in NUMBER_RE.finditer(response):
+        last = m
+    return None if last is None else _number_from_match(last)
+
+
+def extract_custom_flexible(response: str) -> str | None:
+    """Flexible extraction on the response cut at the first `####` marker.
+
+    When a number follows the first marker (after optional spaces / `$`), the response is cut right
+    after that number, whatever its length (6+ digit answers are kept whole); when no number follows,
+    it is cut at the marker. Then the last number of what is left is the answer. Without a marker this
+    is `extract_flexible`.
+    """
+    pos = response.find(MARKER)
+    if pos != -1:
+        m = STRICT_RE.match(response, pos)
+        response = response[: m.end()] if m else response[:pos]
+    return extract_flexible(response)
+
+
+def has_marker_answer(response: str) -> bool:
+    """True when the response contains `#### <number>` (the GSM8K answer format)."""
+    return STRICT_RE.search(response) is not None
+
+
+def _match_braces(text: str, start: int, max_chars: int) -> int:
+    """Index of the `}` closing the `{` at `start`, or -1 (unbalanced or longer than max_chars).
+
+    `\\{` and `\\}` are escaped braces and do not count.
+    """
+    depth = 0
+    i = start
+    end = min(len(text), start + max_chars + 2)
+    while i < end:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def extract_boxed(response: str, max_chars: int = 1000) -> str | None:
+    """Content of the last complete `\\boxed{...}` (or `\\fbox{...}`, `\\boxed 5`), nested braces handled.
+
+    Occurrences are tried from the end; an empty box, or one not closed within `max_chars` characters,
+    is skipped for the one before it (at most MAX_BOXED_CANDIDATES tries, so the cost is
+    O(len(response) + MAX_BOXED_CANDIDATES * max_chars)). Returns None when no box qualifies.
+    """
+    end = len(response)
+    for _ in range(MAX_BOXED_CANDIDATES):
+        pos = max(response.rfind(cmd, 0, end) for cmd in BOXED_COMMANDS)
+        if pos < 0:
+            break
+        cmd_len = len("\\boxed") if response.startswith("\\boxed", pos) else len("\\fbox")
+        i = pos + cmd_len
+        # a longer command name (\boxedfoo) is not a box
+        if i < len(response) and response[i].isalpha():
+            end = pos
+            continue
+        limit = min(len(response), i + 100)
+        while i < limit and response[i] in " \t":
+            i += 1
+        if i < len(response) and response[i] == "{":
+            close = _match_braces(response, i, max_chars)
+            if close == -1:
+                end = pos
+                continue
+            content = response[i + 1 : close].strip()
+            if content:
+                return content
+        elif i > pos + cmd_len:  # `\boxed 5`: the token after the space
+            m = _BOX_TOKEN_RE.match(response[i : i + max_chars + 1])
+            if m:
+                return m.group(0).rstrip(".")
+        end = pos
+    return None

@@ -1,0 +1,66 @@
+"""verl custom reward function: `compute_score(data_source, solution_str, ground_truth, extra_info)`.
+
+Load it by file path, as verl does (`verl.utils.import_utils.load_extern_object`):
+
+    reward.custom_reward_function.path=<site-packages>/rlscaling/rewards/verl_reward.py   # verl >= 0.6
+    reward.custom_reward_function.name=compute_score
+    +reward.custom_reward_function.reward_kwargs.method=strict          # optional (default: by source)
+    +reward.custom_reward_function.reward_kwargs.format_weight=0.1      # optional
+
+(older verl: `custom_reward_function.path` / `.name` / `.reward_kwargs` at the top level.)
+`rlscaling.rewards.verl_reward.__file__` gives the path. The module uses absolute imports only, so it
+works when executed from its file path outside the package.
+
+Both verl call sites pass keyword arguments: the legacy `NaiveRewardManager.__call__` (main thread,
+one call per sample) and the reward-loop `NaiveRewardManager.run_single`, which calls through
+`loop.run_in_executor` (a worker thread) and may add `reward_router_address` /
+`reward_model_tokenizer`; unknown keyword arguments are ignored. Checks from a worker thread are
+time-bounded by a worker subprocess (see rlscaling.rewards.equivalence).
+
+The returned dict always has the same keys with the same types, because verl stacks every key over
+the batch (`reward_extra_info[key].append(value)`) and averages numeric ones in validation metrics:
+`score` (float, the reward), `acc` (float 0/1, correctness), `format_ok` (float 0/1), `pred` (str,
+the extracted answer, "" when none) and `reason` (str, "" when correct).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlscaling.rewards import score as _score
+from rlscaling.rewards import scorer_for_source
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    method: str | None = None,
+    format_weight: float = 0.0,
+    timeout_s: float = 1.0,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Score one decoded response for verl.
+
+    The method is, in order: the `method` keyword (from `reward_kwargs`), `extra_info["reward_method"]`,
+    else `scorer_for_source(data_source)`. Returns {"score", "acc", "format_ok", "pred", "reason"}.
+    """
+    if method is None and isinstance(extra_info, dict) and extra_info.get("reward_method"):
+        method = str(extra_info["reward_method"])
+    if method is None:
+        method = scorer_for_source(str(data_source))
+    s = _score(
+        solution_str if isinstance(solution_str, str) else str(solution_str),
+        ground_truth if isinstance(ground_truth, str) else str(ground_truth),
+        method,
+        format_weight=format_weight,
+        timeout_s=timeout_s,
+    )
+    return {
+        "score": float(s.score),
+        "acc": 1.0 if s.correct else 0.0,
+        "format_ok": 1.0 if s.format_ok else 0.0,
+        "pred": s.extracted or "",
+        "reason": s.reason or "",
+    }
