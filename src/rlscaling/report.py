@@ -245,7 +245,7 @@ def fit_table(fits: list[dict[str, Any]]) -> str:
         "points",
         "held-out R²",
         "held-out RMSE",
-        "held-out MAPE",
+        "held-out MAPE (%)",
     ]
     rows = []
     for f in fits:
@@ -281,6 +281,10 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
     )
     out = []
     lo, hi = BASE_RANGE
+    if per_size["base"].isna().all():  # e.g. imported curves that start after step 0
+        out.append((f"base pass@1 in [{lo:.2f}, {hi:.2f}] for every size", "n/a", "no step-0 evaluations"))
+        out.append((f"RL gain >= {MIN_GAIN:.2f} for every size", "n/a", "no step-0 evaluations"))
+        return out + _later_checks(per_size, fits)
     bad = [
         f"{s} {fmt(r['base'], 'p')}"
         for s, r in per_size.iterrows()
@@ -309,6 +313,11 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
             else ", ".join(f"{s} {fmt(r['gain'], 'd')}" for s, r in per_size.iterrows()),
         )
     )
+    return out + _later_checks(per_size, fits)
+
+
+def _later_checks(per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    out = []
     losses = [(s, 1.0 - r["final"]) for s, r in per_size.iterrows()]
     if len(losses) < 2:
         out.append(("final loss decreasing with N", "n/a", "needs two sizes or more"))
@@ -366,6 +375,12 @@ def data_rows(study_dir: Path, limit: int = 40) -> list[list[str]]:
     return rows
 
 
+def _steps_text(steps: list[int]) -> str:
+    if len(steps) <= 12:
+        return ", ".join(map(str, steps))
+    return f"{steps[0]}–{steps[-1]} ({len(steps)} steps)"
+
+
 def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path) -> str:
     """The summary.md text."""
     bench = main_bench(df)
@@ -375,7 +390,7 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
     parts = [
         f"# Study `{study}`",
         "",
-        f"{df['run'].nunique()} runs, {df['size'].nunique()} sizes, evaluated at steps {steps}, "
+        f"{df['run'].nunique()} runs, {df['size'].nunique()} sizes, evaluated at steps {_steps_text(steps)}, "
         f"benchmarks {sorted(set(df['bench']))}. Main benchmark: `{bench}`. L = 1 − pass@1; "
         "FLOPs: RL C = 6·N·(prompt + response tokens), cumulative; pre-training 6·N·tokens.",
         "",
