@@ -14,8 +14,8 @@ checking that the steps are unique and contiguous across segments.
 models) into one row. Columns (units):
 
     study, run, size, family ("tiny" | "hub"), N, N_nonembed (parameters), <one column per sweep key>,
-    seed, step (RL steps), D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper
-    convention 6·N·tokens; 0 at step 0), C_full (fuller FLOP count, when the trainer records it),
+    seed (training seed: the sweep's, else the run metrics', else the evaluation's), step (RL steps),
+    D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper convention 6·N·tokens; 0 at step 0), C_full (fuller FLOP count, when the trainer records it),
     C_pretrain (FLOPs), tokens (cumulative RL prompt + response tokens), bench, pass_at_1,
     pass_at_<k> for each k evaluated, format_rate, mean_response_tokens, L = 1 - pass_at_1.
 """
@@ -130,9 +130,9 @@ def cumulative_by_step(
 ) -> dict[int, dict[str, float | None]]:
     """step -> {D, C, C_full, tokens} cumulative through that step (step 0: all zeros).
 
-    Uses the trainer's cumulative `C`, `D`, `C_full` when recorded, else sums the per-step `flops`,
-    `prompts`, `flops_full`; `tokens` sums prompt_tokens + response_tokens, and C falls back to
-    6·N·tokens when no FLOPs are recorded at all.
+    Uses the trainer's cumulative `C`, `D`, `C_full`, `tokens` when recorded, else sums the per-step
+    `flops`, `prompts`, `flops_full`, prompt_tokens + response_tokens; C falls back to 6·N·tokens when
+    no FLOPs are recorded at all.
     """
     from rlscaling.compute import rl_step_flops
 
@@ -142,9 +142,10 @@ def cumulative_by_step(
         step = _step_of(rec, path, i)
         pt, rt = _finite(rec.get("prompt_tokens")), _finite(rec.get("response_tokens"))
         step_tokens = (pt or 0.0) + (rt or 0.0) if (pt is not None or rt is not None) else None
-        sums["tokens"] = (
-            None if sums["tokens"] is None or step_tokens is None else sums["tokens"] + step_tokens
-        )
+        cum_tokens = _finite(rec.get("tokens"))
+        if cum_tokens is None and sums["tokens"] is not None and step_tokens is not None:
+            cum_tokens = sums["tokens"] + step_tokens
+        sums["tokens"] = cum_tokens
         row: dict[str, float | None] = {}
         for col in ("D", "C", "C_full"):
             cum = next(
@@ -258,11 +259,9 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
             sizes[size] = size_record(study_dir, size, models)
         sz = sizes[size]
         metrics_path = study_dir / "runs" / run / "metrics.jsonl"
-        cumulative = (
-            cumulative_by_step(read_jsonl(metrics_path), sz["N"], metrics_path)
-            if metrics_path.is_file()
-            else cumulative_by_step([], sz["N"], metrics_path)
-        )
+        records = read_jsonl(metrics_path) if metrics_path.is_file() else []
+        cumulative = cumulative_by_step(records, sz["N"], metrics_path)
+        train_seed = next((r["seed"] for r in records if isinstance(r.get("seed"), int)), None)
         for step in steps:
             if step not in cumulative:
                 raise UserError(f"{metrics_path}: no record for evaluated step {step}")
@@ -283,7 +282,7 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                 }
                 for key in sweep_keys:
                     row[key] = variant.get(key)
-                row["seed"] = variant.get("seed", ev.get("seed"))
+                row["seed"] = variant.get("seed", ev.get("seed") if train_seed is None else train_seed)
                 row.update(
                     step=step,
                     D=acc["D"],
