@@ -243,3 +243,11 @@ def test_import_subcommand_is_delegated_when_the_module_exists(monkeypatch):
     curves.add_arguments(parser)
     args = parser.parse_args(["import", "--from-csv", "x.csv"])
     assert curves.main(args) == 7 and args.from_csv == "x.csv"
+
+
+def test_seed_is_the_training_seed_from_the_run_metrics(tmp_path):
+    s, params = make_study(tmp_path)
+    path = s / "runs" / "xs" / "metrics.jsonl"
+    write_jsonl(path, [{**json.loads(x), "seed": 5} for x in path.read_text().splitlines()])
+    df = curves.build_curves(s, params)
+    assert set(df.loc[df.run == "xs", "seed"]) == {5} and set(df.loc[df.run == "s", "seed"]) == {0}

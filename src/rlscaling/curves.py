@@ -15,7 +15,8 @@ models) into one row. Columns (units):
 
     study, run, size, family ("tiny" | "hub"), N, N_nonembed (parameters), <one column per sweep key>,
     seed (training seed: the sweep's, else the run metrics', else the evaluation's), step (RL steps),
-    D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper convention 6·N·tokens; 0 at step 0), C_full (fuller FLOP count, when the trainer records it),
+    D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper convention 6·N·tokens; 0 at
+    step 0), C_full (fuller FLOP count, when the trainer records it),
     C_pretrain (FLOPs), tokens (cumulative RL prompt + response tokens), bench, pass_at_1,
     pass_at_<k> for each k evaluated, format_rate, mean_response_tokens, L = 1 - pass_at_1.
 """
