@@ -101,7 +101,8 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     if req.law == "reuse" and scenario == "inter":
         notes.append("reuse/inter holds out the curves named by --holdout-size / --holdout-N")
     opts = FitOptions(objective=req.objective, e0_form=req.e0_form)
-    _group_note(sp.train)
+    if req.law != "reuse":
+        _group_note(sp.train)
     lf = fit_law(req.law, sp.train, opts)
     out: dict[str, Any] = {
         "law": req.law, "x": cs.x_name if req.law != "gain" else req.x, "scenario": scenario,
@@ -113,7 +114,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     fit_m = _metrics(req.law, lf.predict, sp.train)
     out["r2"] = fit_m["r2"]
     out["r2_log"] = fit_m["r2_log"]
-    out["n_points"] = sp.train.n_points
+    out["n_points"] = fit_m["n_points"] if req.law == "gain" else sp.train.n_points
     out["rmse"] = fit_m["rmse"]
 
     if sp.test is not None:
@@ -181,7 +182,7 @@ def _paper_baselines(sp: Split, law: str, lf) -> dict[str, Any]:
     its own losses, k(N) from the fit)."""
     out: dict[str, Any] = {}
     paper = kn.fit_kn(sp.train, law="paper", objective="paper")
-    out["paper_method"] = {"K_max": paper.K_max, "N0": paper.N0}
+    out["paper_method"] = {"K_max": paper.K_max, "N0": paper.N0, "params": kn.params_json(paper)}
     if sp.test is not None:
         out["paper_method"]["heldout"] = summary(sp.test.L, paper.predict(sp.test))
         if sp.scenario == "inter":

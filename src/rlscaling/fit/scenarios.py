@@ -54,14 +54,12 @@ def split(cs: CurveSet, scenario: str, *, fit_steps: int | None = None, fit_frac
         return Split("intra", cs.subset(mask), cs.subset(~mask), fit_steps=int(fit_steps))
     # inter
     held = np.zeros(cs.n_curves, dtype=bool)
-    names: list[str] = []
     for n in holdout_N or []:
         m = np.isclose(cs.curve_N, float(n), rtol=1e-6)
         if not m.any():
             raise UserError(f"--holdout-N {n:g}: no curve with that N (sizes: "
                             f"{sorted({f'{v:.4g}' for v in cs.curve_N})})")
         held |= m
-        names.append(f"{float(n):.4g}")
     for s in holdout_size or []:
         m = np.array([str(k.get("size", lab)) == s or lab == s
                       for k, lab in zip(cs.keys or [{}] * cs.n_curves, cs.labels, strict=True)])
@@ -70,10 +68,11 @@ def split(cs: CurveSet, scenario: str, *, fit_steps: int | None = None, fit_frac
                                                                        cs.labels, strict=True)})
             raise UserError(f"--holdout-size {s}: no curve with that size (sizes: {known})")
         held |= m
-        names.append(s)
+    names = [cs.labels[i] for i in np.flatnonzero(held)]
     if not names:
         raise UserError("--scenario inter needs --holdout-N N [N ...] or --holdout-size NAME [NAME ...]")
     if held.all():
         raise UserError(f"--scenario inter: holding out {names} leaves no curve to fit")
+    # `holdout` names the held-out curves by label (e.g. '72B')
     point_held = held[cs.curve]
     return Split("inter", cs.subset(~point_held), cs.subset(point_held), holdout=names)
