@@ -16,7 +16,11 @@ Steps (every random choice is seeded by `seed` and a per-step purpose, see curri
    kept; with heldout_files the held-out copy wins and train loses its copy.
 4. Held-out split: heldout_files when given (all of them), else data.heldout_size problems carved
    out stratified by difficulty (balanced or proportional).
-5. data.parquet.max_train caps the train pool (stratified sample); then the curriculum order.
+5. max_train (data.max_train when the schema has it, else data.parquet.max_train) caps the train
+   pool with a stratified sample; then the curriculum order. A run reads train.parquet front to
+   back, so a run that consumes fewer prompts than the file holds only ever sees its easy end: set
+   max_train to total_steps x prompts_per_step for curriculum studies (the data stage cannot read
+   those itself, or raising total_steps would redo the data and invalidate every segment).
 6. Data reuse files train_tau{tau}.parquet (curriculum.reuse_subset), the benchmarks, the synthetic
    pre-training corpus, and report.json.
 """
@@ -84,11 +88,12 @@ def settings(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], in
 
 
 def _source_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """Reading settings of a real-data source: data.parquet's, overridden by data.hf's for source hf."""
+    """Reading settings of a real-data source: data.parquet's, overridden for source hf by the same
+    keys under data.hf where those are set (not null / empty)."""
     base = {k: data["parquet"].get(k) for k in ("pass_rate_key", "easy_threshold", "max_train", "columns")}
     if data["source"] == "hf":
         for k in base:
-            if data["hf"].get(k) is not None:
+            if data["hf"].get(k) not in (None, {}):
                 base[k] = data["hf"][k]
     return base
 
@@ -234,7 +239,7 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
             if median_level is not None
             else f"difficulty <= {median_difficulty} (median)",
         }
-        cap = None
+        cap = data.get("max_train")
     else:
         ss = _source_settings(data)
         spec = ReadSpec(
@@ -247,7 +252,7 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
             "signal": f"1 - pass rate ({ss['pass_rate_key']})",
             "easy_rule": f"pass rate >= {ss['easy_threshold']}; missing pass rate = hard",
         }
-        cap = ss["max_train"]
+        cap = data.get("max_train") if data.get("max_train") is not None else ss["max_train"]
         frames, held = [], []
         if source == "parquet":
             files = data["parquet"]["train_files"]
@@ -295,7 +300,11 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         dup.update(
             within_heldout=int(w_h.sum()), within_train=int(w_t.sum()), train_vs_heldout=int(a_t.sum())
         )
-        heldout_info = {"from": "files", "rows": len(heldout)}
+        heldout_info = {
+            "from": "files",
+            "rows": len(heldout),
+            "note": "data.heldout_size and heldout_stratify are not used when held-out files are given",
+        }
     else:
         w_t, _ = cur.duplicate_mask(pool["key"].tolist())
         dropped = pool[w_t]
