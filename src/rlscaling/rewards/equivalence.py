@@ -15,9 +15,11 @@ Time bound of step 3 (`timeout_s`, default 1 s):
 - In the main thread of a POSIX process with no interval timer already armed, math-verify runs
   in-process under `signal.setitimer(ITIMER_REAL, timeout_s)`; the alarm raises a BaseException that
   math-verify does not swallow. Python code is interrupted within milliseconds of the deadline.
-  A single C-level operation cannot be interrupted by a signal; inputs are length-capped
-  (MAX_ANSWER_CHARS) and screened (`_risky`) so that sympy is never asked for a huge exact
-  integer (e.g. `10^{10^{10}}`, `99999!`), which is the C-level operation that could run long.
+  Measured: answers asking sympy for huge numbers (`10^{10^{10}}`, `999999999!`, `2^{2^{40}}`,
+  `\\binom{10^8}{5 \\cdot 10^7}`, `\\prod_{k=1}^{10^7} k`) return "timeout" 1.00-1.06 s after the
+  start with timeout_s=1 (tests/test_rewards_adversarial.py). A signal cannot interrupt a single
+  long C-level call; set RLSCALING_REWARD_ISOLATION=process to run every check in a worker
+  subprocess, which gives a hard bound even then.
 - Anywhere else (another thread, e.g. verl's reward loop which calls the reward function through
   `run_in_executor`; a process that already uses SIGALRM; Windows), the check runs in a worker
   subprocess (`rlscaling.rewards._worker`) which is killed with SIGKILL if it has not answered after
@@ -48,6 +50,7 @@ from rlscaling.rewards.extract import normalize_number
 MAX_ANSWER_CHARS = 1000  # longest extracted answer / ground truth handed to math-verify
 WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not started in this time is an error
+ISOLATION_ENV = "RLSCALING_REWARD_ISOLATION"  # "process": every math-verify check in a worker
 _FLOAT_ROUNDING = 6  # math-verify's default float_rounding
 
 log = logging.getLogger(__name__)
@@ -110,22 +113,6 @@ def numbers_equal(a: str, b: str) -> bool | None:
 # ------------------------------------------------------------------------------------------------
 # 3. math-verify
 
-# Exponents / factorials that would make sympy build a huge exact integer (a C-level operation that a
-# signal cannot interrupt): a power whose exponent has 4+ digits or is itself a power, a factorial of
-# a 4+ digit number.
-_RISKY = re.compile(
-    r"\^\s*\{?\s*[-+(]*\s*\d{4,}"  # x^{12345}
-    r"|\^\s*\{[^{}]*\^"  # x^{a^b}
-    r"|\*\*\s*\(?\s*\d{4,}"  # x**12345
-    r"|\*\*[^*]*\*\*"  # x**a**b
-    r"|\d{4,}\s*!"  # 12345!
-    r"|\\(?:frac|binom)\s*\{[^{}]*\d{5,}"  # \binom{100000}{...}
-)
-
-
-def _risky(s: str) -> bool:
-    return bool(_RISKY.search(s))
-
 
 @lru_cache(maxsize=1)
 def _mv() -> Any:
@@ -140,12 +127,18 @@ def _mv() -> Any:
     return math_verify
 
 
+@lru_cache(maxsize=1)
+def _CONFIG() -> list[Any]:  # noqa: N802
+    """math-verify extraction: its LaTeX parser only (no sympy `parse_expr`, which runs `eval`)."""
+    return [_mv().LatexExtractionConfig()]
+
+
 @lru_cache(maxsize=4096)
 def _parse_gold(gt: str) -> Any:
     mv = _mv()
     return mv.parse(
         "\\boxed{" + gt + "}",
-        extraction_config=[mv.LatexExtractionConfig(), mv.ExprExtractionConfig()],
+        extraction_config=_CONFIG(),
         parsing_timeout=None,
     )
 
@@ -156,7 +149,7 @@ def math_verify_equal_unbounded(gt: str, pred: str) -> bool:
     gold = _parse_gold(gt)
     target = mv.parse(
         "\\boxed{" + pred + "}",
-        extraction_config=[mv.LatexExtractionConfig(), mv.ExprExtractionConfig()],
+        extraction_config=_CONFIG(),
         parsing_timeout=None,
     )
     if not gold or not target:
@@ -198,13 +191,12 @@ def math_verify_equal(
 
     `isolate`: None picks in-process (main thread, signals usable) or a worker subprocess (otherwise);
     True forces the worker, False forces in-process (only valid where signals are usable).
-    Answers longer than MAX_ANSWER_CHARS, and answers asking for huge exact integers, are not equal
-    (False) without being parsed.
+    Answers longer than MAX_ANSWER_CHARS are not equal (False) without being parsed.
     """
-    if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS or _risky(pred) or _risky(gt):
+    if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
         return False
     if isolate is None:
-        isolate = not _signals_usable()
+        isolate = os.environ.get(ISOLATION_ENV, "auto") == "process" or not _signals_usable()
     if not isolate:
         return _in_process(gt, pred, timeout_s)
     return _POOL.check(gt, pred, timeout_s)

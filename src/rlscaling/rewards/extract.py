@@ -18,27 +18,36 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-# A number token. Thousands groups must be complete (`1,000` but not `1,00`); the lookarounds keep
-# `1,0000` from reading as `1,000` + `0` and keep digits glued to letters (`x2`) out of a number's start.
-_NUM = r"(?:\d{1,3}(?:,\d{3})+(?![\d,]\d)|\d+)(?:\.\d+)?|\.\d+"
-NUMBER_RE = re.compile(r"(?<![\d.])(?P<sign>[-−])?\s?(?:\\?\$\s?)?(?P<sign2>[-−])?(?P<num>" + _NUM + r")")
-# `#### <number>` (GSM8K answer marker); whitespace and a `$` between marker and number are allowed.
-STRICT_RE = re.compile(r"####\s*(?P<body>(?:\\?\$\s?)?[-−]?\s?(?:\\?\$\s?)?(?:" + _NUM + r"))")
-_PLAIN_NUMBER_RE = re.compile(r"\s*[-−]?\s?(?:\\?\$\s?)?[-−]?(?:" + _NUM + r")\.?\s*")
-
+# A number token: a run of digits and commas (a decimal part allowed), with an optional sign and `$`.
+# The run is matched whole, so `1,0000` or `1,2` never splits into a thousands number plus digits; it is
+# then read as one number when its commas are thousands separators (`1,450,000`), else as a list of
+# numbers (`(1,2)` -> 1 and 2). A sign counts only where it cannot be a binary minus (`5-3` -> 5, 3).
+# Every quantifier is over disjoint character classes, so matching is linear in the text length.
+_RUN = r"\d(?:[\d,]*\d)?(?:\.\d+)?|\.\d+"
+NUMBER_RE = re.compile(
+    r"(?<![\d.,])"
+    r"(?:(?<![\w)\]}])(?P<sign>[-−])\s?)?"
+    r"(?:(?P<dollar>\\?\$\s?)(?P<sign2>[-−])?)?"
+    r"(?P<run>" + _RUN + r")"
+)
+_THOUSANDS_RE = re.compile(r"\d{1,3}(?:,\d{3})+")
+_PLAIN_NUMBER_RE = re.compile(
+    r"\s*(?:[-−]\s?)?(?:\\?\$\s?)?[-−]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\.?\s*"
+)
 _BOX_TOKEN_RE = re.compile(r"[^\s$]+")  # `\boxed 5`: the token after the space
 
 MARKER = "####"
+MAX_GAP = 100  # most whitespace characters read between `####` / `\boxed` and what follows
 BOXED_COMMANDS = ("\\boxed", "\\fbox")
 MAX_BOXED_CANDIDATES = 20  # how many \boxed occurrences (from the end) are tried before giving up
 
 
 def normalize_number(text: str) -> str | None:
-    """Canonical decimal string of a number token (`"$1,450,000."` -> `"1450000"`), or None.
+    """Canonical decimal string of a number (`"$1,450,000."` -> `"1450000"`), or None.
 
     Removes `$` (also `\\$`), thousands separators, spaces and a trailing period, maps the unicode
-    minus to `-`, and drops trailing zeros of a fraction (`"3.50"` -> `"3.5"`, `"18.00"` -> `"18"`).
-    Returns None when `text` is not exactly one number.
+    minus to `-`, and drops leading zeros and trailing zeros of a fraction (`"3.50"` -> `"3.5"`,
+    `"18.00"` -> `"18"`, `"025"` -> `"25"`). Returns None when `text` is not exactly one number.
     """
     if len(text) > 1000 or not _PLAIN_NUMBER_RE.fullmatch(text):
         return None
@@ -57,7 +66,7 @@ def normalize_number(text: str) -> str | None:
 
 
 def number_value(text: str) -> Decimal | None:
-    """The value of a number token as a Decimal (see `normalize_number`), or None."""
+    """The value of a number as a Decimal (see `normalize_number`), or None."""
     n = normalize_number(text)
     if n is None:
         return None
@@ -67,19 +76,44 @@ def number_value(text: str) -> Decimal | None:
         return None
 
 
-def _number_from_match(m: re.Match[str]) -> str:
+def _token_numbers(m: re.Match[str]) -> list[str]:
+    """The numbers of one NUMBER_RE match, as written (a list when its commas are not thousands)."""
     sign = "-" if (m.group("sign") or m.group("sign2")) else ""
-    return sign + m.group("num")
+    run = m.group("run")
+    if "," not in run:
+        return [sign + run]
+    int_part, dot, frac = run.partition(".")
+    if _THOUSANDS_RE.fullmatch(int_part):
+        return [sign + run]
+    parts = [p for p in int_part.split(",") if p]
+    parts[-1] += dot + frac
+    return [sign + parts[0], *parts[1:]]
+
+
+def _number_after(response: str, pos: int) -> str | None:
+    """The number starting at `pos` after at most MAX_GAP whitespace characters, or None."""
+    limit = min(len(response), pos + MAX_GAP)
+    while pos < limit and response[pos].isspace():
+        pos += 1
+    m = NUMBER_RE.match(response, pos)
+    return None if m is None else _token_numbers(m)[0]
 
 
 def extract_strict(response: str) -> str | None:
-    """The number after the last `#### ` marker (GSM8K format), or None when there is none."""
-    last = None
-    for m in STRICT_RE.finditer(response):
-        last = m
-    if last is None:
-        return None
-    return last.group("body").strip()
+    """The number right after the last `####` marker followed by one (GSM8K format), else None.
+
+    Markers are tried from the end; each `rfind` continues where the previous one stopped, so the
+    scan is linear.
+    """
+    end = len(response)
+    while True:
+        pos = response.rfind(MARKER, 0, end)
+        if pos < 0:
+            return None
+        n = _number_after(response, pos + len(MARKER))
+        if n is not None:
+            return n
+        end = pos + len(MARKER) - 1  # an overlapping `#####` is tried too
 
 
 def extract_flexible(response: str) -> str | None:
@@ -87,27 +121,27 @@ def extract_flexible(response: str) -> str | None:
     last = None
     for m in NUMBER_RE.finditer(response):
         last = m
-    return None if last is None else _number_from_match(last)
+    return None if last is None else _token_numbers(last)[-1]
 
 
 def extract_custom_flexible(response: str) -> str | None:
     """Flexible extraction on the response cut at the first `####` marker.
 
-    When a number follows the first marker (after optional spaces / `$`), the response is cut right
-    after that number, whatever its length (6+ digit answers are kept whole); when no number follows,
-    it is cut at the marker. Then the last number of what is left is the answer. Without a marker this
-    is `extract_flexible`.
+    When a number follows the first marker (after optional whitespace / `$`), the response is cut right
+    after that number, so that number is the answer, whatever its length (6+ digit answers are kept
+    whole). When no number follows, the response is cut at the marker and its last number is the
+    answer. Without a marker this is `extract_flexible`.
     """
     pos = response.find(MARKER)
-    if pos != -1:
-        m = STRICT_RE.match(response, pos)
-        response = response[: m.end()] if m else response[:pos]
-    return extract_flexible(response)
+    if pos == -1:
+        return extract_flexible(response)
+    n = _number_after(response, pos + len(MARKER))
+    return n if n is not None else extract_flexible(response[:pos])
 
 
 def has_marker_answer(response: str) -> bool:
     """True when the response contains `#### <number>` (the GSM8K answer format)."""
-    return STRICT_RE.search(response) is not None
+    return extract_strict(response) is not None
 
 
 def _match_braces(text: str, start: int, max_chars: int) -> int:
@@ -151,7 +185,7 @@ def extract_boxed(response: str, max_chars: int = 1000) -> str | None:
         if i < len(response) and response[i].isalpha():
             end = pos
             continue
-        limit = min(len(response), i + 100)
+        limit = min(len(response), i + MAX_GAP)
         while i < limit and response[i] in " \t":
             i += 1
         if i < len(response) and response[i] == "{":
