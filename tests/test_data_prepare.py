@@ -363,3 +363,18 @@ def test_cli_reports_bad_input_in_one_line_with_status_2(tmp_path, capsys):
     )
     assert rc == 2
     assert "rlscaling data: error: data.parquet.train_files[0]" in capsys.readouterr().err
+
+
+def test_extra_info_keys_of_conflicting_types_across_files_are_a_user_error(small_guru, tmp_path):
+    df = pd.read_parquet(small_guru).head(50)
+    other = df.copy()
+    other["extra_info"] = [{**e, "index": f"id-{e['index']}"} for e in other["extra_info"]]
+    other["prompt"] = [[{"role": "user", "content": f"Other problem {i}?"}] for i in range(50)]
+    df.to_parquet(tmp_path / "a.parquet")
+    other.to_parquet(tmp_path / "b.parquet")
+    params = small_params(tmp_path / "a.parquet", heldout_size=10)
+    params["data"]["parquet"]["train_files"].append(str(tmp_path / "b.parquet"))
+    with pytest.raises(
+        UserError, match=r"cannot write .*train.parquet: a field has values of different types"
+    ):
+        prepare(params, tmp_path / "out")

@@ -333,8 +333,16 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     written: dict[str, int] = {}
 
     def put(name: str, frame: pd.DataFrame, split: str) -> pd.DataFrame:
+        import pyarrow as pa
+
         rows = to_verl(frame, split)
-        write_parquet(out / name, rows)
+        try:
+            write_parquet(out / name, rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise UserError(
+                f"cannot write {out / name}: a field has values of different types across rows "
+                f"(typically an extra_info key that differs between input files): {err}"
+            ) from err
         written[name] = len(rows)
         return rows
 
