@@ -300,3 +300,70 @@ def test_completion_text_uses_the_last_assistant_message_and_text_parts():
     assert (
         completion_text([{"role": "assistant", "content": [{"type": "text", "text": "#### 1"}]}]) == "#### 1"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# equivalent forms (boxed): what math-verify accepts, and what it does not
+
+ACCEPTED = [
+    ("\\frac{1}{2}", "0.5"),
+    ("\\frac{1}{2}", "\\dfrac12"),
+    ("0.5", "\\frac12"),
+    ("\\frac{1}{2}", "1/2"),
+    ("\\frac{1}{2}", "\\frac{2}{4}"),
+    ("\\frac{1}{2}", "2^{-1}"),
+    ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"),
+    ("3\\sqrt{2}", "\\sqrt{18}"),
+    ("-\\frac{1}{4} + \\frac{\\sqrt{3}}{2}", "\\frac{2\\sqrt3-1}{4}"),
+    ("\\frac{14}{3}", "4\\frac{2}{3}"),  # mixed number
+    ("90^\\circ", "90"),
+    ("x=3", "3"),
+    ("3", "x=3"),
+    ("\\{1,2\\}", "\\{2,1\\}"),
+    ("(1,2)", "1,2"),
+    ("(-\\infty,3]", "(-\\infty, 3]"),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\pi/2)"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("p - q", "-q+p"),
+    ("\\text{Evelyn}", "Evelyn"),
+    ("C", "\\text{(C)}"),
+    ("1000", "10^3"),
+    ("1000", "1,000"),
+    ("1000", "1\\,000"),
+    ("1000", "1000.0"),
+    ("025", "25"),
+    ("18", "\\$18"),
+    ("18", "18 \\text{ dollars}"),
+    ("5\\text{ cm}", "5"),
+    ("50\\%", "0.5"),  # math-verify reads a percentage as its fraction ...
+    ("50", "50\\%"),  # ... and also accepts the bare number: lenient
+    ("0.333333", "\\frac13"),  # numbers agree to 6 decimals (math-verify's float_rounding)
+    ("\\sqrt{2}", "1.41421356"),
+    ("3", "3.0000001"),
+    ("\\\\ln2", "\\ln 2"),  # guru's doubled backslashes
+    ("\\pm 2", "2,-2"),
+]
+
+NOT_ACCEPTED = [
+    ("\\frac{\\pi}{2}", "90^\\circ"),  # degrees are dropped, not converted to radians
+    ("(1,2)", "(2,1)"),  # ordered pairs are ordered
+    ("(1,2]", "[1,2]"),  # interval ends matter
+    ("1000", "1e3"),  # scientific e-notation is not parsed as LaTeX
+    ("\\frac13", "0.33"),  # too few decimals
+    ("3.14", "\\pi"),
+    ("i", "\\sqrt{-1}"),
+    ("10", "ten"),  # number words
+    ("2", "\\pm 2"),
+    ("\\text{even}", "\\text{odd}"),
+]
+
+
+@pytest.mark.parametrize(("gt", "pred"), ACCEPTED)
+def test_boxed_accepts_equivalent_form(gt, pred):
+    assert score(f"so \\boxed{{{pred}}}", gt, "boxed").correct
+
+
+@pytest.mark.parametrize(("gt", "pred"), NOT_ACCEPTED)
+def test_boxed_does_not_accept(gt, pred):
+    s = score(f"so \\boxed{{{pred}}}", gt, "boxed")
+    assert (s.correct, s.reason) == (False, "mismatch")
