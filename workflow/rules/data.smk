@@ -6,7 +6,13 @@ DATA_OUTPUTS = {
     "heldout": f"{S}/data/heldout.parquet",
     "report": f"{S}/data/report.json",
 }
-REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in config["data"]["reuse_taus"] if t != 1]
+# every tau a run trains with: data.reuse_taus, a reuse_tau sweep, and training.reuse_tau
+REUSE_TAUS = sorted(
+    set(config["data"]["reuse_taus"])
+    | set(config.get("sweep", {}).get("reuse_tau", []))
+    | {config["training"].get("reuse_tau", 1)}
+)
+REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in REUSE_TAUS if t != 1]
 CORPUS = f"{S}/data/pretrain_corpus.parquet"
 
 
@@ -21,7 +27,7 @@ rule data:
         reuse=REUSE_FILES,
         corpus=[CORPUS] if config["data"]["source"] == "synthetic" else [],
     params:
-        cfg=as_json({"data": config["data"], "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
+        cfg=as_json({"data": {**config["data"], "reuse_taus": REUSE_TAUS}, "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
                      "seed": config["seed"]}),
         out_dir=f"{S}/data",
     log:
