@@ -1,0 +1,100 @@
+"""`rlscaling train`: one GRPO training segment.
+
+    rlscaling train --params-json JSON --init CKPT_DIR --data TRAIN_PARQUET --step K --threads T
+                    --out runs/{run}/step_{K:06d} [--checkpoint-every N]
+
+JSON is the run's `training` config section with sweep overrides applied and `total_steps` removed
+(raising total_steps must not change earlier segments), plus `size` and `run`. It is checked against the
+config schema's `training` section, whose defaults fill in missing keys. The segment trains RL steps
+(K - segment_steps, K] from CKPT_DIR (a base model folder, step 0, or the previous segment's output) and
+writes OUT atomically: an HF model folder that is also a resumable Trainer checkpoint, with metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from rlscaling.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params-json", required=True, help="the run's training settings, as JSON text")
+    parser.add_argument("--init", required=True, help="base model folder, or the previous segment's output")
+    parser.add_argument("--data", required=True, help="train parquet (verl RL schema, curriculum order)")
+    parser.add_argument("--step", required=True, type=int, help="the segment's last RL step K")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--out", required=True, help="output checkpoint folder, runs/{run}/step_{K:06d}")
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also keep a checkpoint every N steps in OUT's .partial folder, so a killed segment resumes "
+        "mid-way on rerun (default 0: only segment boundaries)",
+    )
+
+
+def params_schema() -> dict[str, Any]:
+    """JSON schema of the params: the config's `training` section without total_steps, plus size and run."""
+    from rlscaling.config import load_schema
+
+    schema = copy.deepcopy(load_schema()["properties"]["training"])
+    del schema["properties"]["total_steps"]
+    schema["properties"]["size"] = {"type": "string"}
+    schema["properties"]["run"] = {"type": "string"}
+    schema["required"] = ["segment_steps", "seed"]
+    return schema
+
+
+def parse_params(text: str) -> dict[str, Any]:
+    """Parse and check --params-json; fill in the schema's defaults. Raises UserError naming the key."""
+    import jsonschema
+
+    from rlscaling.config import _with_defaults
+
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--params-json: not valid JSON ({err.msg})") from None
+    if not isinstance(params, dict):
+        raise UserError("--params-json: expected a JSON object (the run's training settings)")
+    if "total_steps" in params:
+        raise UserError("--params-json: total_steps must not be passed (a segment must not depend on it)")
+    validator = _with_defaults(jsonschema.Draft202012Validator)(params_schema())
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = ".".join(["training", *(str(p) for p in err.absolute_path)])
+        raise UserError(f"--params-json: {key}: {err.message}")
+    return params
+
+
+def main(args: argparse.Namespace) -> int:
+    params = parse_params(args.params_json)
+    if args.threads < 1:
+        raise UserError(f"--threads: must be at least 1, got {args.threads}")
+    if args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
+    common = dict(
+        init=Path(args.init), data=Path(args.data), step=args.step, threads=args.threads, out=Path(args.out)
+    )
+    engine = params["engine"]
+    if engine == "trl":
+        from rlscaling.train import trl_engine
+
+        trl_engine.train_segment(params, **common, checkpoint_every=args.checkpoint_every)
+    elif engine == "verl":
+        try:
+            from rlscaling.train import verl_engine
+        except ModuleNotFoundError as err:
+            if err.name != "rlscaling.train.verl_engine":
+                raise
+            raise UserError("training.engine: verl is not available in this installation") from None
+        verl_engine.train_segment(params, **common)
+    else:  # the schema allows only the engines above
+        raise UserError(f"training.engine: unknown engine {engine!r}")
+    return 0

@@ -1,0 +1,182 @@
+"""Per-step training metrics: one schema for every engine, FLOPs from rlscaling.compute.
+
+A segment writes `step_{k:06d}/metrics.jsonl`, one JSON object per RL step it trained, in step order:
+
+    step                 RL step (1-based, global across segments)
+    prompts, rollouts    distinct prompts of the step, and completions (prompts x rollouts_per_prompt)
+    prompt_tokens        prompt tokens of all rollouts of the step (a prompt counts once per rollout)
+    response_tokens      response tokens of all rollouts (up to and including EOS, padding excluded)
+    reward_mean/_std     over all rollouts of the step (std over the whole batch, not per group)
+    response_length_mean response tokens per rollout
+    entropy              mean per-token policy entropy over response tokens (nats)
+    kl                   mean per-token KL(policy || reference) (k3 estimator); null when kl_coef = 0,
+                         because no reference model is kept then
+    clip_ratio           fraction of response tokens whose probability ratio was clipped
+    wall_seconds         wall time of the step; gen_seconds (rollouts: sampling, decoding, rewards,
+                         advantages) + update_seconds (loss forward/backward, optimizer step, rest)
+    sample_seconds       the part of gen_seconds spent in the model's generate() call
+    flops                paper convention 6·N·(prompt + response tokens)          [FLOPs]
+    flops_full           2·N·T_gen + 2·N·T_ref + 6·N·T_train                     [FLOPs]
+    N, N_nonembed        parameters (all; all but the input embedding)
+    C, C_full, D, tokens cumulative through this step: flops, flops_full, prompts, prompt + response tokens
+    engine, seed
+
+Cumulative values continue across segments: a segment starts from the last record of the segment it
+resumes (`Cumulative.from_record`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlscaling.compute import rl_step_flops, rl_step_flops_full
+from rlscaling.errors import UserError
+from rlscaling.io import write_text
+
+FIELDS = (
+    "step",
+    "prompts",
+    "rollouts",
+    "prompt_tokens",
+    "response_tokens",
+    "reward_mean",
+    "reward_std",
+    "response_length_mean",
+    "entropy",
+    "kl",
+    "clip_ratio",
+    "wall_seconds",
+    "gen_seconds",
+    "update_seconds",
+    "sample_seconds",
+    "flops",
+    "flops_full",
+    "N",
+    "N_nonembed",
+    "C",
+    "C_full",
+    "D",
+    "tokens",
+    "engine",
+    "seed",
+)
+
+# fields that measure time, not the training result (they differ between two runs of the same seed)
+TIMING_FIELDS = ("wall_seconds", "gen_seconds", "update_seconds", "sample_seconds")
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """What an engine measured during one RL step (token counts in tokens, times in seconds)."""
+
+    step: int
+    prompts: int
+    rollouts: int
+    prompt_tokens: int
+    response_tokens: int
+    gen_tokens: int  # tokens through sampling forward passes (prompt prefill + generated)
+    ref_tokens: int  # tokens through extra no-grad passes (reference / old-policy log-probs)
+    train_tokens: int  # tokens through the policy's forward + backward
+    reward_mean: float
+    reward_std: float
+    entropy: float | None
+    kl: float | None
+    clip_ratio: float | None
+    wall_seconds: float
+    gen_seconds: float
+    sample_seconds: float
+
+
+@dataclass(frozen=True)
+class Cumulative:
+    """Running totals through some step: C and C_full (FLOPs), D (prompts), tokens."""
+
+    step: int = 0
+    C: float = 0.0
+    C_full: float = 0.0
+    D: int = 0
+    tokens: int = 0
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Cumulative:
+        return cls(
+            step=int(rec["step"]),
+            C=float(rec["C"]),
+            C_full=float(rec.get("C_full", 0.0)),
+            D=int(rec["D"]),
+            tokens=int(rec["tokens"]),
+        )
+
+
+def step_record(
+    stats: StepStats, cum: Cumulative, n_params: int, n_nonembed: int, engine: str, seed: int
+) -> tuple[dict[str, Any], Cumulative]:
+    """The metrics.jsonl record of one step, and the running totals through it."""
+    tokens = stats.prompt_tokens + stats.response_tokens
+    flops = rl_step_flops(n_params, stats.prompt_tokens, stats.response_tokens)
+    flops_full = rl_step_flops_full(n_params, stats.gen_tokens, stats.ref_tokens, stats.train_tokens)
+    cum = Cumulative(
+        step=stats.step,
+        C=cum.C + flops,
+        C_full=cum.C_full + flops_full,
+        D=cum.D + stats.prompts,
+        tokens=cum.tokens + tokens,
+    )
+    rec = {
+        "step": stats.step,
+        "prompts": stats.prompts,
+        "rollouts": stats.rollouts,
+        "prompt_tokens": stats.prompt_tokens,
+        "response_tokens": stats.response_tokens,
+        "reward_mean": _finite(stats.reward_mean),
+        "reward_std": _finite(stats.reward_std),
+        "response_length_mean": stats.response_tokens / max(stats.rollouts, 1),
+        "entropy": _finite(stats.entropy),
+        "kl": _finite(stats.kl),
+        "clip_ratio": _finite(stats.clip_ratio),
+        "wall_seconds": stats.wall_seconds,
+        "gen_seconds": stats.gen_seconds,
+        "update_seconds": max(stats.wall_seconds - stats.gen_seconds, 0.0),
+        "sample_seconds": stats.sample_seconds,
+        "flops": flops,
+        "flops_full": flops_full,
+        "N": n_params,
+        "N_nonembed": n_nonembed,
+        "C": cum.C,
+        "C_full": cum.C_full,
+        "D": cum.D,
+        "tokens": cum.tokens,
+        "engine": engine,
+        "seed": seed,
+    }
+    return rec, cum
+
+
+def _finite(x: float | None) -> float | None:
+    """JSON has no NaN: unmeasured or undefined values are written as null."""
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def read(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl. Raises UserError naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    records = []
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
+    return records
+
+
+def write(path: str | Path, records: list[dict[str, Any]]) -> None:
+    """Write records as JSONL, atomically."""
+    write_text(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))

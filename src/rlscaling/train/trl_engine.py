@@ -1,0 +1,393 @@
+"""The `trl` engine: one GRPO training segment with TRL's GRPOTrainer (CPU, or one GPU node).
+
+    train_segment(params, init, data, step, threads, out)
+
+trains RL steps (step - segment_steps, step] and writes `out`, which is at once
+- a Hugging Face model folder (config, weights, tokenizer with its chat template) that
+  AutoModelForCausalLM / AutoTokenizer.from_pretrained read, and
+- a Trainer checkpoint (optimizer.pt, scheduler.pt, rng_state.pth, trainer_state.json with global_step)
+  that the next segment resumes with `resume_from_checkpoint`,
+plus `metrics.jsonl` (rlscaling.train.metrics, one record per step) and `rlscaling_segment.json`.
+
+Segments give the same result as one uninterrupted run with the same seed (same weights and metrics, bit
+for bit at a fixed thread count), because everything a step depends on is carried over:
+- weights, Adam moments, LR-scheduler position, global_step, and the Python / NumPy / torch RNG states
+  (Trainer's checkpoint, restored right before the first generation of the resumed segment);
+- the data position: prompts are consumed in file order (the curriculum), `prompts_per_step` distinct
+  prompts per step, each sampled `rollouts_per_prompt` times. GRPOConfig(shuffle_dataset=False) makes
+  TRL's RepeatSampler walk rows 0, 1, 2, ...; the resumed Trainer skips the global_step batches already
+  used (it wraps around at the end of the file, as epochs);
+- the LR schedule is constant after a linear warmup, so no segment depends on total_steps;
+- the KL reference (kl_coef > 0) is the run's base model, whose path every segment records.
+
+One step = one generation batch = one optimizer step (batch = prompts x rollouts, no accumulation,
+num_iterations = 1): the sampling policy is the current policy, so TRL skips recomputing old
+log-probs, and with kl_coef = 0 (beta = 0) it keeps no reference model. Loss: TRL's "dapo"
+(token-mean over the batch, verl's default loss_agg_mode), advantages normalized per prompt group.
+
+Atomic output: training runs in `.{out.name}.partial/` beside `out` (Trainer's output_dir); its final
+checkpoint is renamed to `out` only when complete, so a killed job leaves nothing under the final name.
+With `checkpoint_every = n > 0` the partial folder also keeps a Trainer checkpoint every n steps, and a
+rerun of the same segment (same params, init and data) resumes from the newest complete one; resuming
+mid-segment gives the same result as not stopping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import GRPOConfig, GRPOTrainer
+
+from rlscaling.compute import count_parameters
+from rlscaling.errors import UserError
+from rlscaling.io import atomic_dir, write_json
+from rlscaling.train import metrics as M
+
+SEGMENT_FILE = "rlscaling_segment.json"  # engine, step, reference model, params: written in every output
+ENGINE = "trl"
+
+
+def train_segment(
+    params: dict[str, Any],
+    init: str | Path,
+    data: str | Path,
+    step: int,
+    threads: int,
+    out: str | Path,
+    *,
+    checkpoint_every: int = 0,
+    reward_func: Callable[..., list[float]] | None = None,
+) -> Path:
+    """Train RL steps (step - segment_steps, step] from `init` on `data`; write the checkpoint `out`.
+
+    `params`: the run's training settings (rlscaling.train.cli.parse_params). `init`: a base model folder
+    (starts at step 0) or the previous segment's output. `reward_func`: a TRL reward function; default
+    rlscaling.rewards.trl_reward(params["reward"]). Returns `out`.
+    """
+    torch.set_num_threads(threads)
+    init, data, out = Path(init), Path(data), Path(out)
+    seg = int(params["segment_steps"])
+    first = step - seg
+    if first < 0:
+        raise UserError(f"--step {step}: smaller than training.segment_steps ({seg})")
+    if not init.is_dir():
+        raise UserError(f"--init {init}: not a model folder")
+    init_state = _trainer_state(init)
+    init_step = init_state["global_step"] if init_state else 0
+    if init_step != first:
+        raise UserError(
+            f"--init {init}: checkpoint is at step {init_step}, but --step {step} with "
+            f"training.segment_steps {seg} trains from step {first}"
+        )
+    reference = _reference_model(init, init_state)
+
+    # where to resume: a complete checkpoint of an interrupted run of this very segment, else `init`
+    work = out.parent / f".{out.name}.partial"
+    fingerprint = _fingerprint(params, init, data, step)
+    resume = _resume_point(work, fingerprint, first, step) or (init if init_state else None)
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(work / "fingerprint.json", fingerprint)
+    previous = M.read(resume / "metrics.jsonl") if resume is not None else []
+    if previous and previous[-1]["step"] != _trainer_state(resume)["global_step"]:
+        raise UserError(f"{resume / 'metrics.jsonl'}: last step does not match trainer_state.json")
+    segment_info = {"engine": ENGINE, "step": step, "reference_model": str(reference), "params": params}
+
+    final = work / f"checkpoint-{step}"
+    if resume != final:  # else an interrupted run got as far as its final checkpoint
+        trainer = _build_trainer(params, init, data, step, work, first, reference, reward_func)
+        recorder = _Recorder(
+            trainer,
+            rows=[r for r in previous if r["step"] > first],
+            cum=M.Cumulative.from_record(previous[-1]) if previous else M.Cumulative(),
+            seed=int(params["seed"]),
+            checkpoint_every=checkpoint_every,
+            segment_info=segment_info,
+        )
+        trainer.add_callback(recorder)
+        trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
+
+    if not (final / "metrics.jsonl").is_file():
+        raise RuntimeError(f"training ended without its final checkpoint {final}")
+    with atomic_dir(out) as tmp:
+        os.replace(final, tmp)  # rename onto the empty temp dir; atomic_dir renames it to `out`
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the trainer
+
+
+def _build_trainer(params, init, data, step, work, first, reference, reward_func):
+    """GRPOTrainer for this segment: model and tokenizer from `init`, prompts from `data` in file order."""
+    tokenizer = AutoTokenizer.from_pretrained(init)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = load_prompts(data, params)
+    check_prompt_lengths(dataset, tokenizer, params, first, step)
+    model = AutoModelForCausalLM.from_pretrained(init, dtype=torch.float32)
+    if params["kl_coef"] > 0:
+        model.config._name_or_path = str(reference)  # TRL loads its reference model from this path
+    if reward_func is None:
+        from rlscaling.rewards import trl_reward
+
+        reward_func = trl_reward(params["reward"])
+
+    n_prompts, n_rollouts = int(params["prompts_per_step"]), int(params["rollouts_per_prompt"])
+    args = GRPOConfig(
+        output_dir=str(work),
+        seed=int(params["seed"]),
+        max_steps=step,  # the segment ends at `step`; the schedule below does not depend on it
+        # one step = one generation batch = one optimizer step
+        per_device_train_batch_size=n_prompts * n_rollouts,
+        gradient_accumulation_steps=1,
+        num_generations=n_rollouts,
+        num_iterations=1,
+        shuffle_dataset=False,  # curriculum order: prompts in file order
+        # optimization
+        learning_rate=float(params["lr"]),
+        lr_scheduler_type="constant_with_warmup",
+        warmup_steps=int(params["warmup_steps"]),
+        beta=float(params["kl_coef"]),
+        epsilon=float(params["clip_ratio"]),
+        entropy_coef=float(params["entropy_coef"]),
+        loss_type="dapo",
+        scale_rewards="group",
+        # sampling
+        max_completion_length=int(params["max_response_tokens"]),
+        temperature=float(params["temperature"]),
+        cache_implementation="static",  # KV cache preallocated: a few % faster than dynamic on CPU
+        # plain float32, no recomputation: the tiny models are compute-bound on CPU, not memory-bound
+        bf16=False,
+        activation_checkpointing=False,
+        # the _Recorder decides when to save; metrics go to metrics.jsonl, progress to stderr
+        save_strategy="no",
+        save_total_limit=2,
+        logging_steps=1,
+        report_to="none",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=False,
+    )
+    return SegmentTrainer(
+        model=model, reward_funcs=reward_func, args=args, train_dataset=dataset, processing_class=tokenizer
+    )
+
+
+class SegmentTrainer(GRPOTrainer):
+    """GRPOTrainer that times each step's rollout phase and counts its tokens (for metrics.jsonl)."""
+
+    def __init__(self, **kwargs):
+        self.rollout: dict[str, float] = {}  # the current step's token counts and rollout times
+        self._sample_seconds = 0.0
+        super().__init__(**kwargs)
+
+    def _generate_single_turn(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        result = super()._generate_single_turn(*args, **kwargs)
+        self._sample_seconds += time.perf_counter() - t0
+        return result
+
+    def _generate_and_score_completions(self, inputs):
+        t0 = time.perf_counter()
+        self._sample_seconds = 0.0
+        batch = super()._generate_and_score_completions(inputs)
+        prompt_tokens = int(batch["prompt_mask"].sum())
+        response_tokens = int(batch["completion_mask"].sum())
+        passes = int(self.beta != 0.0) + int("old_per_token_logps" in batch)  # extra no-grad forwards
+        self.rollout = {
+            "prompts": len(inputs) // self.num_generations,
+            "rollouts": len(inputs),
+            "prompt_tokens": prompt_tokens,
+            "response_tokens": response_tokens,
+            "ref_tokens": passes * (prompt_tokens + response_tokens),
+            "gen_seconds": time.perf_counter() - t0,
+            "sample_seconds": self._sample_seconds,
+        }
+        return batch
+
+
+class _Recorder(TrainerCallback):
+    """Trainer callback: writes one metrics record per step and saves checkpoints when due.
+
+    A checkpoint is saved every `checkpoint_every` steps (0: never mid-segment) and at the segment's last
+    step. Each saved checkpoint gets the segment's metrics so far and rlscaling_segment.json; metrics.jsonl
+    is written last, so its presence marks a complete checkpoint.
+    """
+
+    def __init__(self, trainer, rows, cum, seed, checkpoint_every, segment_info):
+        self.trainer = trainer
+        self.rows = list(rows)
+        self.cum = cum
+        self.seed = seed
+        self.every = checkpoint_every
+        self.segment_info = segment_info
+        self.n_params, self.n_nonembed = count_parameters(trainer.model)
+        self.t0 = time.perf_counter()
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        wall = time.perf_counter() - self.t0
+        r, m = self.trainer.rollout, self.trainer._metrics["train"]
+        tokens = r["prompt_tokens"] + r["response_tokens"]
+        stats = M.StepStats(
+            step=state.global_step,
+            prompts=r["prompts"],
+            rollouts=r["rollouts"],
+            prompt_tokens=r["prompt_tokens"],
+            response_tokens=r["response_tokens"],
+            gen_tokens=tokens,
+            ref_tokens=r["ref_tokens"],
+            train_tokens=tokens,
+            reward_mean=m["reward"][-1],
+            reward_std=m["reward_std"][-1],
+            entropy=m["entropy"][-1],
+            kl=m["kl"][-1] if m.get("kl") else None,
+            clip_ratio=m["clip_ratio/region_mean"][-1],
+            wall_seconds=wall,
+            gen_seconds=r["gen_seconds"],
+            sample_seconds=r["sample_seconds"],
+        )
+        rec, self.cum = M.step_record(stats, self.cum, self.n_params, self.n_nonembed, ENGINE, self.seed)
+        self.rows.append(rec)
+        if state.global_step >= state.max_steps or (self.every and state.global_step % self.every == 0):
+            control.should_save = True
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        write_json(ckpt / SEGMENT_FILE, self.segment_info)
+        M.write(ckpt / "metrics.jsonl", self.rows)  # last: marks the checkpoint complete
+        return control
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+
+
+def load_prompts(path: str | Path, params: dict[str, Any]):
+    """The train parquet (verl RL schema) as a datasets.Dataset, rows in file order.
+
+    Needs `prompt` (chat messages) and the answer: a flat `ground_truth` column, or else
+    `reward_model.ground_truth`. Every column reaches the reward function as a keyword argument.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--data {path}: file does not exist")
+    table = pq.read_table(path)
+    if "prompt" not in table.column_names:
+        raise UserError(f"{path}: no `prompt` column (chat messages, verl RL schema)")
+    if "ground_truth" not in table.column_names:
+        if "reward_model" not in table.column_names:
+            raise UserError(f"{path}: no `ground_truth` column and no `reward_model.ground_truth`")
+        answers = [str((rm or {}).get("ground_truth", "")) for rm in table.column("reward_model").to_pylist()]
+        table = table.append_column("ground_truth", pa.array(answers, pa.string()))
+    if table.num_rows < params["prompts_per_step"]:
+        raise UserError(
+            f"{path}: {table.num_rows} prompts, fewer than "
+            f"training.prompts_per_step ({params['prompts_per_step']})"
+        )
+    return datasets.Dataset(datasets.table.InMemoryTable(table))
+
+
+def segment_rows(n_rows: int, prompts_per_step: int, first: int, last: int) -> list[int]:
+    """Row indices of the prompts used by steps first+1 .. last (file order, wrapping at the end of the
+    file; a last partial batch of the file is skipped, as TRL's sampler does)."""
+    per_epoch = n_rows // prompts_per_step
+    rows = []
+    for s in range(first, last):
+        start = (s % per_epoch) * prompts_per_step
+        rows.extend(range(start, start + prompts_per_step))
+    return rows
+
+
+def check_prompt_lengths(dataset, tokenizer, params: dict[str, Any], first: int, last: int) -> None:
+    """UserError when a prompt of this segment is longer than training.max_prompt_tokens (chat template
+    applied). Prompts are never truncated: a cut question has no right answer."""
+    limit = int(params["max_prompt_tokens"])
+    for i in segment_rows(len(dataset), int(params["prompts_per_step"]), first, last):
+        ids = tokenizer.apply_chat_template(
+            dataset[i]["prompt"], add_generation_prompt=True, return_dict=True
+        )
+        if len(ids["input_ids"]) > limit:
+            raise UserError(
+                f"training.max_prompt_tokens: prompt of row {i} has {len(ids['input_ids'])} tokens, "
+                f"more than {limit} (raise the limit or filter the data)"
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# checkpoints and resume
+
+
+def _reference_model(init: Path, init_state: dict[str, Any] | None) -> Path:
+    """The run's base model (the KL reference): `init` itself at step 0, else what `init` recorded."""
+    if init_state is None:
+        return init.resolve()
+    info = init / SEGMENT_FILE
+    if not info.is_file():
+        raise UserError(
+            f"--init {init}: a Trainer checkpoint without {SEGMENT_FILE} (not written by this engine)"
+        )
+    return Path(json.loads(info.read_text())["reference_model"])
+
+
+def _trainer_state(folder: Path) -> dict[str, Any] | None:
+    """trainer_state.json of a Trainer checkpoint, or None for a plain model folder."""
+    path = folder / "trainer_state.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _fingerprint(params: dict[str, Any], init: Path, data: Path, step: int) -> dict[str, Any]:
+    """What an interrupted run of this segment must share with this one to be resumed."""
+
+    def stamp(p: Path) -> list[int]:
+        st = p.stat()
+        return [st.st_size, st.st_mtime_ns]
+
+    weights = sorted(init.glob("*.safetensors")) or [init / "config.json"]
+    blob = json.dumps(
+        {
+            "params": params,
+            "step": step,
+            "init": str(init.resolve()),
+            "data": str(data.resolve()),
+            "init_files": [stamp(w) for w in weights],
+            "data_file": stamp(data),
+        },
+        sort_keys=True,
+    )
+    return {"engine": ENGINE, "step": step, "sha256": hashlib.sha256(blob.encode()).hexdigest()}
+
+
+def _resume_point(work: Path, fingerprint: dict[str, Any], first: int, last: int) -> Path | None:
+    """The newest complete checkpoint in `work` left by an interrupted run of the same segment, or None.
+    A `work` folder from a different segment setup (params, init or data changed) is deleted."""
+    if not work.is_dir():
+        return None
+    try:
+        same = json.loads((work / "fingerprint.json").read_text()) == fingerprint
+    except (OSError, ValueError):
+        same = False
+    if not same:
+        shutil.rmtree(work)
+        return None
+    done = []
+    for ckpt in work.glob("checkpoint-*"):
+        n = ckpt.name.removeprefix("checkpoint-")
+        if n.isdigit() and first < int(n) <= last and (ckpt / "metrics.jsonl").is_file():
+            done.append((int(n), ckpt))
+    return max(done)[1] if done else None
