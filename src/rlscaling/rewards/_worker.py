@@ -31,6 +31,8 @@ def main() -> None:
             equal = False
         out.write(json.dumps({"equal": equal}) + "\n")
         out.flush()
+        if not equivalence._state["in_process_ok"]:
+            return  # damaged by an interrupted check: exit, the parent starts a fresh worker
 
 
 if __name__ == "__main__":

@@ -114,8 +114,23 @@ def numbers_equal(a: str, b: str) -> bool | None:
 # 3. math-verify
 
 
+# Known verdicts, checked once when math-verify is loaded (warming up its lazily built parser outside
+# any time limit) and again after every in-process timeout: interrupting sympy / the LaTeX parser at an
+# arbitrary point could leave shared state broken (seen when the interrupt hit the first import), and
+# a wrong verdict is worse than a slower one.
+CANARIES: tuple[tuple[str, str, bool], ...] = (
+    ("3\\sqrt{2}", "\\sqrt{18}", True),
+    ("\\frac{1}{2}", "0.5", True),
+    ("x^2+2x+1", "(x+1)^2", True),
+    ("(1,2]", "[1,2]", False),
+    ("\\frac{1}{3}", "\\frac{1}{2}", False),
+)
+_state = {"in_process_ok": True}  # False once a canary failed after a timeout: use workers only
+
+
 @lru_cache(maxsize=1)
 def _mv() -> Any:
+    """The math_verify module, imported and warmed up (call outside any time limit)."""
     import math_verify
     import math_verify.grader as grader
     import math_verify.parser as parser
@@ -124,37 +139,38 @@ def _mv() -> Any:
     parser.TIMEOUT_WARNING_SHOWN = True
     grader.TIMEOUT_WARNING_SHOWN = True
     logging.getLogger("math_verify").setLevel(logging.ERROR)
+    for gt, pred, expected in CANARIES:
+        if _verify(math_verify, gt, pred) != expected:  # pragma: no cover - a broken installation
+            raise RuntimeError(f"math-verify gives a wrong verdict for {gt!r} vs {pred!r}")
     return math_verify
 
 
-@lru_cache(maxsize=1)
-def _CONFIG() -> list[Any]:  # noqa: N802
+def _config(mv: Any) -> list[Any]:
     """math-verify extraction: its LaTeX parser only (no sympy `parse_expr`, which runs `eval`)."""
-    return [_mv().LatexExtractionConfig()]
+    return [mv.LatexExtractionConfig()]
+
+
+def _parse(mv: Any, answer: str) -> Any:
+    return mv.parse("\\boxed{" + answer + "}", extraction_config=_config(mv), parsing_timeout=None)
+
+
+def _verify(mv: Any, gt: str, pred: str, gold: Any = None) -> bool:
+    gold = _parse(mv, gt) if gold is None else gold
+    target = _parse(mv, pred)
+    if not gold or not target:
+        return False
+    return bool(mv.verify(gold, target, timeout_seconds=None))
 
 
 @lru_cache(maxsize=4096)
 def _parse_gold(gt: str) -> Any:
-    mv = _mv()
-    return mv.parse(
-        "\\boxed{" + gt + "}",
-        extraction_config=_CONFIG(),
-        parsing_timeout=None,
-    )
+    return _parse(_mv(), gt)
 
 
 def math_verify_equal_unbounded(gt: str, pred: str) -> bool:
-    """math-verify equivalence of two short answers, with no time bound of its own (see `bounded`)."""
+    """math-verify equivalence of two short answers, with no time bound of its own."""
     mv = _mv()
-    gold = _parse_gold(gt)
-    target = mv.parse(
-        "\\boxed{" + pred + "}",
-        extraction_config=_CONFIG(),
-        parsing_timeout=None,
-    )
-    if not gold or not target:
-        return False
-    return bool(mv.verify(gold, target, timeout_seconds=None))
+    return _verify(mv, gt, pred, gold=_parse_gold(gt))
 
 
 def _signals_usable() -> bool:
@@ -170,18 +186,42 @@ def _raise_timeout(signum: int, frame: Any) -> None:
     raise CheckTimeout
 
 
-def _in_process(gt: str, pred: str, timeout_s: float) -> bool | None:
+def _run_with_timer(fn: Any, timeout_s: float) -> Any:
+    """fn() under a SIGALRM interval timer (main thread only); raises CheckTimeout when time is up."""
     old = signal.signal(signal.SIGALRM, _raise_timeout)
     try:
         signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
-            return math_verify_equal_unbounded(gt, pred)
+            return fn()
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-    except CheckTimeout:
-        return None
     finally:
         signal.signal(signal.SIGALRM, old)
+
+
+def healthy() -> bool:
+    """True when math-verify still gives the CANARIES' verdicts in this process (each bounded to 5 s)."""
+    mv = _mv()
+    try:
+        return all(
+            _run_with_timer(lambda g=gt, p=pred: _verify(mv, g, p), 5.0) == expected
+            for gt, pred, expected in CANARIES
+        )
+    except CheckTimeout:
+        return False
+
+
+def _in_process(gt: str, pred: str, timeout_s: float) -> bool | None:
+    """Bounded check in this process (main thread); None on timeout. See the module docstring."""
+    _mv()  # import and warm up outside the timer
+    try:
+        return _run_with_timer(lambda: math_verify_equal_unbounded(gt, pred), timeout_s)
+    except CheckTimeout:
+        if not healthy():
+            _state["in_process_ok"] = False
+            _parse_gold.cache_clear()
+            log.warning("math-verify state damaged by an interrupted check; using worker processes now")
+        return None
 
 
 def math_verify_equal(
@@ -196,7 +236,11 @@ def math_verify_equal(
     if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
         return False
     if isolate is None:
-        isolate = os.environ.get(ISOLATION_ENV, "auto") == "process" or not _signals_usable()
+        isolate = (
+            os.environ.get(ISOLATION_ENV, "auto") == "process"
+            or not _state["in_process_ok"]
+            or not _signals_usable()
+        )
     if not isolate:
         return _in_process(gt, pred, timeout_s)
     return _POOL.check(gt, pred, timeout_s)

@@ -7,10 +7,12 @@ cap), so extraction of a response of L characters costs O(L).
 
 Numbers
 -------
-A "number" is an optionally signed integer or decimal, optionally with a `$` sign and comma thousands
-separators: `42`, `-7`, `1,450,000`, `$18`, `3.50`, `.5`, `−3` (unicode minus). A trailing period
-("... is 18.") is not part of the number. Exponent notation (`1e5`) is not a number here: `1e5` reads
-as `1` then `5`, as in verl's GSM8K extractor.
+A "number" is an optionally signed integer or decimal of ASCII digits, optionally with a `$` sign and
+comma thousands separators: `42`, `-7`, `1,450,000`, `$18`, `-$5`, `3.50`, `.5`, `−3` (unicode minus).
+A trailing period ("... is 18.") is not part of the number. A minus right after a letter, digit or
+closing bracket is a binary minus, not a sign (`5-3` holds 5 and 3). Digits joined by commas that are
+not thousands groups are a list (`(1,2)` holds 1 and 2; `1,0000` holds 1 and 0000). Exponent notation
+is not a number here: `1e5` holds 1 and 5, as in verl's GSM8K extractor.
 """
 
 from __future__ import annotations
@@ -28,11 +30,12 @@ NUMBER_RE = re.compile(
     r"(?<![\d.,])"
     r"(?:(?<![\w)\]}])(?P<sign>[-−])\s?)?"
     r"(?:(?P<dollar>\\?\$\s?)(?P<sign2>[-−])?)?"
-    r"(?P<run>" + _RUN + r")"
+    r"(?P<run>" + _RUN + r")",
+    re.ASCII,  # ASCII digits only: `\d` would also match other scripts' digits
 )
-_THOUSANDS_RE = re.compile(r"\d{1,3}(?:,\d{3})+")
+_THOUSANDS_RE = re.compile(r"\d{1,3}(?:,\d{3})+", re.ASCII)
 _PLAIN_NUMBER_RE = re.compile(
-    r"\s*(?:[-−]\s?)?(?:\\?\$\s?)?[-−]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\.?\s*"
+    r"\s*(?:[-−]\s?)?(?:\\?\$\s?)?[-−]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+)\.?\s*", re.ASCII
 )
 _BOX_TOKEN_RE = re.compile(r"[^\s$]+")  # `\boxed 5`: the token after the space
 
