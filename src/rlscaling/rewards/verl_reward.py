@@ -1,15 +1,16 @@
 """verl custom reward function: `compute_score(data_source, solution_str, ground_truth, extra_info)`.
 
-Load it by file path, as verl does (`verl.utils.import_utils.load_extern_object`):
+Load it by file path, as verl does (`verl.utils.import_utils.load_module` + getattr):
 
-    reward.custom_reward_function.path=<site-packages>/rlscaling/rewards/verl_reward.py   # verl >= 0.6
-    reward.custom_reward_function.name=compute_score
-    +reward.custom_reward_function.reward_kwargs.method=strict          # optional (default: by source)
-    +reward.custom_reward_function.reward_kwargs.format_weight=0.1      # optional
+    custom_reward_function.path=$(python -c "import rlscaling.rewards.verl_reward as m; print(m.__file__)")
+    custom_reward_function.name=compute_score
+    +custom_reward_function.reward_kwargs.method=strict        # optional (default: by data_source)
+    +custom_reward_function.reward_kwargs.format_weight=0.1    # optional
 
-(older verl: `custom_reward_function.path` / `.name` / `.reward_kwargs` at the top level.)
-`rlscaling.rewards.verl_reward.__file__` gives the path. The module uses absolute imports only, so it
-works when executed from its file path outside the package.
+(verl 0.8 keeps `custom_reward_function` at the top level of the trainer config; releases that move it
+under `reward.` take the same three keys there.) `pkg://rlscaling.rewards.verl_reward` also works as
+the path. The module uses absolute imports only, so it works when executed from its file path as a
+module of another name.
 
 Both verl call sites pass keyword arguments: the legacy `NaiveRewardManager.__call__` (main thread,
 one call per sample) and the reward-loop `NaiveRewardManager.run_single`, which calls through
