@@ -41,7 +41,9 @@ def curves(table, source, x, min_step=1):
 
 def table_row(reported, config, scenario):
     rows = reported["paper_tab_kn_parameters"]
-    return next(r for r in rows if r["family"] == "Qwen2.5" and r["config"] == config and r["scenario"] == scenario)
+    return next(
+        r for r in rows if r["family"] == "Qwen2.5" and r["config"] == config and r["scenario"] == scenario
+    )
 
 
 def close_to_table(value, printed, decimals):
@@ -92,8 +94,12 @@ def test_instruct_full_fit_is_close_to_authors_repo_fit(paper_table, repo_fits, 
 
 @pytest.mark.parametrize(
     "source,x,config,fit_steps",
-    [("base", "C", "Base L(N,C)", 25), ("base", "D", "Base L(N,D)", 25),
-     ("instruct", "C", "Instruct L(N,C)", 43), ("instruct", "D", "Instruct L(N,D)", 43)],
+    [
+        ("base", "C", "Base L(N,C)", 25),
+        ("base", "D", "Base L(N,D)", 25),
+        ("instruct", "C", "Instruct L(N,C)", 43),
+        ("instruct", "D", "Instruct L(N,D)", 43),
+    ],
 )
 def test_intra_fit_reproduces_paper_table(paper_table, reported, source, x, config, fit_steps):
     """Intra: base fits steps 1-25, instruct steps 4-43 (the paper's first 40 points after clipping)."""

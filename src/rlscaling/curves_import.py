@@ -43,8 +43,25 @@ SEED000_PROMPTS_PER_STEP = 512
 SEED000_ROLLOUTS = 3
 SEED000_MAX_TOKENS = 1024
 SEED000_N = {"0.6b": 0.6e9, "1.7b": 1.7e9, "4b": 4e9, "8b": 8e9, "14b": 14e9}
-COLUMN_ORDER = ["study", "experiment", "run", "size", "family", "source", "N", "reuse_tau", "rollout_n",
-                "reward", "step", "D", "C", "tokens", "bench", "pass_at_1", "L"]
+COLUMN_ORDER = [
+    "study",
+    "experiment",
+    "run",
+    "size",
+    "family",
+    "source",
+    "N",
+    "reuse_tau",
+    "rollout_n",
+    "reward",
+    "step",
+    "D",
+    "C",
+    "tokens",
+    "bench",
+    "pass_at_1",
+    "L",
+]
 
 
 def size_name(N: float) -> str:
@@ -80,8 +97,11 @@ def import_paper(src: str | Path) -> pd.DataFrame:
     src = Path(src)
     if src.is_dir():
         parts = []
-        for name, exp in (("holdout_per_step_qwen_llama.csv", "holdout"), ("data_reuse_tau_7B.csv", "data_reuse"),
-                          ("grpo_rollout_n_7B.csv", "rollout_n")):
+        for name, exp in (
+            ("holdout_per_step_qwen_llama.csv", "holdout"),
+            ("data_reuse_tau_7B.csv", "data_reuse"),
+            ("grpo_rollout_n_7B.csv", "rollout_n"),
+        ):
             if (src / name).is_file():
                 df = import_paper(src / name)
                 df.insert(1, "experiment", exp)
@@ -141,9 +161,16 @@ def parse_N(name: str) -> float | None:
     return float(m.group(1)) * (1e9 if m.group(2).lower() == "b" else 1e6)
 
 
-def import_wandb_csv(src: str | Path, *, N: float | None = None, bench: str = "val",
-                     prompts_per_step: float | None = None, tokens_per_step: float | None = None,
-                     family: str | None = None, study: str = "imported") -> pd.DataFrame:
+def import_wandb_csv(
+    src: str | Path,
+    *,
+    N: float | None = None,
+    bench: str = "val",
+    prompts_per_step: float | None = None,
+    tokens_per_step: float | None = None,
+    family: str | None = None,
+    study: str = "imported",
+) -> pd.DataFrame:
     """A wide W&B / spreadsheet export: one step column, one score column per run."""
     src = Path(src)
     if not src.is_file():
@@ -199,8 +226,14 @@ def import_seed000(src: str | Path) -> pd.DataFrame:
     tokens_per_step = SEED000_PROMPTS_PER_STEP * SEED000_ROLLOUTS * SEED000_MAX_TOKENS
     parts = []
     if (src / "export.csv").is_file():
-        val = import_wandb_csv(src / "export.csv", bench="gsm8k_val", prompts_per_step=SEED000_PROMPTS_PER_STEP,
-                               tokens_per_step=tokens_per_step, family="qwen3-base", study="seed000")
+        val = import_wandb_csv(
+            src / "export.csv",
+            bench="gsm8k_val",
+            prompts_per_step=SEED000_PROMPTS_PER_STEP,
+            tokens_per_step=tokens_per_step,
+            family="qwen3-base",
+            study="seed000",
+        )
         val["N"] = val["run"].map(lambda r: SEED000_N.get(r.lower(), parse_N(r)))
         val["C"] = 6.0 * val["N"] * val["tokens"]
         val["size"] = val["N"].map(size_name)
@@ -235,8 +268,13 @@ def _seed000_json(path: Path, N: float, tokens_per_step: float) -> pd.DataFrame:
             rl.append((meta.get("reward_method", "unknown"), step, acc / 100.0))
     rows = []
     for reward, step, acc in rl:
-        method = reward if reward in base else ("custom_flexible" if "custom_flexible" in reward and
-                                                "custom_flexible" in base else "flexible")
+        method = (
+            reward
+            if reward in base
+            else (
+                "custom_flexible" if "custom_flexible" in reward and "custom_flexible" in base else "flexible"
+            )
+        )
         b = base.get(method)
         if b is not None:
             rows.append({"reward": reward, "step": 0, "pass_at_1": b})
@@ -262,9 +300,16 @@ _VERL_SCORE = [
 ]
 
 
-def import_verl_jsonl(src: str | Path, *, N: float | None, run: str | None = None, size: str | None = None,
-                      prompts_per_step: float | None = None, tokens_per_step: float | None = None,
-                      family: str | None = None) -> pd.DataFrame:
+def import_verl_jsonl(
+    src: str | Path,
+    *,
+    N: float | None,
+    run: str | None = None,
+    size: str | None = None,
+    prompts_per_step: float | None = None,
+    tokens_per_step: float | None = None,
+    family: str | None = None,
+) -> pd.DataFrame:
     """verl file-logger JSONL -> one curve per validation data source."""
     src = Path(src)
     if not src.is_file():
@@ -296,7 +341,9 @@ def import_verl_jsonl(src: str | Path, *, N: float | None, run: str | None = Non
                     rows.append({"step": int(step), "bench": m.group("bench"), "pass_at_1": float(value)})
                     break
     if not rows:
-        raise UserError(f"{src}: no validation scores (val-core/<source>/.../mean@1 or val/test_score/<source>)")
+        raise UserError(
+            f"{src}: no validation scores (val-core/<source>/.../mean@1 or val/test_score/<source>)"
+        )
     df = pd.DataFrame(rows).drop_duplicates(["bench", "step"], keep="last").sort_values(["bench", "step"])
     df.insert(0, "study", "imported")
     df["run"] = run or src.stem
@@ -332,8 +379,12 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bench", default="val", help="benchmark name (wandb-csv)")
     parser.add_argument("--family", default=None, help="model family name")
     parser.add_argument("--prompts-per-step", type=float, default=None, help="for D = step * prompts")
-    parser.add_argument("--tokens-per-step", type=float, default=None,
-                        help="for C = 6 N tokens when the log has no token counts")
+    parser.add_argument(
+        "--tokens-per-step",
+        type=float,
+        default=None,
+        help="for C = 6 N tokens when the log has no token counts",
+    )
 
 
 def import_curves(args: argparse.Namespace) -> pd.DataFrame:
@@ -343,12 +394,24 @@ def import_curves(args: argparse.Namespace) -> pd.DataFrame:
     if fmt == "seed000":
         return import_seed000(args.src)
     if fmt == "verl-jsonl":
-        return import_verl_jsonl(args.src, N=args.N, run=args.run, size=args.size,
-                                 prompts_per_step=args.prompts_per_step, tokens_per_step=args.tokens_per_step,
-                                 family=args.family)
+        return import_verl_jsonl(
+            args.src,
+            N=args.N,
+            run=args.run,
+            size=args.size,
+            prompts_per_step=args.prompts_per_step,
+            tokens_per_step=args.tokens_per_step,
+            family=args.family,
+        )
     if fmt == "wandb-csv":
-        return import_wandb_csv(args.src, N=args.N, bench=args.bench, prompts_per_step=args.prompts_per_step,
-                                tokens_per_step=args.tokens_per_step, family=args.family)
+        return import_wandb_csv(
+            args.src,
+            N=args.N,
+            bench=args.bench,
+            prompts_per_step=args.prompts_per_step,
+            tokens_per_step=args.tokens_per_step,
+            family=args.family,
+        )
     raise UserError(f"--format {fmt!r}: expected one of {FORMATS}")
 
 

@@ -54,8 +54,8 @@ def figure_names(config: dict[str, Any]) -> list[str]:
     laws = list(fit.get("laws") or ["paper"])
     xs = list(fit.get("x") or ["C", "D"])
     scenarios = list(fit.get("scenarios") or ["full"])
-    sizes = list(((config.get("models") or {}).get("sizes") or {}))
-    benches = list(((config.get("evaluation") or {}).get("benchmarks") or []))
+    sizes = list((config.get("models") or {}).get("sizes") or {})
+    benches = list((config.get("evaluation") or {}).get("benchmarks") or [])
     sweep = config.get("sweep") or {}
     multi_size = len(sizes) >= 2
     paper_law = any(law in PAPER_LAWS for law in laws)
@@ -107,8 +107,11 @@ def infer_names(fits: list[dict[str, Any]], benches: list[str]) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--curves", required=True, help="curves table (parquet or CSV)")
     parser.add_argument("--fits", nargs="*", default=[], help="fit JSON files from `rlscaling fit`")
-    parser.add_argument("--params-json", default=None,
-                        help='{"figures": {"formats": [...], "dpi": N}, "fit": {...}, "names": [...]}')
+    parser.add_argument(
+        "--params-json",
+        default=None,
+        help='{"figures": {"formats": [...], "dpi": N}, "fit": {...}, "names": [...]}',
+    )
     parser.add_argument("--out-dir", required=True, help="folder for {name}.{png,pdf}")
     parser.add_argument("--names", nargs="*", default=None, help="only these figures")
 
@@ -159,8 +162,16 @@ def _fit_bench(fits: list[dict[str, Any]]) -> str | None:
 # drawing
 
 
-def draw_all(curves: Any, fits: list[dict[str, Any]], names: list[str], out_dir: Path, *,
-             formats: list[str], dpi: int = 150, bench: str = MAIN_BENCH) -> list[Path]:
+def draw_all(
+    curves: Any,
+    fits: list[dict[str, Any]],
+    names: list[str],
+    out_dir: Path,
+    *,
+    formats: list[str],
+    dpi: int = 150,
+    bench: str = MAIN_BENCH,
+) -> list[Path]:
     """Draw `names` into out_dir in every format; returns the files written."""
     import matplotlib
 
@@ -198,10 +209,20 @@ class _Context:
         self.fits = fits
         self.bench = bench
 
-    def find_fit(self, laws: tuple[str, ...], x: str | None = None, scenario: str | None = None,
-                 prefer: tuple[str, ...] = ("full",)) -> dict[str, Any] | None:
-        cands = [f for f in self.fits if f.get("law") in laws and (x is None or f.get("x") == x)
-                 and (scenario is None or f.get("scenario") == scenario)]
+    def find_fit(
+        self,
+        laws: tuple[str, ...],
+        x: str | None = None,
+        scenario: str | None = None,
+        prefer: tuple[str, ...] = ("full",),
+    ) -> dict[str, Any] | None:
+        cands = [
+            f
+            for f in self.fits
+            if f.get("law") in laws
+            and (x is None or f.get("x") == x)
+            and (scenario is None or f.get("scenario") == scenario)
+        ]
         if not cands:
             return None
         cands.sort(key=lambda f: (f.get("scenario") not in prefer, laws.index(f["law"])))
@@ -215,8 +236,11 @@ class _Context:
             for w in wheres:
                 col, val = w.split("=", 1)
                 if col in df.columns:
-                    df = df[df[col].astype(str) == val] if df[col].dtype == object else df[
-                        _isclose(df[col], val)]
+                    df = (
+                        df[df[col].astype(str) == val]
+                        if df[col].dtype == object
+                        else df[_isclose(df[col], val)]
+                    )
         elif "bench" in df.columns:
             b = bench or self.bench
             if b in set(df["bench"].astype(str)):
@@ -310,7 +334,11 @@ def _kn_band(fit: dict[str, Any], label: str, N: float, X: Any) -> tuple[Any, An
     curves = (fit.get("data") or {}).get("curves")
     preds = []
     for p in _samples(fit):
-        if fit["law"] == "paper" and label in fit["params"].get("E0", {}) and label not in (p.get("E0") or {}):
+        if (
+            fit["law"] == "paper"
+            and label in fit["params"].get("E0", {})
+            and label not in (p.get("E0") or {})
+        ):
             continue
         try:
             preds.append(predict_from_params(fit["law"], p, label, N, X, curves))
@@ -421,8 +449,13 @@ def _transfer(ctx: _Context) -> Any:
                 continue
             N = float(g["N"].iloc[0])
             ax.plot(g[main], g[b], "-", color=colors[N], lw=1, alpha=0.7)
-            ax.scatter(g[main], g[b], c=[colors[N]], s=8 + 30 * g["step"] / max(1, wide["step"].max()),
-                       label=str(run))
+            ax.scatter(
+                g[main],
+                g[b],
+                c=[colors[N]],
+                s=8 + 30 * g["step"] / max(1, wide["step"].max()),
+                label=str(run),
+            )
             lim[1] = max(lim[1], g[main].max(), g[b].max())
         ax.plot([0, lim[1]], [0, lim[1]], ":", color="gray", lw=1)
         ax.set_xlabel(f"pass@1 on {main}")
@@ -455,14 +488,26 @@ def _k_of_N(ctx: _Context) -> Any:
         sm = _samples(fit)
         if len(sm) >= 10:
             arr = np.array([s["K_max"] * grid / (grid + s["N0"]) for s in sm if "K_max" in s and "N0" in s])
-            ax.fill_between(grid, np.percentile(arr, 2.5, 0), np.percentile(arr, 97.5, 0), color="C0",
-                            alpha=0.2, lw=0, label="95% band (bootstrap)")
+            ax.fill_between(
+                grid,
+                np.percentile(arr, 2.5, 0),
+                np.percentile(arr, 97.5, 0),
+                color="C0",
+                alpha=0.2,
+                lw=0,
+                label="95% band (bootstrap)",
+            )
         # free per-size slopes (no saturation constraint) from the data, for comparison
         free = _free_slopes(ctx, fit, labs)
         ax.plot(Ns, ks, "o", color="C0", label="k(N) at the fitted sizes")
         if free:
-            ax.plot([curves[lab] for lab in free], list(free.values()), "x", color="C3",
-                    label="per-size free slope (data)")
+            ax.plot(
+                [curves[lab] for lab in free],
+                list(free.values()),
+                "x",
+                color="C3",
+                label="per-size free slope (data)",
+            )
         ax.axhline(p["K_max"], ls="--", color="gray", lw=1, label=f"K_max = {p['K_max']:.3f}")
         ax.axvline(p["N0"], ls=":", color="gray", lw=1, label=f"N0 = {p['N0'] / 1e9:.1f}B")
         ax.set_xscale("log")
@@ -513,22 +558,42 @@ def _E0_of_N(ctx: _Context) -> Any:
     sm = _samples(fit)
     if len(sm) >= 10:
         arr = np.array([kn_from_params(s).E0_of_N(grid) for s in sm if "K_max" in s])
-        ax.fill_between(grid, np.percentile(arr, 2.5, 0), np.percentile(arr, 97.5, 0), color="C0", alpha=0.2,
-                        lw=0, label="95% band (bootstrap)")
+        ax.fill_between(
+            grid,
+            np.percentile(arr, 2.5, 0),
+            np.percentile(arr, 97.5, 0),
+            color="C0",
+            alpha=0.2,
+            lw=0,
+            label="95% band (bootstrap)",
+        )
     held = set(fit["data"].get("holdout") or [])
     for lab, N in curves.items():
         is_held = lab in held
-        ax.plot(N, model.E0_of_N(N), "s" if is_held else "o", color="C1" if is_held else "C0",
-                mfc="none" if is_held else None, ms=7 if is_held else 5)
+        ax.plot(
+            N,
+            model.E0_of_N(N),
+            "s" if is_held else "o",
+            color="C1" if is_held else "C0",
+            mfc="none" if is_held else None,
+            ms=7 if is_held else 5,
+        )
     if free is not None:
         fN = {c["label"]: c["N"] for c in free["data"]["curves"]}
         e0 = free["params"]["E0"]
-        ax.plot([fN[k] for k in e0 if k in fN], [v for k, v in e0.items() if k in fN], "x", color="C3",
-                label=f"free per-size E0 (paper law, {free['scenario']} fit)")
+        ax.plot(
+            [fN[k] for k in e0 if k in fN],
+            [v for k, v in e0.items() if k in fN],
+            "x",
+            color="C3",
+            label=f"free per-size E0 (paper law, {free['scenario']} fit)",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("intercept E0 (log10 L at X = 1)")
-    ax.set_title(f"X = {fit['x']}: " + _fit_title(fit) + ("  (open square: held out)" if held else ""), fontsize=8)
+    ax.set_title(
+        f"X = {fit['x']}: " + _fit_title(fit) + ("  (open square: held out)" if held else ""), fontsize=8
+    )
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.2)
     return fig
@@ -566,8 +631,16 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
         else:
             is_held = label in held_names
             gx = np.geomspace(X.min(), X.max(), 100)
-            ax.plot(X, g["L"], "o", ms=2.5, color=c, mfc="none" if is_held else None,
-                    alpha=0.8, label=label + (" (held out)" if is_held else ""))
+            ax.plot(
+                X,
+                g["L"],
+                "o",
+                ms=2.5,
+                color=c,
+                mfc="none" if is_held else None,
+                alpha=0.8,
+                label=label + (" (held out)" if is_held else ""),
+            )
             ax.plot(gx, _kn_line(fit, label, N, gx), "--" if is_held else "-", color=c, lw=1.8)
             band = _kn_band(fit, label, N, gx) if is_held else None
             if is_held and base.get("params"):
@@ -586,8 +659,11 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
     msg = f"held-out R²={h.get('r2', float('nan')):.3f}, MAPE={h.get('mape', float('nan')):.2f}%"
     if base.get("heldout"):
         msg += f" | paper method: R²={base['heldout']['r2']:.3f}, MAPE={base['heldout']['mape']:.2f}%"
-    what = (f"fit steps ≤ {K} (solid, filled), predict the rest (dashed, open)" if scenario == "intra"
-            else f"fit other sizes, predict {', '.join(sorted(held_names))} (dashed, band)")
+    what = (
+        f"fit steps ≤ {K} (solid, filled), predict the rest (dashed, open)"
+        if scenario == "intra"
+        else f"fit other sizes, predict {', '.join(sorted(held_names))} (dashed, band)"
+    )
     ax.set_title(f"{fit['law']}, X={x}: {what}\n{msg}", fontsize=8)
     handles, labels = ax.get_legend_handles_labels()
     seen = {}
@@ -623,8 +699,14 @@ def _sigmoid(ctx: _Context) -> Any:
         ax.plot(np.where(X > 0, X, np.nan), 1 - g["L"], "o", ms=2.5, color=c, alpha=0.6)
         pos = X[X > 0]
         grid = np.geomspace(pos.min(), pos.max() * 30, 200)
-        ax.plot(grid, sigmoid_R(grid, p["R0"][lab], p["A"][lab], p["B"][lab], p["X_mid"][lab]), "-", color=c,
-                lw=1.5, label=f"{lab}: A={p['A'][lab]:.2f}, B={p['B'][lab]:.2f}")
+        ax.plot(
+            grid,
+            sigmoid_R(grid, p["R0"][lab], p["A"][lab], p["B"][lab], p["X_mid"][lab]),
+            "-",
+            color=c,
+            lw=1.5,
+            label=f"{lab}: A={p['A'][lab]:.2f}, B={p['B'][lab]:.2f}",
+        )
         ax.axhline(p["A"][lab], color=c, ls=":", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel(_XLABEL[x] + " (fit extended 30x past the data)")
@@ -640,8 +722,15 @@ def _sigmoid(ctx: _Context) -> Any:
         lo = np.array([(ci.get(key) or {}).get(lab, [v, v])[0] for lab, v in zip(labs, vals, strict=True)])
         hi = np.array([(ci.get(key) or {}).get(lab, [v, v])[1] for lab, v in zip(labs, vals, strict=True)])
         axk = ax2 if key == "A" else ax2.twinx()
-        axk.errorbar(Ns, vals, yerr=[np.maximum(vals - lo, 0), np.maximum(hi - vals, 0)], fmt=mk, color=color,
-                     capsize=3, label=f"{key} (95% CI)")
+        axk.errorbar(
+            Ns,
+            vals,
+            yerr=[np.maximum(vals - lo, 0), np.maximum(hi - vals, 0)],
+            fmt=mk,
+            color=color,
+            capsize=3,
+            label=f"{key} (95% CI)",
+        )
         axk.set_ylabel("asymptote A" if key == "A" else "efficiency B", color=color)
         if key == "B":
             axk.set_yscale("log")
@@ -649,8 +738,14 @@ def _sigmoid(ctx: _Context) -> Any:
     if sc:
         grid = np.geomspace(Ns.min(), Ns.max(), 100)
         a = sc["one_minus_A"]
-        ax2.plot(grid, np.clip(1 - a["c"] * grid ** a["p"], 0, 1), "-", color="C0", lw=1,
-                 label=f"1−A = {a['c']:.3g}·N^{a['p']:.3f}")
+        ax2.plot(
+            grid,
+            np.clip(1 - a["c"] * grid ** a["p"], 0, 1),
+            "-",
+            color="C0",
+            lw=1,
+            label=f"1−A = {a['c']:.3g}·N^{a['p']:.3f}",
+        )
     ax2.set_xscale("log")
     ax2.set_xlabel("parameters N")
     ax2.set_title("asymptote A and efficiency B vs N", fontsize=9)
@@ -685,14 +780,23 @@ def _gain(ctx: _Context) -> Any:
     sm = [s for s in _samples(fit) if "a" in s and "b" in s]
     if len(sm) >= 10:
         arr = np.array([s["a"] * grid ** s["b"] for s in sm])
-        ax.fill_between(grid, np.percentile(arr, 2.5, 0), np.percentile(arr, 97.5, 0), color="C0", alpha=0.2,
-                        lw=0, label="95% band (bootstrap over sizes)")
+        ax.fill_between(
+            grid,
+            np.percentile(arr, 2.5, 0),
+            np.percentile(arr, 97.5, 0),
+            color="C0",
+            alpha=0.2,
+            lw=0,
+            label="95% band (bootstrap over sizes)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("RL gain in pass@1")
     ci = (fit.get("ci95") or {}).get("b")
-    ax.set_title("RL gain vs model size" + (f", b 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""), fontsize=9)
+    ax.set_title(
+        "RL gain vs model size" + (f", b 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""), fontsize=9
+    )
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.2)
     return fig
@@ -721,7 +825,9 @@ def _reuse(ctx: _Context) -> Any:
             k, e0 = fit["params"]["k"].get(key), fit["params"]["E0"].get(key)
             if k is not None:
                 s = np.geomspace(g["step"].min(), g["step"].max(), 100)
-                ax.plot(s, 10 ** (-k * np.log10(s) + e0), "-", color=c, lw=1.6, label=f"τ={tau:g} (k={k:.3f})")
+                ax.plot(
+                    s, 10 ** (-k * np.log10(s) + e0), "-", color=c, lw=1.6, label=f"τ={tau:g} (k={k:.3f})"
+                )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("RL step")
@@ -734,10 +840,20 @@ def _reuse(ctx: _Context) -> Any:
         ci = (fit.get("ci95") or {}).get("vs_tau1") or {}
         ts = [float(k.split("=")[1]) for k in pen]
         m = np.array([pen[k]["penalty_mean_pct"] for k in pen])
-        lo = np.array([(ci.get(k) or {}).get("penalty_mean_pct", [v, v])[0] for k, v in zip(pen, m, strict=True)])
-        hi = np.array([(ci.get(k) or {}).get("penalty_mean_pct", [v, v])[1] for k, v in zip(pen, m, strict=True)])
-        ax2.errorbar(ts, m, yerr=[np.maximum(m - lo, 0), np.maximum(hi - m, 0)], fmt="o-", capsize=3,
-                     label="mean over common steps")
+        lo = np.array(
+            [(ci.get(k) or {}).get("penalty_mean_pct", [v, v])[0] for k, v in zip(pen, m, strict=True)]
+        )
+        hi = np.array(
+            [(ci.get(k) or {}).get("penalty_mean_pct", [v, v])[1] for k, v in zip(pen, m, strict=True)]
+        )
+        ax2.errorbar(
+            ts,
+            m,
+            yerr=[np.maximum(m - lo, 0), np.maximum(hi - m, 0)],
+            fmt="o-",
+            capsize=3,
+            label="mean over common steps",
+        )
         mf = np.array([pen[k]["penalty_final_pct"] for k in pen])
         ax2.plot(ts, mf, "s--", color="C3", label="at the last common step")
         ax2.axhline(0, color="gray", lw=1)

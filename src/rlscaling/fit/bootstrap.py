@@ -39,7 +39,9 @@ def resolve_unit(cs: CurveSet, unit: str, law_default: str) -> str:
         raise UserError(f"--bootstrap-unit {unit!r}: expected one of {UNITS}")
     if unit != "auto":
         if unit == "seed" and not _seed_groups(cs):
-            raise UserError("--bootstrap-unit seed: the curves have no `seed` column with >= 2 seeds per group")
+            raise UserError(
+                "--bootstrap-unit seed: the curves have no `seed` column with >= 2 seeds per group"
+            )
         return unit
     return "seed" if _seed_groups(cs) else law_default
 
@@ -73,8 +75,17 @@ def resample(cs: CurveSet, unit: str, rng: np.random.Generator) -> CurveSet:
             sel = np.concatenate([np.arange(s, min(s + b, n)) for s in starts])[:n]
             take.append(pts[np.sort(sel)])
         idx = np.concatenate(take)
-        return CurveSet(N=cs.N[idx], X=cs.X[idx], L=cs.L[idx], step=cs.step[idx], curve=cs.curve[idx],
-                        labels=cs.labels, curve_N=cs.curve_N, keys=cs.keys, x_name=cs.x_name)
+        return CurveSet(
+            N=cs.N[idx],
+            X=cs.X[idx],
+            L=cs.L[idx],
+            step=cs.step[idx],
+            curve=cs.curve[idx],
+            labels=cs.labels,
+            curve_N=cs.curve_N,
+            keys=cs.keys,
+            x_name=cs.x_name,
+        )
     raise UserError(f"unknown bootstrap unit {unit!r}")
 
 
@@ -95,14 +106,19 @@ class BootstrapResult:
         for j, name in enumerate(self.names):
             col = self.values[:, j]
             col = col[np.isfinite(col)]
-            out[name] = [float(np.percentile(col, 2.5)), float(np.percentile(col, 97.5))] if col.size else None
+            out[name] = (
+                [float(np.percentile(col, 2.5)), float(np.percentile(col, 97.5))] if col.size else None
+            )
         return out
 
     def to_json(self, max_samples: int = 1000) -> dict[str, Any]:
         vals = self.values[:max_samples]
         return {
-            "unit": self.unit, "n": self.n_requested, "n_ok": int(self.values.shape[0]),
-            "n_failed": self.n_failed, "names": self.names,
+            "unit": self.unit,
+            "n": self.n_requested,
+            "n_ok": int(self.values.shape[0]),
+            "n_failed": self.n_failed,
+            "names": self.names,
             "samples": [[None if not np.isfinite(v) else float(v) for v in row] for row in vals],
         }
 
@@ -122,8 +138,15 @@ def _run_chunk(args: tuple) -> tuple[list[dict[str, float]], int]:
     return out, failed
 
 
-def bootstrap(fit_fn: Callable[[CurveSet], dict[str, float]], cs: CurveSet, n: int, *, seed: int = 0,
-              unit: str = "curve", jobs: int = 1) -> BootstrapResult:
+def bootstrap(
+    fit_fn: Callable[[CurveSet], dict[str, float]],
+    cs: CurveSet,
+    n: int,
+    *,
+    seed: int = 0,
+    unit: str = "curve",
+    jobs: int = 1,
+) -> BootstrapResult:
     """Refit `fit_fn` (CurveSet -> flat dict of parameter values; picklable when jobs > 1) on `n`
     replicates of cs. Replicate i uses the RNG seeded by (seed, i), so results do not depend on jobs.
     """
@@ -150,7 +173,8 @@ def bootstrap(fit_fn: Callable[[CurveSet], dict[str, float]], cs: CurveSet, n: i
             if k not in names:
                 names.append(k)
     values = np.array([[s.get(k, np.nan) for k in names] for s in samples], dtype=float).reshape(
-        len(samples), len(names))
+        len(samples), len(names)
+    )
     return BootstrapResult(unit, n, names, values, failed)
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from rlscaling.errors import UserError
+# Fits do tiny linear algebra (2-parameter profiles, 2x2 solves); multi-threaded BLAS only adds
+# contention (measured: 4x slower on a loaded 2-core machine). Set before numpy is first imported;
+# an explicit user setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from rlscaling.errors import UserError  # noqa: E402
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,18 +25,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--law", required=True, choices=LAWS)
     parser.add_argument("--x", default="C", choices=["C", "D"], help="x variable: C (FLOPs) or D (prompts)")
     parser.add_argument("--scenario", default="full", choices=["full", "intra", "inter"])
-    parser.add_argument("--objective", default="default", choices=("default",) + OBJECTIVES,
-                        help="paper / paper-parametric objective (default: log-huber; 'paper' = the "
-                             "paper's linear-space MSE with equal weight per size)")
-    parser.add_argument("--e0-form", default="auto", choices=("auto",) + tuple(E0_FORMS),
-                        help="paper-parametric: form of E0(N) (auto: pivot-tokens for C, pivot for D)")
-    parser.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
-                        help="keep rows with COL == VALUE (repeatable)")
-    parser.add_argument("--min-step", type=int, default=0,
-                        help="drop steps below this (step 0 has C = D = 0; not applied to law gain)")
+    parser.add_argument(
+        "--objective",
+        default="default",
+        choices=("default",) + OBJECTIVES,
+        help="paper / paper-parametric objective (default: log-huber; 'paper' = the "
+        "paper's linear-space MSE with equal weight per size)",
+    )
+    parser.add_argument(
+        "--e0-form",
+        default="auto",
+        choices=("auto",) + tuple(E0_FORMS),
+        help="paper-parametric: form of E0(N) (auto: pivot-tokens for C, pivot for D)",
+    )
+    parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COL=VALUE",
+        help="keep rows with COL == VALUE (repeatable)",
+    )
+    parser.add_argument(
+        "--min-step",
+        type=int,
+        default=0,
+        help="drop steps below this (step 0 has C = D = 0; not applied to law gain)",
+    )
     parser.add_argument("--fit-steps", type=int, default=None, help="intra: fit steps <= K")
-    parser.add_argument("--fit-fraction", type=float, default=None,
-                        help="intra: fit steps <= F * (largest step), F in (0, 1)")
+    parser.add_argument(
+        "--fit-fraction", type=float, default=None, help="intra: fit steps <= F * (largest step), F in (0, 1)"
+    )
     parser.add_argument("--holdout-N", type=float, nargs="+", default=[], help="inter: N values to hold out")
     parser.add_argument("--holdout-size", nargs="+", default=[], help="inter: size names to hold out")
     parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for 95%% intervals")
@@ -47,10 +72,21 @@ def request_from_args(args: argparse.Namespace):
     if args.jobs < 1:
         raise UserError(f"--jobs {args.jobs}: must be >= 1")
     return FitRequest(
-        law=args.law, x=args.x, scenario=args.scenario, objective=args.objective, e0_form=args.e0_form,
-        where=parse_where(args.where), min_step=args.min_step, fit_steps=args.fit_steps,
-        fit_fraction=args.fit_fraction, holdout_N=list(args.holdout_N), holdout_size=list(args.holdout_size),
-        bootstrap=args.bootstrap, bootstrap_unit=args.bootstrap_unit, seed=args.seed, jobs=args.jobs,
+        law=args.law,
+        x=args.x,
+        scenario=args.scenario,
+        objective=args.objective,
+        e0_form=args.e0_form,
+        where=parse_where(args.where),
+        min_step=args.min_step,
+        fit_steps=args.fit_steps,
+        fit_fraction=args.fit_fraction,
+        holdout_N=list(args.holdout_N),
+        holdout_size=list(args.holdout_size),
+        bootstrap=args.bootstrap,
+        bootstrap_unit=args.bootstrap_unit,
+        seed=args.seed,
+        jobs=args.jobs,
     )
 
 

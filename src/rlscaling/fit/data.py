@@ -24,9 +24,25 @@ REQUIRED_COLUMNS = ("N", "step", "C", "D", "L")
 
 # Columns that vary along a curve (never grouping keys).
 MEASUREMENT_COLUMNS = {
-    "step", "C", "D", "L", "C_full", "C_pretrain", "C_raw", "E", "tokens", "ErrRate",
-    "ErrRate_from_C_plot", "format_rate", "mean_response_tokens", "wall_seconds", "reward",
-    "reward_mean", "reward_std", "value", "metric",
+    "step",
+    "C",
+    "D",
+    "L",
+    "C_full",
+    "C_pretrain",
+    "C_raw",
+    "E",
+    "tokens",
+    "ErrRate",
+    "ErrRate_from_C_plot",
+    "format_rate",
+    "mean_response_tokens",
+    "wall_seconds",
+    "reward",
+    "reward_mean",
+    "reward_std",
+    "value",
+    "metric",
 }
 _MEASUREMENT_PATTERN = re.compile(r"^(pass_at_\d+|pass@\d+|mean@\d+|score.*)$")
 
@@ -67,14 +83,18 @@ def apply_where(df: pd.DataFrame, where: list[tuple[str, str]]) -> pd.DataFrame:
             try:
                 target = float(value)
             except ValueError as err:
-                raise UserError(f"--where {col}={value}: column {col!r} is numeric, {value!r} is not") from err
+                raise UserError(
+                    f"--where {col}={value}: column {col!r} is numeric, {value!r} is not"
+                ) from err
             mask = np.isclose(series.to_numpy(dtype=float), target, rtol=1e-9, atol=0)
         else:
             mask = series.astype(str) == value
         df = df[mask]
         if df.empty:
-            raise UserError(f"--where {col}={value}: no rows left (values of {col!r}: "
-                            f"{sorted(series.astype(str).unique())[:20]})")
+            raise UserError(
+                f"--where {col}={value}: no rows left (values of {col!r}: "
+                f"{sorted(series.astype(str).unique())[:20]})"
+            )
     return df
 
 
@@ -148,9 +168,14 @@ class CurveSet:
         remap = -np.ones(self.n_curves, dtype=int)
         remap[kept] = np.arange(kept.size)
         return CurveSet(
-            N=self.N[mask], X=self.X[mask], L=self.L[mask], step=self.step[mask],
-            curve=remap[self.curve[mask]], labels=[self.labels[i] for i in kept],
-            curve_N=self.curve_N[kept], keys=[self.keys[i] for i in kept] if self.keys else [],
+            N=self.N[mask],
+            X=self.X[mask],
+            L=self.L[mask],
+            step=self.step[mask],
+            curve=remap[self.curve[mask]],
+            labels=[self.labels[i] for i in kept],
+            curve_N=self.curve_N[kept],
+            keys=[self.keys[i] for i in kept] if self.keys else [],
             x_name=self.x_name,
         )
 
@@ -160,9 +185,15 @@ class CurveSet:
         idx = np.concatenate(parts)
         new_curve = np.concatenate([np.full(p.size, j) for j, p in enumerate(parts)])
         return CurveSet(
-            N=self.N[idx], X=self.X[idx], L=self.L[idx], step=self.step[idx], curve=new_curve,
-            labels=[self.labels[i] for i in indices], curve_N=self.curve_N[np.asarray(indices)],
-            keys=[self.keys[i] for i in indices] if self.keys else [], x_name=self.x_name,
+            N=self.N[idx],
+            X=self.X[idx],
+            L=self.L[idx],
+            step=self.step[idx],
+            curve=new_curve,
+            labels=[self.labels[i] for i in indices],
+            curve_N=self.curve_N[np.asarray(indices)],
+            keys=[self.keys[i] for i in indices] if self.keys else [],
+            x_name=self.x_name,
         )
 
 
@@ -172,8 +203,14 @@ def check_columns(df: pd.DataFrame, columns: list[str] | tuple[str, ...], what: 
         raise UserError(f"{what}: missing column(s) {missing} (columns: {sorted(map(str, df.columns))})")
 
 
-def to_curveset(df: pd.DataFrame, x: str, *, min_step: int = 0, require_positive_x: bool = True,
-                label_column: str | None = None) -> CurveSet:
+def to_curveset(
+    df: pd.DataFrame,
+    x: str,
+    *,
+    min_step: int = 0,
+    require_positive_x: bool = True,
+    label_column: str | None = None,
+) -> CurveSet:
     """Validate and convert a (filtered) curves table to a CurveSet for law variable `x`.
 
     Drops steps < min_step. Raises UserError for missing columns, NaN / non-positive L or x,
@@ -191,8 +228,10 @@ def to_curveset(df: pd.DataFrame, x: str, *, min_step: int = 0, require_positive
         bad = ~np.isfinite(vals)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise UserError(f"column {col!r} has {int(bad.sum())} NaN / non-numeric value(s) "
-                            f"(first at step {df['step'].iloc[i]})")
+            raise UserError(
+                f"column {col!r} has {int(bad.sum())} NaN / non-numeric value(s) "
+                f"(first at step {df['step'].iloc[i]})"
+            )
     L = df["L"].to_numpy(dtype=float)
     if (L <= 0).any() or (L > 1).any():
         bad = df.loc[(L <= 0) | (L > 1), ["N", "step", "L"]].head(3).to_dict("records")
@@ -200,8 +239,9 @@ def to_curveset(df: pd.DataFrame, x: str, *, min_step: int = 0, require_positive
     X = df[x].to_numpy(dtype=float)
     if require_positive_x and (X <= 0).any():
         bad = df.loc[X <= 0, ["N", "step", x]].head(3).to_dict("records")
-        raise UserError(f"column {x!r} must be > 0 for a log-log law; bad rows: {bad} "
-                        "(drop step 0 with --min-step 1)")
+        raise UserError(
+            f"column {x!r} must be > 0 for a log-log law; bad rows: {bad} (drop step 0 with --min-step 1)"
+        )
     if (df["N"].to_numpy(dtype=float) <= 0).any():
         raise UserError("column 'N' must be > 0 (parameter count)")
 
@@ -221,8 +261,10 @@ def to_curveset(df: pd.DataFrame, x: str, *, min_step: int = 0, require_positive
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
         key = {c: df[c].iloc[i] for c in group_cols}
-        raise UserError(f"several rows share step {steps[i]} in one curve {key}; add a `run` column "
-                        "or select one curve per size with --where COL=VALUE")
+        raise UserError(
+            f"several rows share step {steps[i]} in one curve {key}; add a `run` column "
+            "or select one curve per size with --where COL=VALUE"
+        )
     sort = np.lexsort((steps, curve))
     n_curves = order.size
     rows_first = [int(np.flatnonzero(curve == i)[0]) for i in range(n_curves)]
@@ -230,8 +272,15 @@ def to_curveset(df: pd.DataFrame, x: str, *, min_step: int = 0, require_positive
     curve_N = np.array([float(df["N"].iloc[r]) for r in rows_first])
     labels = _labels(keys, curve_N, label_column)
     return CurveSet(
-        N=df["N"].to_numpy(dtype=float)[sort], X=X[sort], L=L[sort], step=steps[sort].astype(float),
-        curve=curve[sort], labels=labels, curve_N=curve_N, keys=keys, x_name=x,
+        N=df["N"].to_numpy(dtype=float)[sort],
+        X=X[sort],
+        L=L[sort],
+        step=steps[sort].astype(float),
+        curve=curve[sort],
+        labels=labels,
+        curve_N=curve_N,
+        keys=keys,
+        x_name=x,
     )
 
 
@@ -253,8 +302,11 @@ def _labels(keys: list[dict[str, Any]], curve_N: np.ndarray, label_column: str |
             base.append(size_label(float(n)))
     if len(set(base)) == len(base):
         return base
-    varying = [c for c in (keys[0] if keys else {}) if c not in ("N", "size", "N_nonembed", "run")
-               and len({str(k.get(c)) for k in keys}) > 1]
+    varying = [
+        c
+        for c in (keys[0] if keys else {})
+        if c not in ("N", "size", "N_nonembed", "run") and len({str(k.get(c)) for k in keys}) > 1
+    ]
     labels = []
     for b, k in zip(base, keys, strict=True):
         extra = ",".join(f"{c}={k[c]}" for c in varying)

@@ -24,8 +24,10 @@ def size_gains(cs: CurveSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         m = cs.curve == i
         steps = cs.step[m]
         if steps.size < 2:
-            raise UserError(f"law 'gain': curve {cs.labels[i]} has a single step; needs the base model "
-                            "(first step) and a post-RL step")
+            raise UserError(
+                f"law 'gain': curve {cs.labels[i]} has a single step; needs the base model "
+                "(first step) and a post-RL step"
+            )
         base.append(1.0 - cs.L[m][np.argmin(steps)])
         final.append(1.0 - cs.L[m][np.argmax(steps)])
         Ns.append(cs.curve_N[i])
@@ -34,8 +36,12 @@ def size_gains(cs: CurveSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     uniq = np.unique(Ns_a)
     b = np.array([np.mean(np.array(base)[Ns_a == n]) for n in uniq])
     f = np.array([np.mean(np.array(final)[Ns_a == n]) for n in uniq])
-    lab = [labs[int(np.flatnonzero(Ns_a == n)[0])].split(" [")[0] if np.sum(Ns_a == n) == 1
-           else size_label(float(n)) for n in uniq]
+    lab = [
+        labs[int(np.flatnonzero(Ns_a == n)[0])].split(" [")[0]
+        if np.sum(Ns_a == n) == 1
+        else size_label(float(n))
+        for n in uniq
+    ]
     return uniq, b, f, f - b, lab
 
 
@@ -56,7 +62,9 @@ class GainFit:
 
     def params_json(self) -> dict[str, Any]:
         return {
-            "a": self.a, "b": self.b, "form": "gain = a * N^b (gain in pass@1 fraction, N in parameters)",
+            "a": self.a,
+            "b": self.b,
+            "form": "gain = a * N^b (gain in pass@1 fraction, N in parameters)",
             "gain": {lab: float(g) for lab, g in zip(self.labels, self.gain, strict=True)},
             "base_pass_at_1": {lab: float(v) for lab, v in zip(self.labels, self.base, strict=True)},
             "final_pass_at_1": {lab: float(v) for lab, v in zip(self.labels, self.final, strict=True)},

@@ -16,7 +16,8 @@ grid (deterministic, no random restarts needed). The `paper` objective in `paper
 not linear in theta and is finished by scipy.optimize.least_squares from the log-space solution.
 
 Objectives (all give every curve equal total weight, as the paper does):
-- `paper`: MSE on L in linear space; bounds K_max in [0, 2], N0 in [1e8, 1e11], E0 in [-10, 10].
+- `paper`: MSE on L in linear space; bounds K_max in [0, 2], N0 in [1e8, 1e11] (for LLM-sized N;
+  see log_n0_bounds), E0 in [-10, 10].
 - `log-huber` (default): Huber loss (delta = 0.01 decades, about 2.3 % in L) on log10 L residuals.
   The law is linear in log space, where a curve's residuals are homoscedastic in relative terms,
   and Huber keeps single bad evaluation points (seed noise spikes) from tilting a slope. It predicts
@@ -45,8 +46,17 @@ K_BOUNDS = (0.0, 2.0)
 LOG_N0_BOUNDS = (8.0, 11.0)  # N0 in [1e8, 1e11]
 E0_BOUNDS = (-10.0, 10.0)
 _GRID_K = np.array([0.01, 0.03, 0.06, 0.1, 0.15, 0.22, 0.35, 0.6, 1.0, 1.6])
-_GRID_U = np.linspace(8.05, 10.95, 12)
 _LOGN_REF = 10.0  # log10 N is centred at 10 (N = 10B) in the E0 forms
+
+
+def log_n0_bounds(curve_N: np.ndarray, objective: str) -> tuple[float, float]:
+    """Bounds of log10 N0. The paper objective keeps the paper's [1e8, 1e11] when the data are
+    LLM-sized (largest N >= 1e8); otherwise (and for our objectives) two decades either side of the
+    fitted sizes, so tiny-model studies (N ~ 1e5-1e7) are not pinned to a bound."""
+    lo, hi = float(np.log10(np.min(curve_N))), float(np.log10(np.max(curve_N)))
+    if objective == "paper" and hi >= 8.0:
+        return LOG_N0_BOUNDS
+    return (lo - 2.0, hi + 2.0)
 
 
 def k_of_N(N: np.ndarray | float, K_max: float, N0: float) -> np.ndarray:
@@ -81,24 +91,38 @@ def _lg(N: np.ndarray) -> np.ndarray:
 
 E0_FORMS: dict[str, E0Form] = {
     "pivot": E0Form(
-        "pivot", ("e_a", "e_b"), lambda N, k: np.stack([np.ones_like(N), k], axis=-1),
+        "pivot",
+        ("e_a", "e_b"),
+        lambda N, k: np.stack([np.ones_like(N), k], axis=-1),
         "E0 = e_a + e_b k(N): every size's line passes through one point (X = 10^e_b, L = 10^e_a), "
-        "so the intercept saturates with the same N0 as the slope"),
+        "so the intercept saturates with the same N0 as the slope",
+    ),
     "pivot-logN": E0Form(
-        "pivot-logN", ("e_a", "e_b", "e_c"),
+        "pivot-logN",
+        ("e_a", "e_b", "e_c"),
         lambda N, k: np.stack([np.ones_like(N), k, _lg(N)], axis=-1),
-        "E0 = e_a + e_b k(N) + e_c (log10 N - 10): pivot plus a size trend of the level"),
+        "E0 = e_a + e_b k(N) + e_c (log10 N - 10): pivot plus a size trend of the level",
+    ),
     "pivot-tokens": E0Form(
-        "pivot-tokens", ("e_a", "e_b"), lambda N, k: np.stack([np.ones_like(N), k], axis=-1),
+        "pivot-tokens",
+        ("e_a", "e_b"),
+        lambda N, k: np.stack([np.ones_like(N), k], axis=-1),
         "E0 = e_a + k(N) (e_b + log10 N - 10): for X = C = 6 N T, the lines pass through one point "
-        "in token space (T = 10^e_b, L = 10^e_a)", offset=lambda N, k: k * _lg(N)),
+        "in token space (T = 10^e_b, L = 10^e_a)",
+        offset=lambda N, k: k * _lg(N),
+    ),
     "logN": E0Form(
-        "logN", ("e_a", "e_c"), lambda N, k: np.stack([np.ones_like(N), _lg(N)], axis=-1),
-        "E0 = e_a + e_c (log10 N - 10)"),
+        "logN",
+        ("e_a", "e_c"),
+        lambda N, k: np.stack([np.ones_like(N), _lg(N)], axis=-1),
+        "E0 = e_a + e_c (log10 N - 10)",
+    ),
     "quad-logN": E0Form(
-        "quad-logN", ("e_a", "e_c", "e_d"),
+        "quad-logN",
+        ("e_a", "e_c", "e_d"),
         lambda N, k: np.stack([np.ones_like(N), _lg(N), _lg(N) ** 2], axis=-1),
-        "E0 = e_a + e_c (log10 N - 10) + e_d (log10 N - 10)^2"),
+        "E0 = e_a + e_c (log10 N - 10) + e_d (log10 N - 10)^2",
+    ),
 }
 
 
@@ -164,8 +188,9 @@ class KnFit:
         slope, icpt = np.polyfit(lgN, e0, 1)
         return icpt + slope * np.log10(N)
 
-    def log10_L(self, N: np.ndarray, X: np.ndarray, labels: list[str] | None = None,
-                curve: np.ndarray | None = None) -> np.ndarray:
+    def log10_L(
+        self, N: np.ndarray, X: np.ndarray, labels: list[str] | None = None, curve: np.ndarray | None = None
+    ) -> np.ndarray:
         """Predicted log10 L at (N, X); shapes (n,). With labels/curve (a CurveSet's), curves this fit
         has an E0 for use it, others get E0_of_N."""
         N = np.asarray(N, dtype=float)
@@ -199,8 +224,9 @@ def _curve_weights(curve: np.ndarray, n_curves: int) -> np.ndarray:
     return 1.0 / (counts[curve] * n_curves)
 
 
-def _huber_location(z: np.ndarray, curve: np.ndarray, w: np.ndarray, n_curves: int,
-                    delta: float, iters: int = 12) -> np.ndarray:
+def _huber_location(
+    z: np.ndarray, curve: np.ndarray, w: np.ndarray, n_curves: int, delta: float, iters: int = 12
+) -> np.ndarray:
     """Per-curve Huber location estimate of z (IRLS from the weighted mean); shape (n_curves,)."""
     sw = np.bincount(curve, w, n_curves)
     mu = np.bincount(curve, w * z, n_curves) / sw
@@ -242,6 +268,7 @@ class _Problem:
         self.N = cs.N
         self.w = _curve_weights(cs.curve, cs.n_curves)
         self.curve_N = cs.curve_N
+        self.u_bounds = log_n0_bounds(cs.curve_N, objective)
         ref = self.L if objective == "paper" else self.y
         var = float(np.sum(self.w * (ref - np.sum(self.w * ref)) ** 2))
         self.scale = 1.0 / max(var, 1e-12)
@@ -254,7 +281,8 @@ class _Problem:
             if self.objective == "paper":
                 f = np.exp(-k * self.lnX)
                 a = np.bincount(self.curve, f * self.L, self.nc) / np.maximum(
-                    np.bincount(self.curve, f * f, self.nc), 1e-300)
+                    np.bincount(self.curve, f * f, self.nc), 1e-300
+                )
                 return np.log10(np.clip(a, 10.0 ** E0_BOUNDS[0], 10.0 ** E0_BOUNDS[1]))
             z = self.y + k * self.lx
             if self.objective == "log-huber":
@@ -292,21 +320,61 @@ class _Problem:
         K, u = float(p[0]), float(p[1])
         return self.scale * self.loss_at(K, u, self.intercepts(K, u))
 
+    def profile_and_grad(self, p: np.ndarray) -> tuple[float, np.ndarray]:
+        """Profile value and its gradient in (K_max, log10 N0). By the envelope theorem the
+        intercepts, being optimal, contribute nothing to the gradient: d/dk of the loss at fixed
+        intercepts, chained through k(N) = K N / (N + 10^u)."""
+        K, u = float(p[0]), float(p[1])
+        icpt = self.intercepts(K, u)
+        N0 = 10.0**u
+        N = self.N
+        k = K * N / (N + N0)
+        e0 = icpt[self.curve] if self.form is None else self.form.value(N, k, icpt)
+        lp = -k * self.lx + e0
+        dlp_dk = -self.lx
+        if self.form is not None:
+            h = 1e-6
+            dlp_dk = dlp_dk + (self.form.value(N, k + h, icpt) - self.form.value(N, k - h, icpt)) / (2 * h)
+        if self.objective == "paper":
+            pred = 10.0**lp
+            res = pred - self.L
+            loss = float(np.sum(self.w * res * res))
+            g = self.w * 2.0 * res * pred * np.log(10.0) * dlp_dk
+        else:
+            r = self.y - lp
+            if self.objective == "log-huber":
+                loss = float(np.sum(self.w * _huber(r, HUBER_DELTA)))
+                g = -self.w * np.clip(r, -HUBER_DELTA, HUBER_DELTA) * dlp_dk
+            else:
+                loss = float(np.sum(self.w * r * r))
+                g = -self.w * 2.0 * r * dlp_dk
+        dk_dK = N / (N + N0)
+        dk_du = -K * N * N0 * np.log(10.0) / (N + N0) ** 2
+        grad = np.array([np.sum(g * dk_dK), np.sum(g * dk_du)])
+        return self.scale * loss, self.scale * grad
+
 
 def _minimise_profile(prob: _Problem, x0: np.ndarray | None, grid: bool = True) -> np.ndarray:
     """argmin over (K_max, log10 N0) of the profile: L-BFGS-B from x0 and (grid=True, or no x0)
     from the two best points of a fixed 10 x 12 grid."""
-    bounds = [K_BOUNDS, LOG_N0_BOUNDS]
+    bounds = [K_BOUNDS, prob.u_bounds]
     starts = []
     if x0 is not None:
         starts.append(np.clip(np.asarray(x0, float), [b[0] for b in bounds], [b[1] for b in bounds]))
     if grid or x0 is None:
-        pts = sorted((prob.profile(np.array([k, u])), k, u) for k in _GRID_K for u in _GRID_U)
+        grid_u = np.linspace(bounds[1][0] + 0.05, bounds[1][1] - 0.05, 12)
+        pts = sorted((prob.profile(np.array([k, u])), k, u) for k in _GRID_K for u in grid_u)
         starts.extend(np.array([k, u]) for _, k, u in pts[:2])
     best = None
     for s in starts:
-        res = minimize(prob.profile, s, method="L-BFGS-B", bounds=bounds,
-                       options={"ftol": 1e-13, "gtol": 1e-10, "maxiter": 500, "eps": 1e-7})
+        res = minimize(
+            prob.profile_and_grad,
+            s,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 500},
+        )
         if best is None or res.fun < best.fun:
             best = res
     return np.asarray(best.x, dtype=float)
@@ -316,20 +384,32 @@ def check_identifiable(cs: CurveSet, law: str, e0_form: str | None = None) -> No
     """UserError when cs cannot determine the law's parameters."""
     sizes = np.unique(cs.curve_N)
     if sizes.size < 2:
-        raise UserError(f"law {law!r} needs curves of at least 2 model sizes N to separate K_max from N0; "
-                        f"got one size (N = {sizes[0]:.4g})")
+        raise UserError(
+            f"law {law!r} needs curves of at least 2 model sizes N to separate K_max from N0; "
+            f"got one size (N = {sizes[0]:.4g})"
+        )
     n_params = 2 + (len(E0_FORMS[e0_form].names) if e0_form else cs.n_curves)
     if e0_form and sizes.size < len(E0_FORMS[e0_form].names):
-        raise UserError(f"E0 form {e0_form!r} has {len(E0_FORMS[e0_form].names)} parameters but the fit "
-                        f"data has only {sizes.size} sizes")
+        raise UserError(
+            f"E0 form {e0_form!r} has {len(E0_FORMS[e0_form].names)} parameters but the fit "
+            f"data has only {sizes.size} sizes"
+        )
     if cs.n_points < n_params:
-        raise UserError(f"law {law!r}: {cs.n_points} points for {n_params} parameters (fewer points than "
-                        "parameters)")
+        raise UserError(
+            f"law {law!r}: {cs.n_points} points for {n_params} parameters (fewer points than parameters)"
+        )
 
 
-def fit_kn(cs: CurveSet, *, law: str = "paper", objective: str = DEFAULT_OBJECTIVE,
-           e0_form: str | None = None, x0: np.ndarray | None = None, check: bool = True,
-           grid: bool = True) -> KnFit:
+def fit_kn(
+    cs: CurveSet,
+    *,
+    law: str = "paper",
+    objective: str = DEFAULT_OBJECTIVE,
+    e0_form: str | None = None,
+    x0: np.ndarray | None = None,
+    check: bool = True,
+    grid: bool = True,
+) -> KnFit:
     """Fit the paper law (E0 per curve) or paper-parametric (E0(N) of form `e0_form`) to cs.
 
     x0: optional start (K_max, log10 N0) tried besides the grid's best points; grid=False with an
@@ -353,10 +433,26 @@ def fit_kn(cs: CurveSet, *, law: str = "paper", objective: str = DEFAULT_OBJECTI
     return _result(cs, law, objective, e0_form, K, u, icpt, prob.loss_at(K, u, icpt))
 
 
-def _result(cs: CurveSet, law: str, objective: str, e0_form: str | None, K: float, u: float,
-            icpt: np.ndarray, loss: float) -> KnFit:
-    fit = KnFit(law=law, objective=objective, K_max=float(K), N0=float(10.0**u), e0_form=e0_form,
-                loss=float(loss), labels=list(cs.labels), curve_N=np.asarray(cs.curve_N, float))
+def _result(
+    cs: CurveSet,
+    law: str,
+    objective: str,
+    e0_form: str | None,
+    K: float,
+    u: float,
+    icpt: np.ndarray,
+    loss: float,
+) -> KnFit:
+    fit = KnFit(
+        law=law,
+        objective=objective,
+        K_max=float(K),
+        N0=float(10.0**u),
+        e0_form=e0_form,
+        loss=float(loss),
+        labels=list(cs.labels),
+        curve_N=np.asarray(cs.curve_N, float),
+    )
     if e0_form:
         fit.theta = {n: float(v) for n, v in zip(E0_FORMS[e0_form].names, icpt, strict=True)}
     else:
@@ -378,13 +474,14 @@ def _fit_parametric_linear(cs: CurveSet, e0_form: str, x0: np.ndarray | None, gr
     def resid(p: np.ndarray) -> np.ndarray:
         return sw * (10.0 ** prob.log10_pred(p[0], p[1], p[2:]) - prob.L)
 
-    lo = [K_BOUNDS[0], LOG_N0_BOUNDS[0]] + [-np.inf] * theta.size
-    hi = [K_BOUNDS[1], LOG_N0_BOUNDS[1]] + [np.inf] * theta.size
+    lo = [K_BOUNDS[0], prob.u_bounds[0]] + [-np.inf] * theta.size
+    hi = [K_BOUNDS[1], prob.u_bounds[1]] + [np.inf] * theta.size
     p0 = np.clip(np.concatenate([[K, u], theta]), np.array(lo) + 1e-9, np.array(hi) - 1e-9)
     res = least_squares(resid, p0, bounds=(lo, hi), x_scale="jac", xtol=1e-12, ftol=1e-12)
     p = res.x
-    return _result(cs, "paper-parametric", "paper", e0_form, p[0], p[1], p[2:],
-                   prob.loss_at(p[0], p[1], p[2:]))
+    return _result(
+        cs, "paper-parametric", "paper", e0_form, p[0], p[1], p[2:], prob.loss_at(p[0], p[1], p[2:])
+    )
 
 
 def refit_E0(fit: KnFit, cs: CurveSet, objective: str | None = None) -> dict[str, float]:

@@ -38,16 +38,46 @@ class LawInfo:
 
 
 LAW_INFO: dict[str, LawInfo] = {
-    "paper": LawInfo(True, "x", True, "curve", ("full", "intra", "inter"),
-                     "log10 L = -k(N) log10 X + E0 per curve, k(N) = K_max N / (N + N0)"),
-    "paper-parametric": LawInfo(True, "x", True, "curve", ("full", "intra", "inter"),
-                                "log10 L = -k(N) log10 X + E0(N), k(N) = K_max N / (N + N0)"),
-    "sigmoid": LawInfo(True, "x", False, "block", ("full", "intra", "inter"),
-                       "R = 1 - L = R0 + (A - R0) / (1 + (X_mid / X)^B) per curve"),
-    "gain": LawInfo(False, "x", False, "curve", ("full", "inter"),
-                    "gain = pass@1(final step) - pass@1(first step) = a N^b"),
-    "reuse": LawInfo(True, "step", True, "block", ("full", "intra", "inter"),
-                     "log10 L = -k_tau log10 step + E0_tau per reuse factor tau; penalty vs tau = 1"),
+    "paper": LawInfo(
+        True,
+        "x",
+        True,
+        "curve",
+        ("full", "intra", "inter"),
+        "log10 L = -k(N) log10 X + E0 per curve, k(N) = K_max N / (N + N0)",
+    ),
+    "paper-parametric": LawInfo(
+        True,
+        "x",
+        True,
+        "curve",
+        ("full", "intra", "inter"),
+        "log10 L = -k(N) log10 X + E0(N), k(N) = K_max N / (N + N0)",
+    ),
+    "sigmoid": LawInfo(
+        True,
+        "x",
+        False,
+        "block",
+        ("full", "intra", "inter"),
+        "R = 1 - L = R0 + (A - R0) / (1 + (X_mid / X)^B) per curve",
+    ),
+    "gain": LawInfo(
+        False,
+        "x",
+        False,
+        "curve",
+        ("full", "inter"),
+        "gain = pass@1(final step) - pass@1(first step) = a N^b",
+    ),
+    "reuse": LawInfo(
+        True,
+        "step",
+        True,
+        "block",
+        ("full", "intra", "inter"),
+        "log10 L = -k_tau log10 step + E0_tau per reuse factor tau; penalty vs tau = 1",
+    ),
 }
 
 
@@ -72,12 +102,12 @@ class LawFit:
     start: np.ndarray | None = None
 
 
-def fit_law(law: str, cs: CurveSet, opts: FitOptions, *, x0: np.ndarray | None = None,
-            fast: bool = False) -> LawFit:
+def fit_law(
+    law: str, cs: CurveSet, opts: FitOptions, *, x0: np.ndarray | None = None, fast: bool = False
+) -> LawFit:
     """Fit `law` to cs. fast=True with x0: warm-started single local search (bootstrap)."""
     if law in ("paper", "paper-parametric"):
-        m = kn.fit_kn(cs, law=law, objective=opts.kn_objective(), e0_form=opts.e0_form,
-                      x0=x0, grid=not fast)
+        m = kn.fit_kn(cs, law=law, objective=opts.kn_objective(), e0_form=opts.e0_form, x0=x0, grid=not fast)
         return LawFit(law, m, kn.params_json(m), m.predict, np.array([m.K_max, np.log10(m.N0)]))
     if law == "sigmoid":
         m = sigmoid_mod.fit_sigmoid(cs)
@@ -124,8 +154,13 @@ def kn_from_params(params: dict[str, Any], curves: list[dict[str, Any]] | None =
     """A KnFit from a FIT.json `params` block (paper or paper-parametric); `curves` (FIT.json
     data.curves: label, N) restores the per-curve sizes used to extrapolate E0 for the paper law."""
     form = params.get("E0_form")
-    fit = kn.KnFit(law="paper-parametric" if form else "paper", objective="", K_max=float(params["K_max"]),
-                   N0=float(params["N0"]), e0_form=form)
+    fit = kn.KnFit(
+        law="paper-parametric" if form else "paper",
+        objective="",
+        K_max=float(params["K_max"]),
+        N0=float(params["N0"]),
+        e0_form=form,
+    )
     if form:
         fit.theta = {n: float(params[n]) for n in kn.E0_FORMS[form].names}
     e0 = {k: float(v) for k, v in (params.get("E0") or {}).items() if v is not None}
@@ -140,8 +175,14 @@ def kn_from_params(params: dict[str, Any], curves: list[dict[str, Any]] | None =
     return fit
 
 
-def predict_from_params(law: str, params: dict[str, Any], label: str, N: float, X: np.ndarray,
-                        curves: list[dict[str, Any]] | None = None) -> np.ndarray:
+def predict_from_params(
+    law: str,
+    params: dict[str, Any],
+    label: str,
+    N: float,
+    X: np.ndarray,
+    curves: list[dict[str, Any]] | None = None,
+) -> np.ndarray:
     """Predicted L along X for one curve (label, N) from a FIT.json params block."""
     X = np.asarray(X, dtype=float)
     if law in ("paper", "paper-parametric"):

@@ -30,6 +30,11 @@ def summary(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """r2 (linear), r2_log (on log10), rmse, mape (%) and n_points for positive y / pred."""
     y = np.asarray(y, dtype=float)
     pred = np.asarray(pred, dtype=float)
-    out = {"r2": r2(y, pred), "r2_log": r2(np.log10(y), np.log10(np.maximum(pred, 1e-300))),
-           "rmse": rmse(y, pred), "mape": mape(y, pred), "n_points": int(y.size)}
+    out = {
+        "r2": r2(y, pred),
+        "r2_log": r2(np.log10(y), np.log10(np.maximum(pred, 1e-300))),
+        "rmse": rmse(y, pred),
+        "mape": mape(y, pred),
+        "n_points": int(y.size),
+    }
     return out

@@ -78,8 +78,12 @@ class ReuseFit:
                 continue
             d = self.L_at(tau, s) - self.L_at(1.0, s)
             rel = 100.0 * d / self.L_at(1.0, s)
-            out[_tau_key(tau)] = {"penalty_mean": float(d.mean()), "penalty_final": float(d[-1]),
-                                  "penalty_mean_pct": float(rel.mean()), "penalty_final_pct": float(rel[-1])}
+            out[_tau_key(tau)] = {
+                "penalty_mean": float(d.mean()),
+                "penalty_final": float(d[-1]),
+                "penalty_mean_pct": float(rel.mean()),
+                "penalty_final_pct": float(rel[-1]),
+            }
         return out
 
     def params_json(self) -> dict[str, Any]:

@@ -92,12 +92,20 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     scenario = req.scenario
     notes: list[str] = []
     if scenario not in info.scenarios:
-        notes.append(f"scenario {scenario!r} does not apply to law {req.law!r}; fitted on all data "
-                     "(as 'full') with no held-out block")
+        notes.append(
+            f"scenario {scenario!r} does not apply to law {req.law!r}; fitted on all data "
+            "(as 'full') with no held-out block"
+        )
         sp = Split(scenario, cs, None)
     else:
-        sp = split(cs, scenario, fit_steps=req.fit_steps, fit_fraction=req.fit_fraction,
-                   holdout_N=req.holdout_N, holdout_size=req.holdout_size)
+        sp = split(
+            cs,
+            scenario,
+            fit_steps=req.fit_steps,
+            fit_fraction=req.fit_fraction,
+            holdout_N=req.holdout_N,
+            holdout_size=req.holdout_size,
+        )
     if req.law == "reuse" and scenario == "inter":
         notes.append("reuse/inter holds out the curves named by --holdout-size / --holdout-N")
     opts = FitOptions(objective=req.objective, e0_form=req.e0_form)
@@ -105,7 +113,9 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
         _group_note(sp.train)
     lf = fit_law(req.law, sp.train, opts)
     out: dict[str, Any] = {
-        "law": req.law, "x": cs.x_name if req.law != "gain" else req.x, "scenario": scenario,
+        "law": req.law,
+        "x": cs.x_name if req.law != "gain" else req.x,
+        "scenario": scenario,
         "law_form": info.doc,
     }
     if req.law in ("paper", "paper-parametric"):
@@ -130,8 +140,9 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     if req.bootstrap > 0:
         unit = resolve_unit(sp.train, req.bootstrap_unit, info.boot)
         x0 = tuple(float(v) for v in lf.start) if lf.start is not None else None
-        bs = bootstrap(Refit(req.law, opts, x0), sp.train, req.bootstrap, seed=req.seed, unit=unit,
-                       jobs=req.jobs)
+        bs = bootstrap(
+            Refit(req.law, opts, x0), sp.train, req.bootstrap, seed=req.seed, unit=unit, jobs=req.jobs
+        )
         out["ci95"] = unflatten(bs.ci95())
         out["bootstrap"] = bs.to_json()
         out["bootstrap"]["doc"] = _BOOT_DOC[unit]
@@ -139,14 +150,24 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
         out["ci95"] = None
         out["bootstrap"] = {"n": 0}
     out["data"] = {
-        "source": source, "where": [f"{c}={v}" for c, v in req.where], "x_column": cs.x_name,
-        "min_step": req.min_step if info.uses_min_step else None, "fit_steps": sp.fit_steps,
-        "holdout": sp.holdout, "n_curves": cs.n_curves,
-        "curves": [{"label": lab, "N": float(n), "n_points": int(np.sum(cs.curve == i)),
-                    "n_fit": _n_fit(sp.train, lab),
-                    "steps": [float(cs.step[cs.curve == i].min()), float(cs.step[cs.curve == i].max())],
-                    **{k: v for k, v in (cs.keys[i] if cs.keys else {}).items() if k != "N"}}
-                   for i, (lab, n) in enumerate(zip(cs.labels, cs.curve_N, strict=True))],
+        "source": source,
+        "where": [f"{c}={v}" for c, v in req.where],
+        "x_column": cs.x_name,
+        "min_step": req.min_step if info.uses_min_step else None,
+        "fit_steps": sp.fit_steps,
+        "holdout": sp.holdout,
+        "n_curves": cs.n_curves,
+        "curves": [
+            {
+                "label": lab,
+                "N": float(n),
+                "n_points": int(np.sum(cs.curve == i)),
+                "n_fit": _n_fit(sp.train, lab),
+                "steps": [float(cs.step[cs.curve == i].min()), float(cs.step[cs.curve == i].max())],
+                **{k: v for k, v in (cs.keys[i] if cs.keys else {}).items() if k != "N"},
+            }
+            for i, (lab, n) in enumerate(zip(cs.labels, cs.curve_N, strict=True))
+        ],
     }
     out["seed"] = req.seed
     out["notes"] = notes
@@ -191,5 +212,6 @@ def _paper_baselines(sp: Split, law: str, lf) -> dict[str, Any]:
             paper.E0.update(refit)
             out["paper_method_E0_refit"] = summary(sp.test.L, paper.predict(sp.test))
             out["paper_method_E0_refit"]["E0_source"] = (
-                "fitted on the held-out curves' own losses (k(N) from the fit): uses held-out data")
+                "fitted on the held-out curves' own losses (k(N) from the fit): uses held-out data"
+            )
     return out

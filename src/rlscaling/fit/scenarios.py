@@ -29,8 +29,15 @@ class Split:
     holdout: list[str] | None = None
 
 
-def split(cs: CurveSet, scenario: str, *, fit_steps: int | None = None, fit_fraction: float | None = None,
-          holdout_N: list[float] | None = None, holdout_size: list[str] | None = None) -> Split:
+def split(
+    cs: CurveSet,
+    scenario: str,
+    *,
+    fit_steps: int | None = None,
+    fit_fraction: float | None = None,
+    holdout_N: list[float] | None = None,
+    holdout_size: list[str] | None = None,
+) -> Split:
     """Split cs for `scenario`. Raises UserError for missing / inconsistent scenario options."""
     if scenario not in SCENARIOS:
         raise UserError(f"--scenario {scenario!r}: expected one of {SCENARIOS}")
@@ -46,26 +53,38 @@ def split(cs: CurveSet, scenario: str, *, fit_steps: int | None = None, fit_frac
         mask = cs.step <= fit_steps
         no_train = [cs.labels[i] for i in range(cs.n_curves) if not mask[cs.curve == i].any()]
         if no_train:
-            raise UserError(f"--fit-steps {fit_steps}: curve(s) {no_train} have no points at steps <= "
-                            f"{fit_steps} (first step {int(cs.step.min())})")
+            raise UserError(
+                f"--fit-steps {fit_steps}: curve(s) {no_train} have no points at steps <= "
+                f"{fit_steps} (first step {int(cs.step.min())})"
+            )
         if mask.all():
-            raise UserError(f"--fit-steps {fit_steps}: every point is at a step <= {fit_steps}; "
-                            "nothing left to predict")
+            raise UserError(
+                f"--fit-steps {fit_steps}: every point is at a step <= {fit_steps}; nothing left to predict"
+            )
         return Split("intra", cs.subset(mask), cs.subset(~mask), fit_steps=int(fit_steps))
     # inter
     held = np.zeros(cs.n_curves, dtype=bool)
     for n in holdout_N or []:
         m = np.isclose(cs.curve_N, float(n), rtol=1e-6)
         if not m.any():
-            raise UserError(f"--holdout-N {n:g}: no curve with that N (sizes: "
-                            f"{sorted({f'{v:.4g}' for v in cs.curve_N})})")
+            raise UserError(
+                f"--holdout-N {n:g}: no curve with that N (sizes: {sorted({f'{v:.4g}' for v in cs.curve_N})})"
+            )
         held |= m
     for s in holdout_size or []:
-        m = np.array([str(k.get("size", lab)) == s or lab == s
-                      for k, lab in zip(cs.keys or [{}] * cs.n_curves, cs.labels, strict=True)])
+        m = np.array(
+            [
+                str(k.get("size", lab)) == s or lab == s
+                for k, lab in zip(cs.keys or [{}] * cs.n_curves, cs.labels, strict=True)
+            ]
+        )
         if not m.any():
-            known = sorted({str(k.get("size", lab)) for k, lab in zip(cs.keys or [{}] * cs.n_curves,
-                                                                       cs.labels, strict=True)})
+            known = sorted(
+                {
+                    str(k.get("size", lab))
+                    for k, lab in zip(cs.keys or [{}] * cs.n_curves, cs.labels, strict=True)
+                }
+            )
             raise UserError(f"--holdout-size {s}: no curve with that size (sizes: {known})")
         held |= m
     names = [cs.labels[i] for i in np.flatnonzero(held)]

@@ -49,7 +49,9 @@ def fit_curve(X: np.ndarray, R: np.ndarray) -> dict[str, float]:
     for lb in (-0.5, 0.0, 0.5):
         for u in (np.quantile(lx, 0.5), lx.max(), lx.max() + 1.0):
             p0 = np.array([np.clip(r0, 1e-3, 1 - 1e-3), np.clip(R.max() + 0.02, 1e-3, 1 - 1e-3), lb, u])
-            res = least_squares(resid, p0, bounds=([0, 0, -1.3, lo_u], [1, 1, 1.3, hi_u]), x_scale=[0.1, 0.1, 0.3, 1])
+            res = least_squares(
+                resid, p0, bounds=([0, 0, -1.3, lo_u], [1, 1, 1.3, hi_u]), x_scale=[0.1, 0.1, 0.3, 1]
+            )
             if best is None or res.cost < best.cost:
                 best = res
     R0, A, lb, u = best.x
@@ -96,8 +98,11 @@ class SigmoidFit:
         out: dict[str, Any] = {p: {lab: self.per_curve[lab][p] for lab in self.per_curve} for p in PARAMS}
         if len(set(self.curve_N.tolist())) >= 2:
             out["scaling"] = {
-                "one_minus_A": {"form": "1 - A = c * N^p", "c": 10.0 ** self.trends["1-A"][0],
-                                "p": self.trends["1-A"][1]},
+                "one_minus_A": {
+                    "form": "1 - A = c * N^p",
+                    "c": 10.0 ** self.trends["1-A"][0],
+                    "p": self.trends["1-A"][1],
+                },
                 "B": {"form": "B = c * N^p", "c": 10.0 ** self.trends["B"][0], "p": self.trends["B"][1]},
             }
         return out

@@ -1,0 +1,77 @@
+"""Speed of the fitting suite on the paper's curves: every Qwen2.5 curve set (base and instruct, X = C
+and X = D), paper law, full scenario, with bootstrap intervals.
+
+    .venv/bin/python benchmarks/bench_fit.py [--bootstrap 1000] [--jobs 2] [--objective default]
+                                             [--unit curve] [--law paper]
+
+Target (issue 3): all four fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
+Prints one row per fit (points, K_max, N0 and their 95 % intervals, seconds) and the total. Needs the
+reference data (../shared/data/paper, or RLSCALING_SHARED_DATA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # as `rlscaling fit` does: BLAS threads only add contention here
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--objective", default="default")
+    ap.add_argument("--unit", default="curve", choices=["auto", "curve", "block"])
+    ap.add_argument("--law", default="paper", choices=["paper", "paper-parametric"])
+    args = ap.parse_args(argv)
+
+    from rlscaling.curves_import import import_paper
+    from rlscaling.fit.run import FitRequest, run_fit
+    from rlscaling.paths import shared_data_dir
+
+    src = shared_data_dir() / "paper" / "holdout_per_step_qwen_llama.csv"
+    if not src.is_file():
+        print(f"reference data not found: {src}", file=sys.stderr)
+        return 1
+    table = import_paper(src)
+    t_all = time.perf_counter()
+    head = ("source", "x", "pts", "K_max", "95% CI", "N0/1e9", "95% CI", "s")
+    print("{:9s} {:2s} {:>4s} {:>7s} {:>17s} {:>7s} {:>15s} {:>6s}".format(*head))
+    for source in ("base", "instruct"):
+        for x in ("C", "D"):
+            req = FitRequest(
+                law=args.law,
+                x=x,
+                scenario="full",
+                objective=args.objective,
+                where=[("source", source)],
+                min_step=1,
+                bootstrap=args.bootstrap,
+                bootstrap_unit=args.unit,
+                seed=0,
+                jobs=args.jobs,
+            )
+            t0 = time.perf_counter()
+            fit = run_fit(table, req)
+            dt = time.perf_counter() - t0
+            p, ci = fit["params"], fit["ci95"] or {}
+            kci = ci.get("K_max") or [float("nan")] * 2
+            nci = ci.get("N0") or [float("nan")] * 2
+            print(
+                f"{source:9s} {x:2s} {fit['n_points']:4d} {p['K_max']:7.4f} [{kci[0]:.4f}, {kci[1]:.4f}] "
+                f"{p['N0'] / 1e9:7.2f} [{nci[0] / 1e9:5.2f}, {nci[1] / 1e9:5.2f}] {dt:6.2f}"
+            )
+    total = time.perf_counter() - t_all
+    print(
+        f"total: {total:.1f} s for 4 fits x {args.bootstrap} bootstrap resamples "
+        f"({args.jobs} process{'es' if args.jobs > 1 else ''}, objective {args.objective}, unit {args.unit})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""`rlscaling fit`: the command-line contract the workflow and users rely on."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rlscaling.cli import main as cli
+
+STUDY_SIZES = {"xs": 2.0e5, "s": 6.0e5, "m": 1.5e6, "l": 3.2e6}
+
+
+def study_curves(seed: int = 0, steps=(0, 10, 20, 30, 40), seeds=(0,), sizes=STUDY_SIZES) -> pd.DataFrame:
+    """A small study's curves.parquet (the columns `rlscaling curves build` writes), with losses
+    from the paper's law (K_max 0.3, N0 1e6) plus noise; benches heldout and ood."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size, N in sizes.items():
+        for sd in seeds:
+            k = 0.3 * N / (N + 1e6)
+            L0 = 0.95 - 0.1 * np.log10(N / 1e5)
+            for step in steps:
+                D = 16.0 * step
+                tokens = D * 8 * 80
+                L = L0 * (1 + step) ** (-k) * (1 + 0.01 * rng.standard_normal())
+                for bench, Lb in (("heldout", L), ("ood", 1 - 0.5 * (1 - L))):
+                    rows.append(
+                        {
+                            "study": "default",
+                            "run": size if len(seeds) == 1 else f"{size}__seed-{sd}",
+                            "size": size,
+                            "family": "tiny",
+                            "N": N,
+                            "N_nonembed": 0.8 * N,
+                            "seed": sd,
+                            "step": step,
+                            "D": D,
+                            "C": 6 * N * tokens,
+                            "C_full": 8 * N * tokens,
+                            "C_pretrain": 6 * N * 2e6,
+                            "tokens": tokens,
+                            "bench": bench,
+                            "pass_at_1": 1 - Lb,
+                            "pass_at_2": min(1.0, 1.4 * (1 - Lb)),
+                            "format_rate": 0.9,
+                            "mean_response_tokens": 30.0,
+                            "L": Lb,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+WORKFLOW_ARGS = ["--where", "bench=heldout", "--bootstrap", "20", "--seed", "0", "--min-step", "1"]
+
+
+@pytest.fixture
+def study_parquet(tmp_path):
+    p = tmp_path / "curves.parquet"
+    study_curves().to_parquet(p, index=False)
+    return p
+
+
+def run_fit(args):
+    return cli(["fit", *map(str, args)])
+
+
+def test_workflow_command_line_writes_fit_json_with_the_contract_keys(study_parquet, tmp_path):
+    out = tmp_path / "fits" / "paper__C__inter.json"
+    rc = run_fit(
+        [
+            study_parquet,
+            "-o",
+            out,
+            "--law",
+            "paper",
+            "--x",
+            "C",
+            "--scenario",
+            "inter",
+            *WORKFLOW_ARGS,
+            "--holdout-size",
+            "l",
+        ]
+    )
+    assert rc == 0
+    fit = json.loads(out.read_text())
+    assert (fit["law"], fit["x"], fit["scenario"]) == ("paper", "C", "inter")
+    assert set(fit["params"]["E0"]) == {"xs", "s", "m"}
+    for name in ("K_max", "N0"):
+        lo, hi = fit["ci95"][name]
+        assert lo <= fit["params"][name] <= hi
+    assert set(fit["ci95"]["E0"]) == {"xs", "s", "m"}
+    assert fit["n_points"] == 12
+    assert {"r2", "r2_log"} <= set(fit)
+    assert {"r2", "rmse", "mape"} <= set(fit["heldout"])
+    assert fit["data"]["holdout"] == ["l"]
+
+
+def test_intra_scenario_fits_early_steps_and_scores_the_rest(study_parquet, tmp_path):
+    out = tmp_path / "f.json"
+    assert (
+        run_fit(
+            [
+                study_parquet,
+                "-o",
+                out,
+                "--law",
+                "paper-parametric",
+                "--x",
+                "D",
+                "--scenario",
+                "intra",
+                "--fit-steps",
+                "20",
+                *WORKFLOW_ARGS,
+            ]
+        )
+        == 0
+    )
+    fit = json.loads(out.read_text())
+    assert fit["n_points"] == 8 and fit["heldout"]["n_points"] == 8
+    assert fit["heldout"]["r2"] > 0.9
+    assert "paper_method" in fit["baseline"]
+
+
+def test_csv_input_and_no_bootstrap(study_parquet, tmp_path):
+    csv = tmp_path / "c.csv"
+    pd.read_parquet(study_parquet).to_csv(csv, index=False)
+    out = tmp_path / "f.json"
+    assert (
+        run_fit([csv, "-o", out, "--law", "paper", "--x", "D", "--where", "bench=heldout", "--min-step", "1"])
+        == 0
+    )
+    fit = json.loads(out.read_text())
+    assert fit["ci95"] is None and fit["r2"] > 0.99
+
+
+def test_fit_is_deterministic_for_a_given_seed(study_parquet, tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (a, b):
+        run_fit([study_parquet, "-o", out, "--law", "paper", "--x", "C", *WORKFLOW_ARGS])
+    ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+    ja.pop("seconds"), jb.pop("seconds")
+    assert ja == jb
+
+
+def test_seed_replicates_are_bootstrapped_by_seed(tmp_path):
+    p = tmp_path / "c.parquet"
+    study_curves(seeds=(0, 1, 2)).to_parquet(p, index=False)
+    out = tmp_path / "f.json"
+    assert run_fit([p, "-o", out, "--law", "paper", "--x", "C", *WORKFLOW_ARGS]) == 0
+    assert json.loads(out.read_text())["bootstrap"]["unit"] == "seed"
+
+
+@pytest.mark.parametrize("law", ["sigmoid", "gain"])
+def test_other_laws_run_from_a_study_table(study_parquet, tmp_path, law):
+    out = tmp_path / "f.json"
+    assert (
+        run_fit(
+            [
+                study_parquet,
+                "-o",
+                out,
+                "--law",
+                law,
+                "--x",
+                "C",
+                "--scenario",
+                "full",
+                "--where",
+                "bench=heldout",
+                "--bootstrap",
+                "5",
+                "--min-step",
+                "1",
+            ]
+        )
+        == 0
+    )
+    fit = json.loads(out.read_text())
+    assert fit["law"] == law and fit["ci95"]
+
+
+def test_a_scenario_a_law_cannot_predict_still_writes_a_fit(study_parquet, tmp_path):
+    out = tmp_path / "f.json"
+    assert (
+        run_fit(
+            [
+                study_parquet,
+                "-o",
+                out,
+                "--law",
+                "gain",
+                "--x",
+                "D",
+                "--scenario",
+                "intra",
+                "--fit-steps",
+                "20",
+                "--where",
+                "bench=heldout",
+            ]
+        )
+        == 0
+    )
+    fit = json.loads(out.read_text())
+    assert "heldout" not in fit and fit["notes"]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--where", "benchmark=heldout"], "unknown column 'benchmark'"),
+        (["--scenario", "inter", "--holdout-size", "xl"], "no curve with that size"),
+        (["--scenario", "intra"], "needs --fit-steps"),
+        (["--min-step", "0"], "must be > 0"),
+        (["--where", "size=l"], "at least 2 model sizes"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_naming_the_problem(study_parquet, tmp_path, capsys, extra, message):
+    args = [study_parquet, "-o", tmp_path / "f.json", "--law", "paper", "--x", "C"]
+    if "--min-step" not in extra:
+        args += ["--min-step", "1"]
+    if not any(e.startswith("bench") for e in extra):
+        args += ["--where", "bench=heldout"]
+    assert run_fit(args + extra) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_missing_curves_file_is_named(tmp_path, capsys):
+    assert run_fit([tmp_path / "nope.parquet", "-o", tmp_path / "f.json", "--law", "paper"]) == 2
+    assert "nope.parquet does not exist" in capsys.readouterr().err
