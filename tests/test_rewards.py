@@ -162,6 +162,10 @@ def test_non_numbers_do_not_normalise(text):
     assert normalize_number(text) is None
 
 
+def test_a_number_after_a_lone_comma_counts():
+    assert extract_flexible("so,5") == "5"
+
+
 def test_a_comma_run_that_is_not_thousands_groups_is_not_one_number():
     assert extract_flexible("digits 1,0000") != "10000"
 
@@ -367,3 +371,12 @@ def test_boxed_accepts_equivalent_form(gt, pred):
 def test_boxed_does_not_accept(gt, pred):
     s = score(f"so \\boxed{{{pred}}}", gt, "boxed")
     assert (s.correct, s.reason) == (False, "mismatch")
+
+
+def test_missing_ground_truth_is_a_user_error():
+    with pytest.raises(UserError, match="ground_truth is missing"):
+        score("#### 1", None, "strict")  # type: ignore[arg-type]
+
+
+def test_non_string_ground_truth_is_read_as_text():
+    assert score("#### 42", 42, "strict").correct  # type: ignore[arg-type]

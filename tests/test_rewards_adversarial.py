@@ -164,6 +164,7 @@ def test_scoring_from_a_thread_gives_the_main_thread_verdicts():
     ]
     for gt, pred in cases:
         main = score(f"\\boxed{{{pred}}}", gt, "boxed")
+        equivalence.clear_caches()
         (other, _) = in_thread(score, f"\\boxed{{{pred}}}", gt, "boxed")
         assert other == main
 
@@ -174,7 +175,7 @@ def test_a_pathological_check_in_a_thread_is_killed_at_the_deadline_and_the_next
     s, dt = in_thread(score, "\\boxed{10^{10^{10}}}", "3", "boxed", timeout_s=timeout_s)
     assert (s.score, s.reason) == (0.0, "timeout")
     assert dt < timeout_s + equivalence.WORKER_GRACE_S + SLACK
-    s2, _ = in_thread(score, "\\boxed{\\dfrac12}", "0.5", "boxed")
+    s2, _ = in_thread(score, "\\boxed{\\sqrt{18}}", "3\\sqrt{2}", "boxed")
     assert s2.correct
 
 
@@ -185,13 +186,16 @@ def test_forced_process_isolation_uses_the_worker(monkeypatch):
     monkeypatch.setattr(equivalence, "_in_process", no_in_process)
     monkeypatch.setenv(equivalence.ISOLATION_ENV, "process")
     assert score("\\boxed{0.5}", "\\frac{2}{4}", "boxed").correct is True  # numeric path: no math-verify
+    equivalence.clear_caches()
     assert score("\\boxed{\\frac{2}{4}}", "\\frac{1}{2}", "boxed").correct is True
+    assert score("\\boxed{\\frac{3}{4}}", "\\frac{1}{2}", "boxed").correct is False
 
 
 def test_a_dead_worker_is_replaced():
     in_thread(score, "\\boxed{\\frac{1}{3}}", "0.5", "boxed")
     for w in list(equivalence._POOL.all):
         w.kill()
+    equivalence.clear_caches()
     (s, _) = in_thread(score, "\\boxed{\\frac{2}{4}}", "\\frac{1}{2}", "boxed")
     assert s.correct
 
@@ -338,3 +342,20 @@ def test_boxed_extracts_any_balanced_content(prefix, content):
     if not content.strip():
         return
     assert extract_boxed(f"{prefix}\\boxed{{{content}}} done.") == content.strip()
+
+
+number_text = st.lists(
+    st.sampled_from(
+        ["1", "23", ",", ".", "-", "−", "$", "\\", " ", "\n", "a", "Z", "1,000", " - ", "$-", "é"]
+    ),
+    max_size=1500,
+).map("".join)
+
+
+@PROPERTY_SETTINGS
+@given(text=number_text)
+def test_flexible_tail_scan_equals_a_full_scan(text):
+    from rlscaling.rewards.extract import _last_number_match, _token_numbers
+
+    m = _last_number_match(text)
+    assert extract_flexible(text) == (None if m is None else _token_numbers(m)[-1])

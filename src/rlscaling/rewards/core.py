@@ -100,9 +100,12 @@ def score(
     response: model output text (untrusted; never evaluated). ground_truth: the reference answer, a
     number (`"18"`, `"1,450,000"`) or LaTeX (`"\\frac{14}{3}"`); non-strings are converted with str().
     timeout_s: seconds allowed for the equivalence check (boxed). max_chars: longer responses score 0.
-    Raises UserError for an unknown method or an out-of-range format_weight / timeout_s.
+    Raises UserError for an unknown method, an out-of-range format_weight / timeout_s, or a missing
+    (None) ground truth.
     """
     _check_args(method, format_weight, timeout_s)
+    if ground_truth is None:
+        raise UserError("reward ground_truth is missing (None); expected the reference answer as a string")
     if not isinstance(response, str):
         response = "" if response is None else str(response)
     gt = ground_truth if isinstance(ground_truth, str) else str(ground_truth)

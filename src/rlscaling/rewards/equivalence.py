@@ -40,6 +40,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +49,7 @@ from typing import Any
 from rlscaling.rewards.extract import normalize_number
 
 MAX_ANSWER_CHARS = 1000  # longest extracted answer / ground truth handed to math-verify
+VERDICT_CACHE_SIZE = 16_384  # remembered (gt, pred) verdicts (at most ~32 MB with 1000-char answers)
 WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not started in this time is an error
 ISOLATION_ENV = "RLSCALING_REWARD_ISOLATION"  # "process": every math-verify check in a worker
@@ -125,6 +127,8 @@ CANARIES: tuple[tuple[str, str, bool], ...] = (
     ("(1,2]", "[1,2]", False),
     ("\\frac{1}{3}", "\\frac{1}{2}", False),
 )
+_VERDICTS: OrderedDict[tuple[str, str], bool] = OrderedDict()
+_VERDICTS_LOCK = threading.Lock()
 _state = {"in_process_ok": True}  # False once a canary failed after a timeout: use workers only
 
 
@@ -231,10 +235,33 @@ def math_verify_equal(
 
     `isolate`: None picks in-process (main thread, signals usable) or a worker subprocess (otherwise);
     True forces the worker, False forces in-process (only valid where signals are usable).
-    Answers longer than MAX_ANSWER_CHARS are not equal (False) without being parsed.
+    Answers longer than MAX_ANSWER_CHARS are not equal (False) without being parsed. Verdicts are
+    remembered (the last VERDICT_CACHE_SIZE pairs): the rollouts of one prompt often repeat an answer.
     """
     if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
         return False
+    key = (gt, pred)
+    with _VERDICTS_LOCK:
+        if key in _VERDICTS:
+            _VERDICTS.move_to_end(key)
+            return _VERDICTS[key]
+    equal = _math_verify_equal(gt, pred, timeout_s, isolate)
+    if equal is not None:  # timeouts are not remembered: a later call may have more time
+        with _VERDICTS_LOCK:
+            _VERDICTS[key] = equal
+            if len(_VERDICTS) > VERDICT_CACHE_SIZE:
+                _VERDICTS.popitem(last=False)
+    return equal
+
+
+def clear_caches() -> None:
+    """Forget remembered verdicts and parsed ground truths (in this process; workers keep theirs)."""
+    with _VERDICTS_LOCK:
+        _VERDICTS.clear()
+    _parse_gold.cache_clear()
+
+
+def _math_verify_equal(gt: str, pred: str, timeout_s: float, isolate: bool | None) -> bool | None:
     if isolate is None:
         isolate = (
             os.environ.get(ISOLATION_ENV, "auto") == "process"
@@ -337,7 +364,8 @@ class _Pool:
 
     def _reset(self) -> None:
         self.pid = os.getpid()
-        self.idle: queue.Queue[_Worker | None] = queue.Queue()
+        # LIFO: a running worker is reused before an empty slot starts another process
+        self.idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         for _ in range(self.size):
             self.idle.put(None)
         self.all: list[_Worker] = []

@@ -27,7 +27,7 @@ from decimal import Decimal, InvalidOperation
 # Every quantifier is over disjoint character classes, so matching is linear in the text length.
 _RUN = r"\d(?:[\d,]*\d)?(?:\.\d+)?|\.\d+"
 NUMBER_RE = re.compile(
-    r"(?<![\d.,])"
+    r"(?<![\d.])(?<!\d,)"  # not inside a digit run
     r"(?:(?<![\w)\]}])(?P<sign>[-−])\s?)?"
     r"(?:(?P<dollar>\\?\$\s?)(?P<sign2>[-−])?)?"
     r"(?P<run>" + _RUN + r")",
@@ -119,12 +119,36 @@ def extract_strict(response: str) -> str | None:
         end = pos + len(MARKER) - 1  # an overlapping `#####` is tried too
 
 
-def extract_flexible(response: str) -> str | None:
-    """The last number anywhere in the response, or None when it contains no number."""
+_LETTER_RE = re.compile(r"[A-Za-z]")
+TAIL_WINDOW = 512  # flexible scans the last characters first (see `extract_flexible`)
+
+
+def _last_number_match(response: str, start: int = 0) -> re.Match[str] | None:
     last = None
-    for m in NUMBER_RE.finditer(response):
+    for m in NUMBER_RE.finditer(response, start):
         last = m
-    return None if last is None else _token_numbers(last)[-1]
+    return last
+
+
+def extract_flexible(response: str) -> str | None:
+    """The last number anywhere in the response, or None when it contains no number.
+
+    Scans tail windows first (512, 4096, ... characters), each starting at a letter: no number token
+    contains a letter, so a scan from there finds exactly the tokens a scan of the whole response
+    finds after that point (lookbehinds see the text before it). The result is the same as a full
+    scan, in time proportional to the tail that has to be read.
+    """
+    window = TAIL_WINDOW
+    while window < len(response):
+        letter = _LETTER_RE.search(response, len(response) - window)
+        if letter is None:
+            break
+        m = _last_number_match(response, letter.start())
+        if m is not None:
+            return _token_numbers(m)[-1]
+        window *= 8
+    m = _last_number_match(response)
+    return None if m is None else _token_numbers(m)[-1]
 
 
 def extract_custom_flexible(response: str) -> str | None:
