@@ -443,7 +443,9 @@ def _transfer(ctx: _Context) -> Any:
     colors = _colors(list(wide["N"].astype(float)))
     for ax, b in zip(axes[0], others, strict=True):
         lim = [0, 0]
-        for run, g in wide.groupby("run" if "run" in wide.columns else "N", sort=False):
+        by = "run" if "run" in wide.columns else "N"
+        groups = sorted(wide.groupby(by, sort=False), key=lambda t: (float(t[1]["N"].iloc[0]), str(t[0])))
+        for run, g in groups:
             g = g.sort_values("step").dropna(subset=[main, b])
             if g.empty:
                 continue
