@@ -342,8 +342,8 @@ ACCEPTED = [
     ("50\\%", "0.5"),  # math-verify reads a percentage as its fraction ...
     ("50", "50\\%"),  # ... and also accepts the bare number: lenient
     ("0.333333", "\\frac13"),  # numbers agree to 6 decimals (math-verify's float_rounding)
+    ("0.333333", "0.3333333"),
     ("\\sqrt{2}", "1.41421356"),
-    ("3", "3.0000001"),
     ("\\\\ln2", "\\ln 2"),  # guru's doubled backslashes
     ("\\pm 2", "2,-2"),
 ]
@@ -355,6 +355,7 @@ NOT_ACCEPTED = [
     ("1000", "1e3"),  # scientific e-notation is not parsed as LaTeX
     ("\\frac13", "0.33"),  # too few decimals
     ("3.14", "\\pi"),
+    ("3", "3.0000001"),  # an integer is not rounded to meet a float
     ("i", "\\sqrt{-1}"),
     ("10", "ten"),  # number words
     ("2", "\\pm 2"),
@@ -380,3 +381,20 @@ def test_missing_ground_truth_is_a_user_error():
 
 def test_non_string_ground_truth_is_read_as_text():
     assert score("#### 42", 42, "strict").correct  # type: ignore[arg-type]
+
+
+def test_numbers_compare_exactly_at_any_length():
+    big = "1" + "0" * 60
+    assert score(f"#### {big}", big, "strict").correct
+    assert not score(f"#### {big[:-1]}1", big, "strict").correct
+
+
+@pytest.mark.parametrize(
+    ("gt", "pred", "equal"),
+    [("\\frac{2}{4}", "\\dfrac12", True), ("-3/4", "-\\frac{3}{4}", True), ("\\frac{1}{3}", "1/2", False)],
+)
+def test_simple_fractions_compare_exactly_without_math_verify(monkeypatch, gt, pred, equal):
+    from rlscaling.rewards import equivalence
+
+    monkeypatch.setattr(equivalence, "math_verify_equal", lambda *a, **k: pytest.fail("math-verify used"))
+    assert score(f"\\boxed{{{pred}}}", gt, "boxed").correct is equal

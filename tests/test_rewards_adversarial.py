@@ -359,3 +359,22 @@ def test_flexible_tail_scan_equals_a_full_scan(text):
 
     m = _last_number_match(text)
     assert extract_flexible(text) == (None if m is None else _token_numbers(m)[-1])
+
+
+def spell(num: int, den: int, style: int) -> str:
+    sign = "-" if num * den < 0 else ""
+    a, b = abs(num), abs(den)
+    if b == 1 and style % 2 == 0:
+        return f"{sign}{a}"
+    return [f"{sign}\\frac{{{a}}}{{{b}}}", f"{sign}{a}/{b}", f"{sign}\\dfrac{{{a}}}{{{b}}}"][style % 3]
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    a=st.tuples(st.integers(-50, 50), st.integers(1, 12), st.integers(0, 5)),
+    b=st.tuples(st.integers(-50, 50), st.integers(1, 12), st.integers(0, 5)),
+)
+def test_the_exact_fraction_path_agrees_with_math_verify(a, b):
+    gt, pred = spell(*a), spell(*b)
+    fast = score(f"\\boxed{{{pred}}}", gt, "boxed").correct
+    assert fast == equivalence.math_verify_equal_unbounded(gt, pred), (gt, pred)

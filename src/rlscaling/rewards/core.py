@@ -145,8 +145,11 @@ def _boxed_equal(extracted: str, gt: str, timeout_s: float) -> bool | None:
     if equivalence.normalize_latex(extracted) == equivalence.normalize_latex(gt):
         return True
     eq = equivalence.numbers_equal(extracted, gt)
-    if eq is not None:
-        return eq
+    if eq is not None and (eq or ("." not in extracted and "." not in gt)):
+        return eq  # equal numbers, or unequal integers
+    a, b = equivalence.rational_value(extracted), equivalence.rational_value(gt)
+    if a is not None and b is not None:
+        return a == b  # integers and simple fractions, exactly
     return equivalence.math_verify_equal(gt, extracted, timeout_s)
 
 

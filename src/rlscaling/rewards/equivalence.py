@@ -6,8 +6,10 @@ Order of checks (the first that decides wins):
    a trailing period, doubled backslashes before a command name (`\\\\frac` -> `\\frac`, as written in
    some guru ground truths). Decides "equal" only.
 2. Plain numbers (`42`, `-3.5`, `1,450,000`, `$18`): when both sides are plain numbers they are compared
-   as numbers, with math-verify's rule (exact for integers; rounded to 6 decimals when either side has
-   a decimal point). Decides both ways, without sympy.
+   exactly as numbers. Equal decides "equal"; unequal integers decide "not equal"; unequal numbers
+   with a decimal point go on to math-verify, which accepts agreement to 6 decimals
+   (`0.3333333` vs `0.333333`). Likewise integers and simple fractions (`\\frac{2}{4}`, `\\dfrac12`,
+   `-3/4`) compare exactly as rationals, both ways (`rational_value`).
 3. math-verify (`parse` of `\\boxed{gt}` and `\\boxed{pred}`, then `verify(gold, pred)`), under a
    wall-clock bound of `timeout_s` seconds for parse + verify together (see `bounded`).
 
@@ -41,7 +43,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,7 +55,6 @@ VERDICT_CACHE_SIZE = 16_384  # remembered (gt, pred) verdicts (at most ~32 MB wi
 WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not started in this time is an error
 ISOLATION_ENV = "RLSCALING_REWARD_ISOLATION"  # "process": every math-verify check in a worker
-_FLOAT_ROUNDING = 6  # math-verify's default float_rounding
 
 log = logging.getLogger(__name__)
 
@@ -96,20 +97,45 @@ def normalize_latex(s: str) -> str:
 
 
 def numbers_equal(a: str, b: str) -> bool | None:
-    """Numeric comparison of two plain numbers; None when either side is not a plain number.
+    """Exact numeric comparison of two plain numbers; None when either side is not a plain number.
 
-    Integers compare exactly; when either side has a decimal point both are rounded to 6 decimals
-    (math-verify's float_rounding), so `0.3333333` equals `0.333333`.
+    `1,450,000` equals `1450000.`, `18.00` equals `$18`, `025` equals `25`; `3.0000001` does not
+    equal `3`. (Compared as canonical decimal strings: exact at any length, no float rounding.)
     """
     na, nb = normalize_number(a), normalize_number(b)
     if na is None or nb is None:
         return None
-    if na == nb:
-        return True
-    if "." not in na and "." not in nb:
-        return False
-    q = Decimal(1).scaleb(-_FLOAT_ROUNDING)
-    return Decimal(na).quantize(q, ROUND_HALF_EVEN) == Decimal(nb).quantize(q, ROUND_HALF_EVEN)
+    return na == nb
+
+
+_FRACTION_RE = re.compile(
+    r"(?P<s1>-?)\\frac\{(?P<n1>-?\d{1,100})\}\{(?P<d1>-?\d{1,100})\}"
+    r"|(?P<s2>-?)\\frac(?P<n2>\d)(?P<d2>\d)"
+    r"|(?P<n3>-?\d{1,100})/(?P<d3>-?\d{1,100})",
+    re.ASCII,
+)
+
+
+def rational_value(s: str) -> Fraction | None:
+    """The value of an integer or a simple fraction (`-\\frac{1}{2}`, `\\dfrac12`, `3/4`), else None.
+
+    Decimals (with a point) return None: their comparison is math-verify's (6-decimal rounding).
+    """
+    n = normalize_number(s)
+    if n is not None:
+        return None if "." in n else Fraction(int(n)) if len(n) <= 1000 else None
+    t = normalize_latex(s)
+    m = _FRACTION_RE.fullmatch(t) if len(t) <= 250 else None
+    if m is None:
+        return None
+    for k in "123":
+        if m.group("n" + k) is not None:
+            num, den = int(m.group("n" + k)), int(m.group("d" + k))
+            if den == 0:
+                return None
+            sign = -1 if (m.groupdict().get("s" + k) == "-") else 1
+            return sign * Fraction(num, den)
+    return None  # pragma: no cover
 
 
 # ------------------------------------------------------------------------------------------------
