@@ -123,8 +123,9 @@ def overlap_reward(prompts, completions, ground_truth, **kwargs) -> list[float]:
     return [sum(ch in t for ch in gt) / len(gt) for t, gt in zip(texts, ground_truth, strict=True)]
 
 
-def instrument(trl_engine) -> list[dict[str, float]]:
-    """Time the update's phases by wrapping the engine's trainer and callback; returns the per-step list."""
+def instrument(trl_engine, profile_step: int = 0) -> list[dict[str, float]]:
+    """Time the update's phases by wrapping the engine's trainer and callback; returns the per-step list.
+    With profile_step > 0, also print torch.profiler's top operators of that step's update."""
     steps: list[dict[str, float]] = []
     cur: dict[str, float] = collections.defaultdict(float)
 
@@ -141,6 +142,25 @@ def instrument(trl_engine) -> list[dict[str, float]]:
         setattr(cls, name, timed)
 
     wrap(trl_engine.SegmentTrainer, "compute_loss", "forward")
+    if profile_step:
+        training_step = trl_engine.SegmentTrainer.training_step
+
+        def profiled(self, model, inputs, *args, **kwargs):
+            if len(steps) + 1 != profile_step:
+                return training_step(self, model, inputs, *args, **kwargs)
+            import torch.profiler
+
+            inputs = self._prepare_inputs(inputs)  # the rollout, outside the profile
+            self._prepare_inputs = lambda batch: batch
+            try:
+                with torch.profiler.profile() as prof:
+                    out = training_step(self, model, inputs, *args, **kwargs)
+            finally:
+                del self._prepare_inputs
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14), file=sys.stderr)
+            return out
+
+        trl_engine.SegmentTrainer.training_step = profiled
     wrap(trl_engine.SegmentTrainer, "training_step", "training_step")  # rollout + forward + backward
     rec = trl_engine._Recorder
     rec.on_pre_optimizer_step = lambda self, *a, **k: cur.__setitem__("_opt0", time.perf_counter())
@@ -170,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rollouts", type=int, default=8)
     ap.add_argument("--max-response", type=int, default=48)
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--profile", action="store_true", help="print the top operators of one update (stderr)")
     args = ap.parse_args(argv)
 
     import torch
@@ -185,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         arch = yaml.safe_load(open(args.config))["models"]["sizes"][args.size]
         arch = {k: v for k, v in arch.items() if k != "resources"}
     peak = peak_flops(args.threads)
-    phases = instrument(trl_engine)
+    phases = instrument(trl_engine, profile_step=args.warmup + args.steps if args.profile else 0)
     steps = args.warmup + args.steps
     params = dict(
         engine="trl",
@@ -210,11 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         base = build_model(tmp / "base", arch)
         data = write_prompts(tmp / "train.parquet", n=args.prompts * steps)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         trl_engine.train_segment(
             params, base, data, steps, args.threads, tmp / "step", reward_func=overlap_reward
         )
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         rows = M.read(tmp / "step" / "metrics.jsonl")
     torch.set_num_threads(args.threads)
 
@@ -253,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "rollouts_per_prompt": args.rollouts,
         "peak_flops": peak,
         "segment_seconds": total,
+        "segment_cpu_seconds": cpu,
         "median_step": med,
         "generation_flops_per_s": gen_fps,
         "update_flops_per_s": upd_fps,
@@ -265,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{med['tokens']:.0f} prompt+response tokens/step (mean response {med['response_length_mean']:.1f})"
     )
     print(f"peak:  {peak / 1e9:.1f} GFLOP/s (float32 torch.mm 2048x2048, {args.threads} thread(s))")
-    print(f"segment: {steps} steps in {total:.1f} s (incl. model load and {args.warmup} warm-up step(s))\n")
+    print(
+        f"segment: {steps} steps in {total:.1f} s wall, {cpu:.1f} s CPU (incl. model load and {args.warmup} "
+        f"warm-up step(s); wall > CPU means other processes shared the cores)\n"
+    )
     print(f"median over {len(per_step)} steps          seconds   share")
     for k in (
         "wall",

@@ -54,6 +54,11 @@ def test_bad_params_are_a_user_error_naming_the_key(params, message):
         cli.parse_params(json.dumps(params))
 
 
+def test_params_can_come_from_a_json_file(tmp_path):
+    (tmp_path / "params.json").write_text(json.dumps(PARAMS))
+    assert cli.parse_params(str(tmp_path / "params.json"))["segment_steps"] == 2
+
+
 def test_params_that_are_not_json_are_a_user_error():
     with pytest.raises(UserError, match="--params-json: not valid JSON"):
         cli.parse_params("{engine: trl}")

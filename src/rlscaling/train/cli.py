@@ -22,7 +22,9 @@ from rlscaling.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params-json", required=True, help="the run's training settings, as JSON text")
+    parser.add_argument(
+        "--params-json", required=True, help="the run's training settings: JSON text, or a file holding it"
+    )
     parser.add_argument("--init", required=True, help="base model folder, or the previous segment's output")
     parser.add_argument("--data", required=True, help="train parquet (verl RL schema, curriculum order)")
     parser.add_argument("--step", required=True, type=int, help="the segment's last RL step K")
@@ -51,11 +53,14 @@ def params_schema() -> dict[str, Any]:
 
 
 def parse_params(text: str) -> dict[str, Any]:
-    """Parse and check --params-json; fill in the schema's defaults. Raises UserError naming the key."""
+    """Parse and check --params-json (JSON text or a JSON file's path); fill in the schema's defaults.
+    Raises UserError naming the key."""
     import jsonschema
 
     from rlscaling.config import _with_defaults
 
+    if not text.lstrip().startswith("{") and Path(text).is_file():  # a file holding the JSON
+        text = Path(text).read_text()
     try:
         params = json.loads(text)
     except json.JSONDecodeError as err:
