@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from rlscaling.paths import shared_data_dir  # noqa: E402
 from rlscaling.rewards import score  # noqa: E402
 from rlscaling.rewards import equivalence  # noqa: E402
+from rlscaling.rewards.equivalence import undouble_backslashes  # noqa: E402
 from rlscaling.rewards.extract import normalize_number  # noqa: E402
 
 BOXED_SETS = [
@@ -85,9 +86,10 @@ def respell(gt: str) -> str:
     n = normalize_number(gt)
     if n is not None:
         return f"{n}.0" if "." not in n else n + "0"
-    s = gt.replace("\\\\", "\\").replace("\\frac", "\\dfrac")
-    s = re.sub(r"\s+", "", s)
-    return "x = " + s if "=" not in s and "," not in s else s
+    s = undouble_backslashes(gt).replace("\\frac", "\\dfrac")
+    s = re.sub(r"(?<![\\a-zA-Z])\s+", "", s)  # spaces, except after a command or a word
+    plain = not any(k in s for k in ("=", ",", "\\text", "\\begin", "\\geq", "\\leq", "<", ">"))
+    return "x = " + s if plain else s
 
 
 def gsm8k_cases(n: int, rng: random.Random) -> list[tuple[str, str]]:

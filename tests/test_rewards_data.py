@@ -6,6 +6,7 @@ and braces before the answer) and end in the answer format under test.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 
 from conftest import need_file
 from rlscaling.rewards import score
-from rlscaling.rewards.equivalence import math_verify_equal, normalize_latex
+from rlscaling.rewards.equivalence import math_verify_equal, normalize_latex, undouble_backslashes
 from rlscaling.rewards.extract import normalize_number
 
 SETS = {
@@ -101,6 +102,35 @@ def test_math_verify_itself_accepts_every_latex_ground_truth(shared_data, name):
     latex = [(i, gt) for i, gt in enumerate(truths) if normalize_number(gt) is None]
     failures = {i: gt for i, gt in latex if math_verify_equal(gt, gt, 2.0) is not True}
     assert not failures
+
+
+def respell(gt: str) -> str:
+    """The same answer written differently, so that the string match cannot decide: numbers gain a
+    `.0`, `\\frac` becomes `\\dfrac`, spaces go, plain expressions become `x = ...`, guru's doubled
+    backslashes are undone."""
+    n = normalize_number(gt)
+    if n is not None:
+        return f"{n}.0" if "." not in n else n + "0"
+    s = undouble_backslashes(gt).replace("\\frac", "\\dfrac")
+    s = re.sub(r"(?<![\\a-zA-Z])\s+", "", s)
+    plain = not any(k in s for k in ("=", ",", "\\text", "\\begin", "\\geq", "\\leq", "<", ">"))
+    return "x = " + s if plain else s
+
+
+# Rows whose respelled ground truth is not accepted, with the reason. Measured: none.
+RESPELLED_EXCEPTIONS: dict[str, dict[int, str]] = {name: {} for name in SETS}
+
+
+@pytest.mark.parametrize("name", ["math500", "guru_heldout", "aime2024", "amc2023"])
+def test_a_respelled_ground_truth_is_accepted_by_math_verify(shared_data, name):
+    problems, truths = load(shared_data, name)
+    failures = {}
+    for i, (p, gt) in enumerate(zip(problems, truths, strict=True)):
+        s = score(boxed_response(p, respell(gt)), gt, "boxed")
+        if s.score != 1.0:
+            failures[i] = f"{gt!r} vs {respell(gt)!r}: {s.reason}"
+    assert set(failures) <= set(RESPELLED_EXCEPTIONS[name]), failures
+    assert len(failures) <= 0.005 * len(truths)
 
 
 def gsm8k_response(problem: str, gt: str) -> str:

@@ -150,7 +150,9 @@ def _boxed_equal(extracted: str, gt: str, timeout_s: float) -> bool | None:
     a, b = equivalence.rational_value(extracted), equivalence.rational_value(gt)
     if a is not None and b is not None:
         return a == b  # integers and simple fractions, exactly
-    return equivalence.math_verify_equal(gt, extracted, timeout_s)
+    return equivalence.math_verify_equal(
+        equivalence.undouble_backslashes(gt), equivalence.undouble_backslashes(extracted), timeout_s
+    )
 
 
 # ------------------------------------------------------------------------------------------------

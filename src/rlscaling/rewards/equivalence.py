@@ -69,13 +69,19 @@ class CheckTimeout(BaseException):
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _SPACING = re.compile(r"\\[,;:! ]|\\q?quad|~|\\displaystyle|\\limits")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|°")
-_DOUBLE_BACKSLASH_CMD = re.compile(r"\\\\(?=[A-Za-z])")
+_DOUBLE_BACKSLASH_CMD = re.compile(r"\\\\(?=[A-Za-z{}])")
+
+
+def undouble_backslashes(s: str) -> str:
+    """`\\\\frac` -> `\\frac`, `\\\\{` -> `\\{`: a doubled backslash before a command name or a
+    brace is an escaping artefact (some guru ground truths are written so), not a LaTeX line break."""
+    return _DOUBLE_BACKSLASH_CMD.sub(r"\\", s)
 
 
 def normalize_latex(s: str) -> str:
     """A canonical spelling of a short LaTeX answer for the cheap string match (not a parser)."""
     s = s.strip()
-    s = _DOUBLE_BACKSLASH_CMD.sub(r"\\", s)
+    s = undouble_backslashes(s)
     if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
         s = s.strip("$")
     s = s.replace("\\left", "").replace("\\right", "")
