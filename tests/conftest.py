@@ -6,11 +6,17 @@ the project); tests that need it skip with a clear reason when it is absent (a u
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import pytest
+# Many small numpy problems on 2 shared cores: multi-threaded BLAS only adds contention.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from rlscaling.paths import SHARED_DATA_ENV, shared_data_dir
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from rlscaling.paths import SHARED_DATA_ENV, shared_data_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
