@@ -225,6 +225,18 @@ def test_output_is_a_loadable_hf_model_and_a_resumable_trainer_checkpoint(setup)
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no temp or partial folders left
 
 
+def test_a_base_model_saved_by_a_trainer_still_starts_at_step_0(setup, tmp_path):
+    """Only this engine's outputs (with rlscaling_segment.json) are resumed; a pre-training Trainer's
+    trainer_state.json beside a base model does not make it a segment."""
+    import shutil
+
+    base, data, one_run = setup
+    pretrained = Path(shutil.copytree(base, tmp_path / "base"))
+    (pretrained / "trainer_state.json").write_text(json.dumps({"global_step": 500}))
+    out = train(PARAMS, pretrained, data, 3, tmp_path / "step_000003")
+    assert results(records(out)) == results(records(one_run))[:3]
+
+
 # --------------------------------------------------------------------------------------------------
 # bad input
 

@@ -84,19 +84,20 @@ def train_segment(
         raise UserError(f"--step {step}: smaller than training.segment_steps ({seg})")
     if not init.is_dir():
         raise UserError(f"--init {init}: not a model folder")
-    init_state = _trainer_state(init)
-    init_step = init_state["global_step"] if init_state else 0
+    # a previous segment (it has our SEGMENT_FILE), else a base model at step 0
+    segment = json.loads((init / SEGMENT_FILE).read_text()) if (init / SEGMENT_FILE).is_file() else None
+    init_step = _trainer_state(init)["global_step"] if segment else 0
     if init_step != first:
         raise UserError(
             f"--init {init}: checkpoint is at step {init_step}, but --step {step} with "
             f"training.segment_steps {seg} trains from step {first}"
         )
-    reference = _reference_model(init, init_state)
+    reference = Path(segment["reference_model"]) if segment else init.resolve()  # the run's base model
 
     # where to resume: a complete checkpoint of an interrupted run of this very segment, else `init`
     work = out.parent / f".{out.name}.partial"
     fingerprint = _fingerprint(params, init, data, step)
-    resume = _resume_point(work, fingerprint, first, step) or (init if init_state else None)
+    resume = _resume_point(work, fingerprint, first, step) or (init if segment else None)
     work.mkdir(parents=True, exist_ok=True)
     write_json(work / "fingerprint.json", fingerprint)
     previous = M.read(resume / "metrics.jsonl") if resume is not None else []
@@ -333,22 +334,12 @@ def check_prompt_lengths(dataset, tokenizer, params: dict[str, Any], first: int,
 # checkpoints and resume
 
 
-def _reference_model(init: Path, init_state: dict[str, Any] | None) -> Path:
-    """The run's base model (the KL reference): `init` itself at step 0, else what `init` recorded."""
-    if init_state is None:
-        return init.resolve()
-    info = init / SEGMENT_FILE
-    if not info.is_file():
-        raise UserError(
-            f"--init {init}: a Trainer checkpoint without {SEGMENT_FILE} (not written by this engine)"
-        )
-    return Path(json.loads(info.read_text())["reference_model"])
-
-
-def _trainer_state(folder: Path) -> dict[str, Any] | None:
-    """trainer_state.json of a Trainer checkpoint, or None for a plain model folder."""
+def _trainer_state(folder: Path) -> dict[str, Any]:
+    """trainer_state.json of a Trainer checkpoint (global_step, log history)."""
     path = folder / "trainer_state.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        raise UserError(f"{folder}: not a resumable checkpoint (no trainer_state.json)")
+    return json.loads(path.read_text())
 
 
 def _fingerprint(params: dict[str, Any], init: Path, data: Path, step: int) -> dict[str, Any]:
