@@ -24,15 +24,17 @@ def main() -> None:
             req = json.loads(line)
             gt, pred, timeout_s = str(req["gt"]), str(req["pred"]), float(req["timeout_s"])
             if hasattr(equivalence.signal, "setitimer"):
-                equal = equivalence._in_process(gt, pred, timeout_s)
+                equal = equivalence._in_process(gt, pred, timeout_s, check_health=False)
             else:  # pragma: no cover - no interval timers (Windows): the parent's kill is the bound
                 equal = equivalence.math_verify_equal_unbounded(gt, pred)
         except Exception:  # noqa: BLE001 - a bad request is "not equal", never a dead worker
             equal = False
         out.write(json.dumps({"equal": equal}) + "\n")
         out.flush()
-        if not equivalence._state["in_process_ok"]:
-            return  # damaged by an interrupted check: exit, the parent starts a fresh worker
+        # after a timeout, check the verdicts once the parent has its answer; if an interrupted check
+        # damaged this process, exit (the parent starts a fresh worker)
+        if equal is None and hasattr(equivalence.signal, "setitimer") and not equivalence.mark_health():
+            return
 
 
 if __name__ == "__main__":

@@ -22,12 +22,16 @@ Reasons (`Score.reason`, None when correct): `no_answer` (nothing to extract), `
 `timeout` (the equivalence check ran out of time; scored as wrong), `too_long` (the response is longer
 than `max_chars`; scored 0 without being read).
 
-Time bound: `score` returns within `timeout_s` + 0.5 s + O(len(response)) string scanning (about 10 ms
-per MB; responses over `max_chars` = 100,000 characters are not scanned at all). Only the boxed
-method's math-verify step can take long; see rlscaling.rewards.equivalence for how it is bounded in
+Time bound: `score` returns within timeout_s + 0.5 s + the string scan of the response. The scan is
+linear: at most ~60 ms for the worst 100,000-character inputs found (tests/test_rewards_adversarial.py:
+`####` repeated, digit runs, open braces), ~0.01-0.2 ms for typical 200-2,000-character responses;
+longer responses than `max_chars` (100,000) return "too_long" without a scan (a 1 MB response: ~0.1 ms).
+Only the boxed method's math-verify step can take long; rlscaling.rewards.equivalence bounds it in
 the main thread (SIGALRM interval timer) and elsewhere (a worker subprocess killed at the deadline).
+Not in the bound: math-verify's one-time import and warm-up (~0.5-1.3 s per process) and, off the main
+thread, starting a worker (~0.5-1.5 s) or waiting for a free one.
 Model text is only ever scanned by regular expressions / brace matching and parsed by math-verify's
-LaTeX parser; it is never evaluated as code.
+LaTeX parser (not its sympy `parse_expr` path, which uses eval); it is never evaluated as code.
 """
 
 from __future__ import annotations

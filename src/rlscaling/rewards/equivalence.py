@@ -3,31 +3,35 @@
 Order of checks (the first that decides wins):
 1. Normalised string match (`normalize_latex`): both sides equal after removing spacing commands,
    `\\left`/`\\right`, `\\dfrac`/`\\tfrac` -> `\\frac`, `\\text{...}` wrappers, degree signs, `$`,
-   a trailing period, doubled backslashes before a command name (`\\\\frac` -> `\\frac`, as written in
-   some guru ground truths). Decides "equal" only.
-2. Plain numbers (`42`, `-3.5`, `1,450,000`, `$18`): when both sides are plain numbers they are compared
-   exactly as numbers. Equal decides "equal"; unequal integers decide "not equal"; unequal numbers
-   with a decimal point go on to math-verify, which accepts agreement to 6 decimals
-   (`0.3333333` vs `0.333333`). Likewise integers and simple fractions (`\\frac{2}{4}`, `\\dfrac12`,
-   `-3/4`) compare exactly as rationals, both ways (`rational_value`).
-3. math-verify (`parse` of `\\boxed{gt}` and `\\boxed{pred}`, then `verify(gold, pred)`), under a
-   wall-clock bound of `timeout_s` seconds for parse + verify together (see `bounded`).
+   a trailing period, and doubled backslashes before a command name or brace (`\\\\frac` -> `\\frac`,
+   as written in some guru ground truths; `undouble_backslashes`). Decides "equal" only.
+2. Plain numbers (`42`, `-3.5`, `1,450,000`, `$18`): compared exactly as numbers (`numbers_equal`).
+   Equal decides "equal"; unequal integers decide "not equal"; unequal numbers with a decimal point
+   go on to math-verify, which accepts agreement to 6 decimals (`0.3333333` vs `0.333333`).
+3. Integers and simple fractions (`\\frac{2}{4}`, `\\dfrac12`, `-3/4`): compared exactly as rationals,
+   both ways (`rational_value`; property-tested to agree with math-verify).
+4. math-verify (its LaTeX parser on `\\boxed{gt}` and `\\boxed{pred}`, then `verify(gold, pred)`),
+   under a wall-clock bound of `timeout_s` seconds for parse + verify together. Verdicts are
+   remembered per (gt, pred) pair.
 
-Time bound of step 3 (`timeout_s`, default 1 s):
+Time bound of step 4 (`timeout_s`, default 1 s); answers longer than MAX_ANSWER_CHARS are not parsed:
 - In the main thread of a POSIX process with no interval timer already armed, math-verify runs
   in-process under `signal.setitimer(ITIMER_REAL, timeout_s)`; the alarm raises a BaseException that
-  math-verify does not swallow. Python code is interrupted within milliseconds of the deadline.
-  Measured: answers asking sympy for huge numbers (`10^{10^{10}}`, `999999999!`, `2^{2^{40}}`,
-  `\\binom{10^8}{5 \\cdot 10^7}`, `\\prod_{k=1}^{10^7} k`) return "timeout" 1.00-1.06 s after the
-  start with timeout_s=1 (tests/test_rewards_adversarial.py). A signal cannot interrupt a single
-  long C-level call; set RLSCALING_REWARD_ISOLATION=process to run every check in a worker
-  subprocess, which gives a hard bound even then.
-- Anywhere else (another thread, e.g. verl's reward loop which calls the reward function through
-  `run_in_executor`; a process that already uses SIGALRM; Windows), the check runs in a worker
-  subprocess (`rlscaling.rewards._worker`) which is killed with SIGKILL if it has not answered after
-  `timeout_s + WORKER_GRACE_S`. This bound holds even for C-level work. Extra costs not counted in the
-  bound: waiting for a free worker when more threads than workers score at once, and starting a
-  worker (about 1-2 s, on first use and after a kill).
+  math-verify does not swallow. Measured: answers asking sympy for huge numbers (`10^{10^{10}}`,
+  `999999999!`, `2^{2^{40}}`, `\\binom{10^8}{5 \\cdot 10^7}`, `\\prod_{k=1}^{10^7} k`) return "timeout"
+  1.005-1.06 s after the start with timeout_s=1. After a timeout, known verdicts (CANARIES) are
+  re-checked, within CANARY_LIMIT_S = 0.5 s (normally ~20 ms): an interrupt at an unlucky point (seen:
+  during the first import) can leave sympy / the parser broken, and then this process switches to
+  workers. So: at most timeout_s + 0.5 s. math-verify is imported and warmed up before the first
+  timer starts (about 0.5-1.3 s, once per process, outside the bound). A signal cannot interrupt a
+  single long C-level call (none was found); RLSCALING_REWARD_ISOLATION=process runs every check in a
+  worker, which bounds even that.
+- Anywhere else (another thread, e.g. verl's reward loop, which calls the reward function through
+  `run_in_executor`; a process whose interval timer is in use; Windows), the check runs in a worker
+  subprocess (`rlscaling.rewards._worker`, at most min(4, CPUs) of them) which is killed with SIGKILL
+  if it has not answered after timeout_s + WORKER_GRACE_S (0.5 s). This bound holds for C-level work
+  too. Not counted: waiting for a free worker when more threads than workers score at once, and
+  starting a worker (about 0.5-1.5 s, on first use and after a kill).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from rlscaling.rewards.extract import normalize_number
 
 MAX_ANSWER_CHARS = 1000  # longest extracted answer / ground truth handed to math-verify
 VERDICT_CACHE_SIZE = 16_384  # remembered (gt, pred) verdicts (at most ~32 MB with 1000-char answers)
+CANARY_LIMIT_S = 0.5  # time allowed for the canary verdicts after an in-process timeout
 WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
 WORKER_START_TIMEOUT_S = 60.0  # a worker that has not started in this time is an error
 ISOLATION_ENV = "RLSCALING_REWARD_ISOLATION"  # "process": every math-verify check in a worker
@@ -235,29 +240,43 @@ def _run_with_timer(fn: Any, timeout_s: float) -> Any:
         signal.signal(signal.SIGALRM, old)
 
 
-def healthy() -> bool:
-    """True when math-verify still gives the CANARIES' verdicts in this process (each bounded to 5 s)."""
+def healthy(limit_s: float = CANARY_LIMIT_S) -> bool:
+    """True when math-verify still gives the CANARIES' verdicts in this process within `limit_s` seconds
+    (all together; normally about 20 ms). Main thread only."""
     mv = _mv()
+
+    def check() -> bool:
+        return all(_verify(mv, gt, pred) == expected for gt, pred, expected in CANARIES)
+
     try:
-        return all(
-            _run_with_timer(lambda g=gt, p=pred: _verify(mv, g, p), 5.0) == expected
-            for gt, pred, expected in CANARIES
-        )
+        return bool(_run_with_timer(check, limit_s))
     except CheckTimeout:
         return False
 
 
-def _in_process(gt: str, pred: str, timeout_s: float) -> bool | None:
-    """Bounded check in this process (main thread); None on timeout. See the module docstring."""
+def _in_process(gt: str, pred: str, timeout_s: float, *, check_health: bool = True) -> bool | None:
+    """Bounded check in this process (main thread); None on timeout. See the module docstring.
+
+    After a timeout, `check_health` runs `healthy()` (at most CANARY_LIMIT_S more) and switches this
+    process to worker subprocesses if the verdicts went wrong.
+    """
     _mv()  # import and warm up outside the timer
     try:
         return _run_with_timer(lambda: math_verify_equal_unbounded(gt, pred), timeout_s)
     except CheckTimeout:
-        if not healthy():
-            _state["in_process_ok"] = False
-            _parse_gold.cache_clear()
-            log.warning("math-verify state damaged by an interrupted check; using worker processes now")
+        if check_health:
+            mark_health()
         return None
+
+
+def mark_health() -> bool:
+    """Run the canaries; on failure use workers from now on (and forget parsed ground truths)."""
+    if healthy():
+        return True
+    _state["in_process_ok"] = False
+    _parse_gold.cache_clear()
+    log.warning("math-verify state damaged by an interrupted check; using worker processes now")
+    return False
 
 
 def math_verify_equal(
@@ -301,7 +320,10 @@ def _math_verify_equal(gt: str, pred: str, timeout_s: float, isolate: bool | Non
             or not _signals_usable()
         )
     if not isolate:
-        return _in_process(gt, pred, timeout_s)
+        try:
+            return _in_process(gt, pred, timeout_s)
+        except ValueError:  # signals refused (e.g. a sub-interpreter): use a worker
+            pass
     return _POOL.check(gt, pred, timeout_s)
 
 
