@@ -22,6 +22,9 @@ Per step it reports (medians over the measured steps):
   real tokens, not padding;
 - peak: the best of 5 timed float32 torch.mm(2048 x 2048) (2·2048³ FLOPs) at the same thread count —
   the machine's practical float32 matmul peak, not its datasheet number.
+Every phase is timed on the wall clock and in CPU time of this process; on a shared machine the wall
+clock also counts time the scheduler gave to other processes, so FLOP/s are computed per CPU second
+(and the peak is timed the same way). Both are printed; --json writes everything.
 """
 
 from __future__ import annotations
@@ -48,20 +51,19 @@ DEFAULT_ARCH = dict(
 
 
 def peak_flops(threads: int, n: int = 2048) -> float:
-    """FLOP/s of the best of 5 float32 n x n matmuls at `threads` threads."""
+    """FLOP/s of the best of 5 float32 n x n matmuls at `threads` threads, in CPU time (so that other
+    processes on the machine do not lower it)."""
     import torch
 
     torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
-    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(5))
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.process_time()
+        torch.mm(a, b)
+        best = min(best, time.process_time() - t0)
     return 2.0 * n**3 / best
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def build_model(out: Path, arch: dict, vocab_size: int = 512) -> Path:
@@ -123,27 +125,42 @@ def overlap_reward(prompts, completions, ground_truth, **kwargs) -> list[float]:
     return [sum(ch in t for ch in gt) / len(gt) for t, gt in zip(texts, ground_truth, strict=True)]
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}  # seconds; CPU = this process's
+
+
 def instrument(trl_engine, profile_step: int = 0) -> list[dict[str, float]]:
-    """Time the update's phases by wrapping the engine's trainer and callback; returns the per-step list.
-    With profile_step > 0, also print torch.profiler's top operators of that step's update."""
+    """Time each step's phases, on the wall clock and in CPU time, by wrapping the engine's trainer and
+    callback; returns the per-step list of {"wall:phase": s, "cpu:phase": s}. With profile_step > 0, also
+    print torch.profiler's top operators of that step's update (loss forward + backward) to stderr."""
     steps: list[dict[str, float]] = []
     cur: dict[str, float] = collections.defaultdict(float)
+
+    def start(key):
+        for c, clock in CLOCKS.items():
+            cur[f"_{c}:{key}"] = clock()
+
+    def stop(key):
+        for c, clock in CLOCKS.items():
+            cur[f"{c}:{key}"] += clock() - cur[f"_{c}:{key}"]
 
     def wrap(cls, name, key):
         orig = getattr(cls, name)
 
         def timed(self, *args, **kwargs):
-            t0 = time.perf_counter()
+            start(key)
             try:
                 return orig(self, *args, **kwargs)
             finally:
-                cur[key] += time.perf_counter() - t0
+                stop(key)
 
         setattr(cls, name, timed)
 
-    wrap(trl_engine.SegmentTrainer, "compute_loss", "forward")
+    trainer, rec = trl_engine.SegmentTrainer, trl_engine._Recorder
+    wrap(trainer, "_generate_single_turn", "sampling")  # model.generate over all rollouts
+    wrap(trainer, "_generate_and_score_completions", "rollout")  # + tokenize, decode, rewards, advantages
+    wrap(trainer, "compute_loss", "forward")  # policy log-probs, entropy, loss
     if profile_step:
-        training_step = trl_engine.SegmentTrainer.training_step
+        training_step = trainer.training_step
 
         def profiled(self, model, inputs, *args, **kwargs):
             if len(steps) + 1 != profile_step:
@@ -160,23 +177,42 @@ def instrument(trl_engine, profile_step: int = 0) -> list[dict[str, float]]:
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14), file=sys.stderr)
             return out
 
-        trl_engine.SegmentTrainer.training_step = profiled
-    wrap(trl_engine.SegmentTrainer, "training_step", "training_step")  # rollout + forward + backward
-    rec = trl_engine._Recorder
-    rec.on_pre_optimizer_step = lambda self, *a, **k: cur.__setitem__("_opt0", time.perf_counter())
-    rec.on_optimizer_step = lambda self, *a, **k: cur.__setitem__(
-        "optimizer", time.perf_counter() - cur["_opt0"]
-    )
-    end = rec.on_step_end
+        trainer.training_step = profiled
+    wrap(trainer, "training_step", "training_step")  # rollout + forward + backward
+    rec.on_pre_optimizer_step = lambda self, *a, **k: start("optimizer")
+    rec.on_optimizer_step = lambda self, *a, **k: stop("optimizer")
+    begin, end = rec.on_step_begin, rec.on_step_end
+
+    def on_step_begin(self, *args, **kwargs):
+        cur.clear()
+        start("step")
+        return begin(self, *args, **kwargs)
 
     def on_step_end(self, *args, **kwargs):
-        out = end(self, *args, **kwargs)
-        steps.append(dict(cur))
-        cur.clear()
-        return out
+        stop("step")
+        steps.append({k: v for k, v in cur.items() if not k.startswith("_")})
+        return end(self, *args, **kwargs)
 
-    rec.on_step_end = on_step_end
+    rec.on_step_begin, rec.on_step_end = on_step_begin, on_step_end
     return steps
+
+
+def phases(t: dict[str, float], clock: str) -> dict[str, float]:
+    """Seconds of each phase of one step on `clock` ("wall" or "cpu")."""
+    g = {k.split(":", 1)[1]: v for k, v in t.items() if k.startswith(clock + ":")}
+    update = g["step"] - g["rollout"]
+    backward = g["training_step"] - g["rollout"] - g["forward"]
+    return {
+        "step": g["step"],
+        "generation": g["rollout"],
+        "  sampling": g["sampling"],
+        "  rewards+other": g["rollout"] - g["sampling"],
+        "update": update,
+        "  forward": g["forward"],
+        "  backward": backward,
+        "  optimizer": g["optimizer"],
+        "  other": update - g["forward"] - backward - g["optimizer"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         arch = yaml.safe_load(open(args.config))["models"]["sizes"][args.size]
         arch = {k: v for k, v in arch.items() if k != "resources"}
     peak = peak_flops(args.threads)
-    phases = instrument(trl_engine, profile_step=args.warmup + args.steps if args.profile else 0)
+    timings = instrument(trl_engine, profile_step=args.warmup + args.steps if args.profile else 0)
     steps = args.warmup + args.steps
     params = dict(
         engine="trl",
@@ -231,88 +267,73 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp)
         base = build_model(tmp / "base", arch)
         data = write_prompts(tmp / "train.parquet", n=args.prompts * steps)
-        t0, cpu0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.process_time()
         trl_engine.train_segment(
             params, base, data, steps, args.threads, tmp / "step", reward_func=overlap_reward
         )
-        total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        seg_wall, seg_cpu = time.perf_counter() - t0, time.process_time() - c0
         rows = M.read(tmp / "step" / "metrics.jsonl")
     torch.set_num_threads(args.threads)
 
-    per_step = []
-    for row, ph in list(zip(rows, phases, strict=True))[args.warmup :]:
-        n, tokens = row["N"], row["prompt_tokens"] + row["response_tokens"]
-        backward = ph["training_step"] - row["gen_seconds"] - ph["forward"]
-        update = row["update_seconds"]
-        per_step.append(
-            {
-                "wall": row["wall_seconds"],
-                "generation": row["gen_seconds"],
-                "  sampling": row["sample_seconds"],
-                "  rewards+other": row["gen_seconds"] - row["sample_seconds"],
-                "update": update,
-                "  forward": ph["forward"],
-                "  backward": backward,
-                "  optimizer": ph["optimizer"],
-                "  other": update - ph["forward"] - backward - ph["optimizer"],
-                "gen_flops": rl_step_flops_full(n, tokens, 0, 0),
-                "update_flops": rl_step_flops(n, row["prompt_tokens"], row["response_tokens"]),
-                "tokens": tokens,
-                "response_length_mean": row["response_length_mean"],
-            }
-        )
-    med = {k: statistics.median(s[k] for s in per_step) for k in per_step[0]}
-    gen_fps = med["gen_flops"] / med["  sampling"]
-    step_fps = (med["gen_flops"] + med["update_flops"]) / med["wall"]
-    upd_fps = med["update_flops"] / med["update"]
+    measured = list(zip(rows, timings, strict=True))[args.warmup :]
+    wall = {
+        k: statistics.median(phases(t, "wall")[k] for _, t in measured)
+        for k in phases(measured[0][1], "wall")
+    }
+    cpu = {k: statistics.median(phases(t, "cpu")[k] for _, t in measured) for k in wall}
+    n = rows[0]["N"]
+    prompt_tokens = statistics.median(r["prompt_tokens"] for r, _ in measured)
+    response_tokens = statistics.median(r["response_tokens"] for r, _ in measured)
+    gen_flops = rl_step_flops_full(n, prompt_tokens + response_tokens, 0, 0)  # 2·N·T
+    update_flops = rl_step_flops(n, prompt_tokens, response_tokens)  # 6·N·T
+    fps = {
+        clock: {
+            "generation": gen_flops / t["  sampling"],
+            "update": update_flops / t["update"],
+            "step": (gen_flops + update_flops) / t["step"],
+        }
+        for clock, t in (("wall", wall), ("cpu", cpu))
+    }
     result = {
-        "N": rows[0]["N"],
+        "N": n,
         "N_nonembed": rows[0]["N_nonembed"],
         "arch": arch,
         "threads": args.threads,
         "prompts_per_step": args.prompts,
         "rollouts_per_prompt": args.rollouts,
+        "prompt_tokens": prompt_tokens,
+        "response_tokens": response_tokens,
         "peak_flops": peak,
-        "segment_seconds": total,
-        "segment_cpu_seconds": cpu,
-        "median_step": med,
-        "generation_flops_per_s": gen_fps,
-        "update_flops_per_s": upd_fps,
-        "step_flops_per_s": step_fps,
+        "segment_seconds": {"wall": seg_wall, "cpu": seg_cpu},
+        "median_step_seconds": {"wall": wall, "cpu": cpu},
+        "generation_flops": gen_flops,
+        "update_flops": update_flops,
+        "flops_per_s": fps,
     }
 
-    print(f"model: N = {result['N']:,} parameters ({result['N_nonembed']:,} non-embedding), {arch}")
+    print(f"model: N = {n:,} parameters ({rows[0]['N_nonembed']:,} non-embedding), {arch}")
     print(
-        f"batch: {args.prompts} prompts x {args.rollouts} rollouts, responses <= {args.max_response} tokens, "
-        f"{med['tokens']:.0f} prompt+response tokens/step (mean response {med['response_length_mean']:.1f})"
+        f"batch: {args.prompts} prompts x {args.rollouts} rollouts, responses <= {args.max_response} tokens: "
+        f"{prompt_tokens:.0f} prompt + {response_tokens:.0f} response tokens per step"
     )
     print(f"peak:  {peak / 1e9:.1f} GFLOP/s (float32 torch.mm 2048x2048, {args.threads} thread(s))")
     print(
-        f"segment: {steps} steps in {total:.1f} s wall, {cpu:.1f} s CPU (incl. model load and {args.warmup} "
-        f"warm-up step(s); wall > CPU means other processes shared the cores)\n"
+        f"segment: {steps} steps in {seg_wall:.1f} s wall, {seg_cpu:.1f} s CPU (incl. model load and "
+        f"{args.warmup} warm-up step(s); wall > CPU: other processes shared the cores)\n"
     )
-    print(f"median over {len(per_step)} steps          seconds   share")
-    for k in (
-        "wall",
-        "generation",
-        "  sampling",
-        "  rewards+other",
-        "update",
-        "  forward",
-        "  backward",
-        "  optimizer",
-        "  other",
-    ):
-        print(f"  {k:30s} {med[k]:8.3f}  {med[k] / med['wall']:6.1%}")
+    print(f"median of {len(measured)} steps        wall s    CPU s  share (CPU)")
+    for k in wall:
+        print(f"  {k:28s} {wall[k]:7.3f}  {cpu[k]:7.3f}  {cpu[k] / cpu['step']:6.1%}")
+    print()
+    for name, flops, key in (("generation", gen_flops, "generation"), ("update", update_flops, "update")):
+        print(
+            f"{name:10s} {flops / 1e9:7.2f} GFLOP: {fps['cpu'][key] / 1e9:6.1f} GFLOP/s per CPU second "
+            f"= {fps['cpu'][key] / peak:5.1%} of peak (wall clock: {fps['wall'][key] / 1e9:.1f} GFLOP/s)"
+        )
     print(
-        f"\ngeneration: {med['gen_flops'] / 1e9:7.2f} GFLOP in sampling -> {gen_fps / 1e9:6.1f} GFLOP/s "
-        f"= {gen_fps / peak:5.1%} of peak"
+        f"whole step {(gen_flops + update_flops) / 1e9:7.2f} GFLOP: {fps['cpu']['step'] / 1e9:6.1f} GFLOP/s "
+        f"per CPU second = {fps['cpu']['step'] / peak:5.1%} of peak"
     )
-    print(
-        f"update:     {med['update_flops'] / 1e9:7.2f} GFLOP             -> {upd_fps / 1e9:6.1f} GFLOP/s "
-        f"= {upd_fps / peak:5.1%} of peak"
-    )
-    print(f"whole step: {step_fps / 1e9:6.1f} GFLOP/s = {step_fps / peak:5.1%} of peak")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0
