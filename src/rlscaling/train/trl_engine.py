@@ -47,7 +47,9 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from transformers import AutoModelForCausalLM, TrainerCallback
+
+from rlscaling.checkpoint import load_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
 from rlscaling.compute import count_parameters
@@ -133,7 +135,7 @@ def train_segment(
 
 def _build_trainer(params, init, data, step, work, first, reference, reward_func):
     """GRPOTrainer for this segment: model and tokenizer from `init`, prompts from `data` in file order."""
-    tokenizer = AutoTokenizer.from_pretrained(init)
+    tokenizer = load_tokenizer(init)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset = load_prompts(data, params)
