@@ -234,3 +234,14 @@ def test_bad_input_exits_2_with_a_message_naming_the_problem(study_parquet, tmp_
 def test_missing_curves_file_is_named(tmp_path, capsys):
     assert run_fit([tmp_path / "nope.parquet", "-o", tmp_path / "f.json", "--law", "paper"]) == 2
     assert "nope.parquet does not exist" in capsys.readouterr().err
+
+
+def test_constant_loss_is_refused_not_fitted_with_a_perfect_r2(study_parquet, tmp_path, capsys):
+    df = pd.read_parquet(study_parquet)
+    df["L"] = 0.9875
+    flat = tmp_path / "flat.parquet"
+    df.to_parquet(flat)
+    args = [flat, "-o", tmp_path / "f.json", "--law", "paper", "--x", "C", "--min-step", "1", "--where", "bench=heldout"]
+    assert run_fit(args) == 2
+    assert "is constant" in capsys.readouterr().err
+    assert not (tmp_path / "f.json").exists()

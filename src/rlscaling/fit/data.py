@@ -236,6 +236,11 @@ def to_curveset(
     if (L <= 0).any() or (L > 1).any():
         bad = df.loc[(L <= 0) | (L > 1), ["N", "step", "L"]].head(3).to_dict("records")
         raise UserError(f"column 'L' must lie in (0, 1] for a log-log law (L = 1 - pass@1); bad rows: {bad}")
+    if L.size > 1 and np.ptp(L) == 0:
+        raise UserError(
+            f"column 'L' is constant ({L[0]:.4g}) across all {L.size} points: there is no trend to fit "
+            "(did the models learn anything? check the evaluations)"
+        )
     X = df[x].to_numpy(dtype=float)
     if require_positive_x and (X <= 0).any():
         bad = df.loc[X <= 0, ["N", "step", x]].head(3).to_dict("records")
