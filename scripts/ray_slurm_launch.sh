@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Run a command on a Ray cluster spanning the current Slurm allocation (multi-node verl training).
+#
+#   ray_slurm_launch.sh [--gpus-per-node G] [--num-cpus C] [--port P] [--timeout S]
+#                       [--python PY] [--ray RAY] -- COMMAND [ARGS...]
+#
+# Inside one allocation (sbatch --nodes=N --ntasks=N; profiles/slurm submits multi-node sizes that
+# way and runs the job's command in the batch step, on the first node):
+#   1. lists the allocation's hosts, one per array element (`scontrol show hostnames`; the official
+#      verl recipe's `nodes_array=("$nodes")` makes ONE element holding every name, so its
+#      `srun -w "$head_node"` addresses all nodes at once);
+#   2. starts the Ray head on the first host and one Ray worker on each other host, each in its own
+#      `srun --nodes=1 --ntasks=1 -w HOST` job step, with a fixed CPU count (--num-cpus, default
+#      $SLURM_CPUS_PER_TASK: Ray must not claim every core of a shared node) and the node's GPUs;
+#   3. waits until all N nodes have joined (or fails after --timeout seconds);
+#   4. runs COMMAND with RAY_ADDRESS set (verl's ray.init() then joins this cluster);
+#   5. on exit, failure or signal, stops the Ray job steps (TERM, then KILL) and cleans its temp dir.
+# The exit status is COMMAND's (or 1 when the cluster never came up).
+set -euo pipefail
+
+log() { echo "[ray_slurm_launch] $*" >&2; }
+
+GPUS=${SLURM_GPUS_ON_NODE:-0}
+CPUS=${SLURM_CPUS_PER_TASK:-1}
+PORT=""
+TIMEOUT=300
+PY=""
+RAY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --gpus-per-node) GPUS=$2; shift 2 ;;
+    --num-cpus) CPUS=$2; shift 2 ;;
+    --port) PORT=$2; shift 2 ;;
+    --timeout) TIMEOUT=$2; shift 2 ;;
+    --python) PY=$2; shift 2 ;;
+    --ray) RAY=$2; shift 2 ;;
+    --) shift; break ;;
+    *) log "unknown option $1 (the command follows --)"; exit 2 ;;
+  esac
+done
+[ $# -gt 0 ] || { log "no command given after --"; exit 2; }
+[ -n "${SLURM_JOB_ID:-}" ] || { log "not inside a Slurm allocation (SLURM_JOB_ID unset)"; exit 2; }
+GPUS=${GPUS##*:}  # SLURM_GPUS_ON_NODE may read "gpu:8" on some sites
+
+# the interpreter and ray CLI of the trainer's environment
+if [ -z "$PY" ]; then
+  case "$(basename "$1")" in python*) PY=$1 ;; *) PY=$(command -v python3) ;; esac
+fi
+if [ -z "$RAY" ]; then
+  if [ -x "$(dirname "$PY")/ray" ]; then RAY="$(dirname "$PY")/ray"; else RAY=ray; fi
+fi
+
+mapfile -t NODES < <(scontrol show hostnames "${SLURM_JOB_NODELIST:?SLURM_JOB_NODELIST unset}")
+N=${#NODES[@]}
+[ "$N" -ge 1 ] || { log "empty node list"; exit 2; }
+HEAD=${NODES[0]}
+[ -n "$PORT" ] || PORT=$(( 20000 + SLURM_JOB_ID % 20000 ))
+TMP_DIR="/tmp/ray_${SLURM_JOB_ID}"
+log "job $SLURM_JOB_ID: $N node(s): ${NODES[*]}; head $HEAD; $CPUS CPUs and $GPUS GPUs per node"
+
+# one IPv4 address of the head (hostname --ip-address may print several, or IPv6 first)
+HEAD_IP=$(srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" hostname --ip-address | tr ' ' '\n' \
+  | grep -E '^[0-9]+(\.[0-9]+){3}$' | grep -v '^127\.' | head -n 1 || true)
+if [ -z "$HEAD_IP" ]; then
+  HEAD_IP=$(srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" hostname --ip-address | tr ' ' '\n' \
+    | grep -E '^[0-9]+(\.[0-9]+){3}$' | head -n 1 || true)
+fi
+[ -n "$HEAD_IP" ] || { log "no IPv4 address for $HEAD"; exit 1; }
+export RAY_ADDRESS="$HEAD_IP:$PORT"
+
+STEP_PIDS=()
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ ${#STEP_PIDS[@]} -gt 0 ]; then
+    log "stopping ${#STEP_PIDS[@]} Ray job step(s)"
+    kill -TERM "${STEP_PIDS[@]}" 2>/dev/null || true
+    for _ in $(seq 1 20); do
+      local alive=0
+      for pid in "${STEP_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.5
+    done
+    kill -KILL "${STEP_PIDS[@]}" 2>/dev/null || true
+    wait "${STEP_PIDS[@]}" 2>/dev/null || true
+  fi
+  rm -rf "$TMP_DIR" 2>/dev/null || true
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+GRES=()
+[ "$GPUS" -gt 0 ] 2>/dev/null && GRES=(--gres="gpu:$GPUS")
+
+log "starting the Ray head on $HEAD ($RAY_ADDRESS)"
+srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" "${GRES[@]}" \
+  "$RAY" start --head --node-ip-address="$HEAD_IP" --port="$PORT" --num-cpus="$CPUS" --num-gpus="$GPUS" \
+  --temp-dir="$TMP_DIR" --include-dashboard=false --disable-usage-stats --block &
+STEP_PIDS+=($!)
+
+for ((i = 1; i < N; i++)); do
+  node=${NODES[$i]}
+  log "starting Ray worker $i on $node"
+  srun --nodes=1 --ntasks=1 --overlap -w "$node" "${GRES[@]}" \
+    "$RAY" start --address="$RAY_ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS" --disable-usage-stats --block &
+  STEP_PIDS+=($!)
+done
+
+log "waiting up to ${TIMEOUT}s for $N node(s)"
+"$PY" - "$N" "$TIMEOUT" <<'PYEOF'
+import os, sys, time
+want, timeout = int(sys.argv[1]), float(sys.argv[2])
+deadline = time.time() + timeout
+last = None
+while time.time() < deadline:
+    try:
+        import ray
+        ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR", log_to_driver=False)
+        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+        ray.shutdown()
+        if alive >= want:
+            print(f"[ray_slurm_launch] {alive} node(s) up", file=sys.stderr)
+            sys.exit(0)
+        last = f"{alive}/{want} nodes"
+    except Exception as err:  # the head is still starting
+        last = f"{type(err).__name__}: {err}"
+        try:
+            ray.shutdown()
+        except Exception:
+            pass
+    time.sleep(2)
+print(f"[ray_slurm_launch] the Ray cluster did not come up ({last})", file=sys.stderr)
+sys.exit(1)
+PYEOF
+
+log "running: $*"
+set +e
+"$@"
+status=$?
+set -e
+log "command exited with status $status"
+exit "$status"

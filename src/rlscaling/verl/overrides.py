@@ -1,0 +1,303 @@
+"""Hydra overrides of `python -m verl.trainer.main_ppo` (verl 0.9.1) for one GRPO training segment.
+
+`build(segment)` maps our settings onto verl's config (verl/trainer/config/ppo_trainer.yaml):
+
+    GRPO              algorithm.adv_estimator=grpo, advantages normalised by the group std, no critic,
+                      no KL in the reward (KL is a loss term: actor.use_kl_loss when kl_coef > 0)
+    batch             data.train_batch_size = prompts_per_step, rollout.n = rollouts_per_prompt,
+                      actor.ppo_mini_batch_size = verl.ppo_mini_batch_size or prompts_per_step
+    optimisation      actor.optim.lr, constant schedule after lr_warmup_steps (independent of the total
+                      steps, so a segment never depends on training.total_steps), clip_ratio_low/high,
+                      entropy_coeff, kl_loss_coef / kl_loss_type, loss_agg_mode
+    lengths           data.max_prompt_length / max_response_length, dynamic batch size with a token budget
+    rollout           vllm or sglang, tensor parallel size, memory utilisation, temperature, seed;
+                      validation sampling in rollout.val_kwargs (temperature 0 = greedy)
+    data order        data.shuffle=false: prompts in file order (the curriculum); the dataloader state is
+                      part of verl's checkpoint, so segments continue where the last one stopped
+    reward            reward.custom_reward_function.path/name = rlscaling/rewards/verl_reward.py
+                      compute_score, with reward_kwargs.method = training.reward. (0.9.1 reads the reward
+                      section; its legacy top-level `custom_reward_function` is never set here.)
+    segments          trainer.total_training_steps = the segment's last step k; trainer.resume_mode =
+                      resume_path from global_step_{k - segment_steps} (disable for the first segment);
+                      checkpoints with hf_model in actor.checkpoint.save_contents at the segment's end
+                      (and every verl.save_freq steps); an absolute trainer.default_local_dir
+    logging           trainer.logger = console + file (never wandb unless asked); the file logger's path
+                      comes from VERL_FILE_LOGGER_PATH (environment, set per job by the engine)
+    cluster           trainer.n_gpus_per_node / nnodes; ray_kwargs.ray_init.num_cpus on one node (fixed on
+                      Slurm; across nodes the launcher gives Ray its CPU count)
+    switches          trainer.use_v1 explicitly
+
+Everything is a plain function of its inputs (no verl import), so the tests compose every generated set
+against verl's real config in verl's environment (rlscaling.verl.check).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlscaling.errors import UserError
+
+# verl's loop runs while epoch < total_epochs; total_training_steps is what ends a segment. A large epoch
+# count lets the dataloader wrap around (data reuse) without ever being the limit.
+TOTAL_EPOCHS = 100_000
+_PLAIN = re.compile(r"^[A-Za-z0-9_./:@+\-]+$")
+_NOT_PLAIN = re.compile(r"^(true|false|null|nan|inf|-?[0-9].*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Everything one training segment's verl run depends on.
+
+    `params` is the run's training params with `verl` resolved (rlscaling.verl.settings.resolve);
+    `first` / `last` are global steps (the segment trains (first, last]); `resume_from` is the verl
+    checkpoint folder `.../global_step_{n}` to resume from, None to start from the base model.
+    """
+
+    params: dict[str, Any]
+    model_path: str
+    train_files: list[str]
+    val_files: list[str]
+    ckpt_dir: str
+    first: int
+    last: int
+    resume_from: str | None
+    reward_path: str
+    project: str = "rlscaling"
+    experiment: str = "run"
+    extra: list[str] = field(default_factory=list)
+
+
+def value(v: Any) -> str:
+    """A Python value as a hydra override value: bools and null lowercase, lists in brackets, strings
+    quoted unless plain (paths and ids stay readable), numbers as repr."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(value(x) for x in v) + "]"
+    s = str(v)
+    if _PLAIN.match(s) and not _NOT_PLAIN.match(s):
+        return s
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def token_budget(params: dict[str, Any]) -> int:
+    """Tokens per GPU micro-batch under dynamic batch size: verl.max_token_len_per_gpu, else
+    max(16384, 2 x (max prompt + max response)) so one full sequence always fits."""
+    v = params["verl"]
+    if v.get("max_token_len_per_gpu"):
+        budget = int(v["max_token_len_per_gpu"])
+    else:
+        budget = max(16384, 2 * (int(params["max_prompt_tokens"]) + int(params["max_response_tokens"])))
+    need = int(params["max_prompt_tokens"]) + int(params["max_response_tokens"])
+    if budget < need:
+        raise UserError(
+            f"training.verl.max_token_len_per_gpu: {budget} is less than one sequence "
+            f"(max_prompt_tokens + max_response_tokens = {need})"
+        )
+    return budget
+
+
+def check_shape(params: dict[str, Any]) -> None:
+    """Batch / GPU arithmetic verl would reject at start-up (after minutes of queueing)."""
+    v = params["verl"]
+    n_gpus = int(v["n_gpus_per_node"] or 0) * int(v["nnodes"] or 1)
+    if n_gpus < 1:
+        raise UserError(
+            "training.verl.n_gpus_per_node: the verl engine needs GPUs; set resources.train.gpus_per_node "
+            "(or training.verl.n_gpus_per_node)"
+        )
+    tp = int(v["tensor_parallel_size"])
+    if tp > int(v["n_gpus_per_node"]) or int(v["n_gpus_per_node"]) % tp:
+        raise UserError(
+            f"training.verl.tensor_parallel_size: {tp} must divide the GPUs per node ({v['n_gpus_per_node']})"
+        )
+    prompts = int(params["prompts_per_step"])
+    mini = int(v["ppo_mini_batch_size"] or prompts)
+    if mini > prompts or prompts % mini:
+        raise UserError(
+            f"training.verl.ppo_mini_batch_size: {mini} must divide training.prompts_per_step ({prompts})"
+        )
+    rollouts = prompts * int(params["rollouts_per_prompt"])
+    if rollouts % n_gpus:
+        raise UserError(
+            f"training.prompts_per_step x rollouts_per_prompt = {rollouts} rollouts per step do not split "
+            f"evenly over {n_gpus} GPUs"
+        )
+    if (mini * int(params["rollouts_per_prompt"])) % n_gpus:
+        raise UserError(
+            f"training.verl.ppo_mini_batch_size: {mini} prompts x {params['rollouts_per_prompt']} rollouts "
+            f"per update do not split evenly over {n_gpus} GPUs"
+        )
+
+
+def build(seg: Segment) -> list[str]:
+    """The hydra overrides (`key=value` strings, in a stable order) of one segment's verl run."""
+    p = seg.params
+    v = p["verl"]
+    check_shape(p)
+    if seg.last <= seg.first:
+        raise UserError(f"--step {seg.last}: the segment must end after it starts (step {seg.first})")
+    seed = int(p["seed"])
+    prompts = int(p["prompts_per_step"])
+    n = int(p["rollouts_per_prompt"])
+    kl = float(p["kl_coef"])
+    clip = float(p["clip_ratio"])
+    dynamic = bool(v["use_dynamic_bsz"])
+    test_freq = int(v["test_freq"])
+    val = v["validation"]
+    val_greedy = float(val["temperature"]) == 0.0
+    seg_len = seg.last - seg.first
+    save_freq = int(v["save_freq"]) if int(v["save_freq"]) > 0 else seg_len
+    loggers = list(dict.fromkeys([*v["logger"], "file"]))
+    if not seg.val_files and test_freq > 0:
+        raise UserError(
+            "training.verl.test_freq: in-training validation needs validation files (verl.val_files)"
+        )
+    save_contents = ["model", "optimizer", "extra"] + (["hf_model"] if v["hf_export"] == "checkpoint" else [])
+    a = "actor_rollout_ref.actor"
+    r = "actor_rollout_ref.rollout"
+    o: list[tuple[str, Any]] = [
+        # algorithm: GRPO, KL as a loss term
+        ("algorithm.adv_estimator", "grpo"),
+        ("algorithm.norm_adv_by_std_in_grpo", True),
+        ("algorithm.use_kl_in_reward", False),
+        # data: curriculum order, lengths
+        ("data.train_files", list(seg.train_files)),
+        ("data.val_files", list(seg.val_files or seg.train_files[:1])),
+        ("data.prompt_key", "prompt"),
+        ("data.reward_fn_key", "data_source"),
+        ("data.train_batch_size", prompts),
+        ("data.max_prompt_length", int(p["max_prompt_tokens"])),
+        ("data.max_response_length", int(p["max_response_tokens"])),
+        ("data.shuffle", False),
+        ("data.seed", seed),
+        ("data.filter_overlong_prompts", True),
+        ("data.truncation", "error"),
+        # model: the base model for every segment (it is also the KL reference); weights come from the
+        # resumed checkpoint after the first segment
+        ("actor_rollout_ref.model.path", seg.model_path),
+        ("actor_rollout_ref.model.enable_gradient_checkpointing", bool(v["gradient_checkpointing"])),
+        ("actor_rollout_ref.model.use_remove_padding", True),
+        # actor
+        (f"{a}.optim.lr", float(p["lr"])),
+        (f"{a}.optim.lr_scheduler_type", "constant"),
+        (f"{a}.optim.lr_warmup_steps", int(p.get("warmup_steps", 0))),
+        (f"{a}.optim.lr_warmup_steps_ratio", 0.0),
+        (f"{a}.ppo_mini_batch_size", int(v["ppo_mini_batch_size"] or prompts)),
+        (f"{a}.ppo_epochs", int(v["ppo_epochs"])),
+        (f"{a}.shuffle", False),
+        (f"{a}.data_loader_seed", seed),
+        (f"{a}.use_dynamic_bsz", dynamic),
+    ]
+    if dynamic:
+        o.append((f"{a}.ppo_max_token_len_per_gpu", token_budget(p)))
+    else:
+        mb = int(v["micro_batch_size_per_gpu"])
+        o += [
+            (f"{a}.ppo_micro_batch_size_per_gpu", mb),
+            (f"{r}.log_prob_micro_batch_size_per_gpu", mb),
+            ("actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu", mb),
+        ]
+    o += [
+        (f"{a}.clip_ratio", clip),
+        (f"{a}.clip_ratio_low", clip),
+        (f"{a}.clip_ratio_high", float(v["clip_ratio_high"] if v["clip_ratio_high"] is not None else clip)),
+        (f"{a}.entropy_coeff", float(p.get("entropy_coef", 0.0))),
+        (f"{a}.loss_agg_mode", v["loss_agg_mode"]),
+        (f"{a}.use_kl_loss", kl > 0),
+        (f"{a}.kl_loss_coef", kl),
+        (f"{a}.kl_loss_type", v["kl_loss_type"]),
+        (f"{a}.fsdp_config.param_offload", bool(v["param_offload"])),
+        (f"{a}.fsdp_config.optimizer_offload", bool(v["optimizer_offload"])),
+        (f"{a}.fsdp_config.seed", seed),
+        (f"{a}.checkpoint.save_contents", save_contents),
+        (f"{a}.checkpoint.load_contents", ["model", "optimizer", "extra"]),
+        ("actor_rollout_ref.ref.fsdp_config.param_offload", bool(v["param_offload"])),
+        # rollout
+        (f"{r}.name", v["rollout_engine"]),
+        (f"{r}.n", n),
+        (f"{r}.temperature", float(p.get("temperature", 1.0))),
+        (f"{r}.tensor_model_parallel_size", int(v["tensor_parallel_size"])),
+        (f"{r}.gpu_memory_utilization", float(v["gpu_memory_utilization"])),
+        (
+            f"{r}.max_num_batched_tokens",
+            max(8192, int(p["max_prompt_tokens"]) + int(p["max_response_tokens"])),
+        ),
+        (f"{r}.seed", seed),
+        (f"{r}.val_kwargs.n", 1 if val_greedy else int(val["n"])),
+        (f"{r}.val_kwargs.do_sample", not val_greedy),
+        (f"{r}.val_kwargs.temperature", float(val["temperature"])),
+        (f"{r}.val_kwargs.top_p", float(val["top_p"])),
+        # reward: our scorer, through the 0.9.1 reward section
+        ("reward.custom_reward_function.path", seg.reward_path),
+        ("reward.custom_reward_function.name", "compute_score"),
+        ("+reward.custom_reward_function.reward_kwargs.method", p["reward"]),
+        # trainer: one segment
+        ("trainer.use_v1", bool(v["use_v1"])),
+        ("trainer.logger", loggers),
+        ("trainer.project_name", seg.project),
+        ("trainer.experiment_name", seg.experiment),
+        ("trainer.n_gpus_per_node", int(v["n_gpus_per_node"])),
+        ("trainer.nnodes", int(v["nnodes"] or 1)),
+        ("trainer.total_epochs", TOTAL_EPOCHS),
+        ("trainer.total_training_steps", int(seg.last)),
+        ("trainer.save_freq", save_freq),
+        ("trainer.test_freq", test_freq if test_freq > 0 else -1),
+        ("trainer.val_before_train", test_freq > 0 and seg.first == 0 and seg.resume_from is None),
+        ("trainer.log_val_generations", 0),
+        ("trainer.default_local_dir", seg.ckpt_dir),
+        ("trainer.max_actor_ckpt_to_keep", v["keep_checkpoints"]),
+        ("trainer.resume_mode", "resume_path" if seg.resume_from else "disable"),
+    ]
+    if seg.resume_from:
+        o.append(("trainer.resume_from_path", seg.resume_from))
+    if v.get("ray_num_cpus") and int(v["nnodes"] or 1) == 1:
+        # one node: verl starts Ray itself, with a fixed CPU count (not the whole machine's). Across
+        # nodes the launcher starts Ray with --num-cpus and verl connects, where num_cpus is refused.
+        o.append(("ray_kwargs.ray_init.num_cpus", int(v["ray_num_cpus"])))
+    out = [f"{k}={value(x)}" for k, x in o]
+    return out + list(v.get("overrides") or []) + list(seg.extra)
+
+
+def as_dict(overrides: list[str]) -> dict[str, str]:
+    """key -> raw value text of `key=value` overrides (a leading + or ~ is kept on the key)."""
+    out = {}
+    for item in overrides:
+        key, _, val = item.partition("=")
+        out[key] = val
+    return out
+
+
+def command(python: str, overrides: list[str]) -> list[str]:
+    """argv of the trainer: `python -m verl.trainer.main_ppo <overrides...>`."""
+    return [python, "-m", "verl.trainer.main_ppo", *overrides]
+
+
+def merger_command(python: str, actor_dir: str, target_dir: str) -> list[str]:
+    """argv that merges an FSDP actor checkpoint into an HF folder (verl.model_merger)."""
+    return [
+        python,
+        "-m",
+        "verl.model_merger",
+        "merge",
+        "--backend",
+        "fsdp",
+        "--local_dir",
+        actor_dir,
+        "--target_dir",
+        target_dir,
+    ]
+
+
+def dumps(overrides: list[str]) -> str:
+    """The overrides as a JSON list (what the composition check reads)."""
+    return json.dumps(overrides)
