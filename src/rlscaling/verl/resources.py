@@ -34,6 +34,7 @@ cluster default (partition, account) comes from the profile's default-resources.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -89,24 +90,22 @@ class ClusterShape:
         return self.nodes * self.gpus_per_node
 
 
-def _family_schema() -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _family_validator() -> Any:
+    import jsonschema
+
     from rlscaling.config import load_schema
 
-    return load_schema()["properties"]["resources"]["$defs"]["family"]
+    return jsonschema.Draft202012Validator(load_schema()["properties"]["resources"]["$defs"]["family"])
 
 
 def _check_spec(spec: Any, where: str) -> dict[str, Any]:
     """A family spec checked against the schema's resources.$defs.family; UserError names the key."""
-    import jsonschema
-
     if spec is None:
         return {}
     if not isinstance(spec, dict):
         raise UserError(f"{where}: expected a mapping of resources, got {spec!r}")
-    errors = sorted(
-        jsonschema.Draft202012Validator(_family_schema()).iter_errors(spec),
-        key=lambda e: list(e.absolute_path),
-    )
+    errors = sorted(_family_validator().iter_errors(spec), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         key = ".".join([where, *(str(p) for p in err.absolute_path)])
@@ -190,19 +189,24 @@ def rule_resources(
     `size_of(wildcards)` gives the job's size (e.g. `lambda w: RUNS[w.run].size`), or None for rules
     without one. Every name any size could need is declared; a job's callable returns None for the
     names its size does not use, and Snakemake drops those. Bad specs raise UserError at parse time.
+    Values are computed once per (size, attempt): Snakemake evaluates resources many times per job.
     """
+    config = copy.deepcopy(config)
     sizes = list(config["models"]["sizes"]) if size_of is not None else [None]
     names: list[str] = []
     for size in sizes:
         for name in job_resources(config, family, size, attempt=1):
             if name not in names:
                 names.append(name)
-    config = copy.deepcopy(config)
+
+    @functools.cache
+    def cached(size: str | None, attempt: int) -> dict[str, Any]:
+        return job_resources(config, family, size, attempt)
 
     def resource(name: str) -> Callable[..., Any]:
         def value(wildcards: Any, attempt: int = 1) -> Any:
             size = size_of(wildcards) if size_of is not None else None
-            return job_resources(config, family, size, attempt).get(name)
+            return cached(size, int(attempt)).get(name)
 
         return value
 

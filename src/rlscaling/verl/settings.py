@@ -10,6 +10,7 @@ resolved settings, so tuning one size never reruns another.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from rlscaling.errors import UserError
@@ -48,19 +49,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _verl_schema() -> dict[str, Any]:
+@functools.lru_cache(maxsize=1)
+def _verl_validator() -> Any:
+    import jsonschema
+
     from rlscaling.config import load_schema
 
-    return load_schema()["properties"]["training"]["properties"]["verl"]
+    return jsonschema.Draft202012Validator(load_schema()["properties"]["training"]["properties"]["verl"])
 
 
 def _validate(settings: dict[str, Any], where: str) -> None:
-    import jsonschema
-
-    errors = sorted(
-        jsonschema.Draft202012Validator(_verl_schema()).iter_errors(settings),
-        key=lambda e: list(e.absolute_path),
-    )
+    errors = sorted(_verl_validator().iter_errors(settings), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
         key = ".".join([where, *(str(p) for p in err.absolute_path)])
