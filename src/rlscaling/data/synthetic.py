@@ -1,0 +1,232 @@
+"""Seeded synthetic arithmetic word problems with worked solutions (data source `synthetic`).
+
+A problem is a short story of additions and subtractions on one count of things:
+
+    question: "Tom has 23 apples. He buys 45 more. Then he gives away 12. How many apples does Tom have now?"
+    solution: "23+45=68. 68-12=56. #### 56"
+
+The solution is one equation per operation, then the answer after `####` (what the `strict` scorer
+reads). Counts never go below zero. A problem's level fixes how many operations it has and how many
+digits its numbers have (LEVELS); its `difficulty` in [0, 1) orders problems by level, then within a
+level by the fraction of digit columns that carry or borrow.
+
+`generate(cfg, seed)` returns three tables, all from one seeded generator:
+- problems: rows in verl's RL schema from `levels` (n_train + n_pool_heldout, levels equally often);
+  the data stage orders them into a curriculum and carves the held-out split from them.
+- ood: the same from `ood_levels` (n_ood rows), harder problems for a transfer benchmark.
+- corpus: n_pretrain pre-training documents, `text` = question + "\\n" + solution, from `levels`,
+  with no question in common with problems or ood.
+
+The model sees at RL / evaluation time exactly what pre-training showed it: the tokenizer's chat
+template (rlscaling.tokenizer) renders the user message as its content plus "\\n" after a BOS token,
+and the model answers with the solution and EOS. Pre-training documents are BOS + text + EOS.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from rlscaling.data.schema import normalise_question
+from rlscaling.errors import UserError
+
+DATA_SOURCE = "rlscaling/arith"
+
+# level -> (operations, digits of the starting count, digits of each operand)
+LEVELS: dict[int, tuple[int, int, int]] = {
+    1: (1, 1, 1),
+    2: (1, 2, 1),
+    3: (1, 2, 2),
+    4: (2, 2, 1),
+    5: (2, 2, 2),
+    6: (3, 2, 2),
+    7: (2, 3, 2),
+    8: (3, 3, 2),
+    9: (3, 3, 3),
+    10: (4, 3, 3),
+}
+
+DEFAULTS: dict[str, Any] = {
+    "n_train": 4000,
+    "n_pool_heldout": 0,
+    "n_pretrain": 40000,
+    "levels": [1, 2, 3, 4, 5, 6],
+    "ood_levels": [7, 8],
+    "n_ood": 100,
+}
+
+NAMES = [
+    ("Tom", "he"), ("Anna", "she"), ("Ben", "he"), ("Mia", "she"), ("Sam", "he"), ("Lily", "she"),
+    ("Max", "he"), ("Emma", "she"), ("Leo", "he"), ("Zoe", "she"), ("Jack", "he"), ("Ella", "she"),
+]
+ITEMS = ["apples", "pens", "coins", "books", "cards", "stickers", "marbles", "shells", "stamps", "cookies"]
+ADD = ["{p} buys {n} more.", "{p} finds {n} more.", "{p} gets {n} more.", "{p} wins {n} more."]
+SUB = ["{p} gives away {n}.", "{p} sells {n}.", "{p} loses {n}.", "{p} uses {n}."]
+
+
+@dataclass
+class SyntheticData:
+    """The generator's output: problems and ood in verl's RL schema, corpus with a `text` column."""
+
+    problems: pd.DataFrame
+    ood: pd.DataFrame
+    corpus: pd.DataFrame
+
+
+@dataclass
+class Problem:
+    question: str
+    solution: str
+    answer: int
+    level: int
+    difficulty: float
+
+
+def _number(rng: random.Random, digits: int) -> int:
+    """A random integer with exactly `digits` digits (1 digit: 1..9)."""
+    return rng.randint(10 ** (digits - 1), 10**digits - 1)
+
+
+def _carries(a: int, b: int, op: str) -> tuple[int, int]:
+    """(digit columns that carry (+) or borrow (-), digit columns) of a op b, a >= b for '-'."""
+    carry, count, columns = 0, 0, max(len(str(a)), len(str(b)))
+    for _ in range(columns):
+        da, db = a % 10, b % 10
+        if op == "+":
+            carry = int(da + db + carry >= 10)
+        else:
+            carry = int(da - db - carry < 0)
+        count += carry
+        a, b = a // 10, b // 10
+    return count, columns
+
+
+def make_problem(rng: random.Random, level: int) -> Problem:
+    """One problem of `level` (see LEVELS)."""
+    n_ops, d_start, d_operand = LEVELS[level]
+    name, pronoun = rng.choice(NAMES)
+    item = rng.choice(ITEMS)
+    value = _number(rng, d_start)
+    sentences = [f"{name} has {value} {item}."]
+    equations = []
+    carries = columns = 0
+    for i in range(n_ops):
+        n = _number(rng, d_operand)
+        op = "-" if (n <= value and rng.random() < 0.5) else "+"
+        subject = pronoun.capitalize() if i == 0 else f"Then {pronoun}"
+        sentences.append(rng.choice(ADD if op == "+" else SUB).format(p=subject, n=n))
+        c, k = _carries(value, n, op)
+        carries, columns = carries + c, columns + k
+        new = value + n if op == "+" else value - n
+        equations.append(f"{value} {op} {n} = {new}.")
+        value = new
+    sentences.append(f"How many {item} does {name} have now?")
+    difficulty = (level - 1 + carries / columns) / (len(LEVELS) + 1)
+    return Problem(
+        question=" ".join(sentences),
+        solution=" ".join(equations) + f" #### {value}",
+        answer=value,
+        level=level,
+        difficulty=round(difficulty, 6),
+    )
+
+
+def document(question: str, solution: str) -> str:
+    """A pre-training document: the question line, then the solution line (BOS / EOS are added by
+    pre-training, as the chat template adds BOS at RL / evaluation time)."""
+    return f"{question}\n{solution}"
+
+
+def _settings(cfg: dict[str, Any] | None) -> dict[str, Any]:
+    s = {**DEFAULTS, **(cfg or {})}
+    for key in ("levels", "ood_levels"):
+        bad = [lv for lv in s[key] if lv not in LEVELS]
+        if bad:
+            raise UserError(f"data.synthetic.{key}: levels {bad} are not defined (defined: 1..{len(LEVELS)})")
+    if not s["levels"]:
+        raise UserError("data.synthetic.levels: needs at least one level")
+    for key in ("n_train", "n_pool_heldout", "n_pretrain", "n_ood"):
+        if not isinstance(s[key], int) or s[key] < 0:
+            raise UserError(f"data.synthetic.{key}: expected a non-negative integer, got {s[key]!r}")
+    if s["n_ood"] > 0 and not s["ood_levels"]:
+        raise UserError("data.synthetic.ood_levels: empty but n_ood > 0")
+    return s
+
+
+def capacity(level: int) -> int:
+    """An upper bound on the number of distinct questions of `level` (names x items x numbers x
+    phrasings)."""
+    n_ops, d_start, d_operand = LEVELS[level]
+    numbers = lambda d: 9 * 10 ** (d - 1)  # noqa: E731 - integers with d digits
+    return len(NAMES) * len(ITEMS) * numbers(d_start) * ((len(ADD) + len(SUB)) * numbers(d_operand)) ** n_ops
+
+
+def _check_capacity(s: dict[str, Any]) -> None:
+    """UserError when a level is asked for more than a quarter of its distinct questions (drawing
+    distinct questions would slow down, and a model would see mostly repeats)."""
+    demand: dict[int, float] = {}
+    for key, levels, n in (
+        ("n_train", s["levels"], s["n_train"] + s["n_pool_heldout"] + s["n_pretrain"]),
+        ("n_ood", s["ood_levels"], s["n_ood"]),
+    ):
+        for lv in levels:
+            demand[lv] = demand.get(lv, 0) + n / len(levels)
+            if demand[lv] > capacity(lv) / 4:
+                raise UserError(
+                    f"data.synthetic.{key}: level {lv} has about {capacity(lv)} distinct questions; "
+                    f"{int(demand[lv])} asked of it (n_train + n_pool_heldout + n_pretrain, n_ood) is "
+                    "more than a quarter of them; add levels or ask for fewer problems"
+                )
+
+
+def _draw(rng: random.Random, levels: list[int], n: int, seen: set[str]) -> list[Problem]:
+    """n problems with questions not in `seen` (updated), levels in turn so each is equally common."""
+    out: list[Problem] = []
+    while len(out) < n:
+        p = make_problem(rng, levels[len(out) % len(levels)])
+        k = normalise_question(p.question)
+        if k not in seen:
+            seen.add(k)
+            out.append(p)
+    return out
+
+
+def _verl_rows(problems: list[Problem]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "data_source": [DATA_SOURCE] * len(problems),
+            "prompt": [[{"role": "user", "content": p.question}] for p in problems],
+            "ability": ["math"] * len(problems),
+            "reward_model": [{"style": "rule", "ground_truth": str(p.answer)} for p in problems],
+            "extra_info": [
+                {"index": i, "level": p.level, "difficulty": p.difficulty, "solution": p.solution}
+                for i, p in enumerate(problems)
+            ],
+        }
+    )
+
+
+def generate(cfg: dict[str, Any] | None, seed: int) -> SyntheticData:
+    """Problems, ood problems and the pre-training corpus for the config's `data.synthetic` section.
+
+    Deterministic in (cfg, seed). Questions are distinct across all three tables (by the data stage's
+    normalised question text), so no pre-training document is an RL or held-out problem.
+    """
+    s = _settings(cfg)
+    _check_capacity(s)
+    rng = random.Random(f"rlscaling-synthetic-{seed}")
+    seen: set[str] = set()
+    problems = _draw(rng, list(s["levels"]), s["n_train"] + s["n_pool_heldout"], seen)
+    ood = _draw(rng, list(s["ood_levels"]), s["n_ood"], seen)
+    corpus = _draw(rng, list(s["levels"]), s["n_pretrain"], seen)
+    rng.shuffle(corpus)
+    return SyntheticData(
+        problems=_verl_rows(problems),
+        ood=_verl_rows(ood),
+        corpus=pd.DataFrame(
+            {"text": [document(p.question, p.solution) for p in corpus], "level": [p.level for p in corpus]}
+        ),
+    )

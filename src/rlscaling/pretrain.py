@@ -1,0 +1,277 @@
+"""Stage `pretrain`: pre-train one size of the tiny model family from scratch.
+
+    rlscaling pretrain --corpus pretrain_corpus.parquet --tokenizer DIR --params-json JSON \\
+        --threads 1 --out models/{size}/base --record models/{size}/pretrain.json
+
+JSON = {"arch": {hidden_size, num_hidden_layers, ...}, "pretrain": {tokens, seq_len, batch_size, lr,
+warmup_steps, weight_decay, vocab_size}, "seed": int, "size": name}.
+
+A plain training loop, readable top to bottom:
+- documents are BOS + text + EOS; the last HELDOUT_FRACTION of them (at most HELDOUT_MAX_DOCS) are
+  kept out of training for the held-out loss;
+- every epoch shuffles the training documents (seeded), concatenates them and cuts the stream into
+  rows of seq_len tokens (packed; the loss is on every token);
+- AdamW (weight decay on matrices only), linear warmup then cosine decay to MIN_LR_RATIO * lr,
+  gradient clipping at 1.0, float32;
+- `pretrain.tokens` is rounded up to whole optimizer steps of batch_size x seq_len tokens.
+Deterministic for a given seed and thread count. Writes the Hugging Face model folder (config,
+safetensors, tokenizer files, generation_config with bos / eos / pad) atomically, and pretrain.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rlscaling.errors import UserError
+
+DEFAULTS: dict[str, Any] = {
+    "tokens": 2_000_000,
+    "seq_len": 128,
+    "batch_size": 32,
+    "lr": 3e-3,
+    "warmup_steps": 50,
+    "weight_decay": 0.1,
+    "vocab_size": 512,
+}
+HELDOUT_FRACTION = 0.02
+HELDOUT_MAX_DOCS = 500
+MIN_LR_RATIO = 0.1
+CURVE_POINTS = 100  # about this many [tokens, loss] points in the loss curve
+
+
+def settings(params: dict[str, Any]) -> dict[str, Any]:
+    """The pre-training settings of `params["pretrain"]` with defaults; UserError naming a bad key."""
+    s = {**DEFAULTS, **(params.get("pretrain") or {})}
+    for key in ("tokens", "seq_len", "batch_size"):
+        if not isinstance(s[key], int) or s[key] < 1:
+            raise UserError(f"pretrain.{key}: expected a positive integer, got {s[key]!r}")
+    if not isinstance(s["warmup_steps"], int) or s["warmup_steps"] < 0:
+        raise UserError(f"pretrain.warmup_steps: expected a non-negative integer, got {s['warmup_steps']!r}")
+    for key in ("lr", "weight_decay"):
+        if not isinstance(s[key], (int, float)) or s[key] < 0 or (key == "lr" and s[key] == 0):
+            raise UserError(f"pretrain.{key}: expected a positive number, got {s[key]!r}")
+    return s
+
+
+def lr_at(step: int, total: int, lr: float, warmup: int) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warmup, then cosine to MIN_LR_RATIO*lr."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return lr * (MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def encode_documents(texts: list[str], tokenizer: Any) -> list[list[int]]:
+    """Token ids of each document: BOS + text + EOS (how the chat template frames a prompt)."""
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [[tokenizer.bos_token_id, *x, tokenizer.eos_token_id] for x in ids]
+
+
+def pack(docs: list[list[int]], seq_len: int) -> Any:
+    """The documents concatenated and cut into rows of seq_len tokens (the remainder is dropped)."""
+    import torch
+
+    stream = torch.tensor([t for d in docs for t in d], dtype=torch.long)
+    rows = len(stream) // seq_len
+    return stream[: rows * seq_len].view(rows, seq_len)
+
+
+def batches(docs: list[list[int]], seq_len: int, batch_size: int, steps: int, seed: int):
+    """`steps` batches of (batch_size, seq_len) token ids; each epoch reshuffles the documents."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    done, epoch = 0, 0
+    while done < steps:
+        order = torch.randperm(len(docs), generator=g).tolist()
+        rows = pack([docs[i] for i in order], seq_len)
+        if len(rows) < batch_size:
+            raise UserError(
+                f"--corpus: {len(rows)} rows of pretrain.seq_len tokens, fewer than pretrain.batch_size "
+                f"({batch_size}); use a larger corpus (data.synthetic.n_pretrain)"
+            )
+        for start in range(0, len(rows) - batch_size + 1, batch_size):
+            if done == steps:
+                return
+            yield epoch, rows[start : start + batch_size]
+            done += 1
+        epoch += 1
+
+
+def document_positions(x: Any, bos_id: int) -> Any:
+    """Position ids that restart at 0 at every BOS. Given with attention_mask=None, transformers turns
+    them into a block-diagonal causal mask: a packed document attends only to itself, as a prompt
+    does at RL / evaluation time (it starts at position 0 with BOS and nothing before it)."""
+    import torch
+
+    steps = torch.arange(x.shape[1]).expand_as(x)
+    last_bos = torch.where(x == bos_id, steps, torch.zeros_like(steps)).cummax(dim=1).values
+    return steps - last_bos
+
+
+def forward_loss(model: Any, x: Any, bos_id: int) -> Any:
+    """Mean next-token loss on every token of the packed rows x (documents attend only to themselves)."""
+    return model(input_ids=x, labels=x, position_ids=document_positions(x, bos_id), use_cache=False).loss
+
+
+def mean_loss(model: Any, rows: Any, batch_size: int, bos_id: int) -> float:
+    """Mean next-token loss (nats per token) of the model on packed rows."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            x = rows[start : start + batch_size]
+            n = x.shape[0] * (x.shape[1] - 1)
+            total += float(forward_loss(model, x, bos_id)) * n
+            count += n
+    model.train()
+    return total / max(1, count)
+
+
+def pretrain(
+    texts: list[str], tokenizer: Any, params: dict[str, Any], out: str | Path, threads: int = 1
+) -> dict[str, Any]:
+    """Pre-train `params["arch"]` on the documents `texts`, save the model folder to `out` and return
+    the record (see the module docstring)."""
+    import torch
+    from tqdm import tqdm
+
+    from rlscaling import compute, models
+    from rlscaling.io import atomic_dir
+
+    s = settings(params)
+    seed = int(params.get("seed", 0))
+    torch.set_num_threads(max(1, int(threads)))
+    t0 = time.perf_counter()
+
+    # data: BOS + text + EOS documents, the last few held out
+    docs = encode_documents(texts, tokenizer)
+    n_held = min(HELDOUT_MAX_DOCS, int(len(docs) * HELDOUT_FRACTION))
+    train_docs, held_docs = docs[: len(docs) - n_held], docs[len(docs) - n_held :]
+    if not train_docs:
+        raise UserError("--corpus: no documents")
+    seq_len, batch_size = s["seq_len"], s["batch_size"]
+    tokens_per_step = seq_len * batch_size
+    steps = math.ceil(s["tokens"] / tokens_per_step)
+
+    # model and optimizer
+    where = f"models.sizes.{params.get('size')}"
+    model = models.build(params.get("arch") or {}, tokenizer, seed, where, max_positions=max(512, seq_len))
+    model.train()
+    counts = models.count(model)
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    vectors = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": matrices, "weight_decay": s["weight_decay"]}, {"params": vectors, "weight_decay": 0.0}],
+        lr=s["lr"],
+        betas=(0.9, 0.95),
+        eps=1e-8,
+    )
+
+    # train
+    curve: list[list[float]] = []
+    every = max(1, steps // CURVE_POINTS)
+    window: list[float] = []
+    t_train = time.perf_counter()
+    bar = tqdm(total=steps, desc=f"pretrain {params.get('size', '')}", file=sys.stderr, mininterval=5.0)
+    for step, (_, x) in enumerate(batches(train_docs, seq_len, batch_size, steps, seed)):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, steps, s["lr"], s["warmup_steps"])
+        loss = forward_loss(model, x, tokenizer.bos_token_id)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        window.append(loss.item())
+        if (step + 1) % every == 0 or step + 1 == steps:
+            curve.append([(step + 1) * tokens_per_step, sum(window) / len(window)])
+            bar.set_postfix(loss=f"{curve[-1][1]:.3f}", refresh=False)
+            window = []
+        bar.update(1)
+    bar.close()
+    train_seconds = time.perf_counter() - t_train
+    tokens = steps * tokens_per_step
+    held_rows = pack(held_docs, seq_len) if held_docs else None
+    heldout_loss = mean_loss(model, held_rows, batch_size, tokenizer.bos_token_id) if held_rows is not None and len(held_rows) else None
+
+    # save: model, tokenizer, generation config
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    return {
+        "size": params.get("size"),
+        "N": counts["N"],
+        "N_nonembed": counts["N_nonembed"],
+        "tokens": tokens,
+        "flops": compute.pretrain_flops(counts["N"], tokens),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "train_seconds": round(train_seconds, 3),
+        "tokens_per_second": round(tokens / train_seconds, 1),
+        "final_loss": curve[-1][1],
+        "heldout_loss": heldout_loss,
+        "heldout_documents": len(held_docs),
+        "steps": steps,
+        "loss_curve": curve,
+        "arch": dict(params.get("arch") or {}),
+        "pretrain": s,
+        "seed": seed,
+        "threads": int(threads),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True, help="pre-training corpus parquet (column `text`)")
+    parser.add_argument("--tokenizer", required=True, help="tokenizer folder (rlscaling tokenizer)")
+    parser.add_argument("--params-json", required=True, help="JSON: {arch, pretrain, seed, size}")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--out", required=True, help="output model folder (Hugging Face format)")
+    parser.add_argument("--record", required=True, help="output pretrain.json")
+
+
+def main(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from rlscaling.io import write_json
+
+    try:
+        params = json.loads(args.params_json)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--params-json: not valid JSON ({err})") from None
+    if not isinstance(params, dict) or not isinstance(params.get("arch"), dict):
+        raise UserError("--params-json: expected an object with `arch` (the size's architecture)")
+    if not Path(args.corpus).is_file():
+        raise UserError(f"--corpus: file {args.corpus} does not exist")
+    corpus = pd.read_parquet(args.corpus)
+    if "text" not in corpus.columns:
+        raise UserError(f"--corpus {args.corpus}: no `text` column")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    except (OSError, ValueError) as err:
+        raise UserError(f"--tokenizer {args.tokenizer}: cannot load a tokenizer ({err})") from None
+    record = pretrain(corpus["text"].astype(str).tolist(), tokenizer, params, args.out, args.threads)
+    write_json(args.record, record)
+    print(
+        f"pretrain {record['size']}: N={record['N']} tokens={record['tokens']} loss={record['final_loss']:.4f} "
+        f"heldout={record['heldout_loss']} {record['seconds']:.1f}s",
+        file=sys.stderr,
+    )
+    return 0

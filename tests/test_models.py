@@ -1,0 +1,75 @@
+"""Specification of rlscaling.models: Qwen2 causal LMs of the tiny family from an architecture dict."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from rlscaling import models
+from rlscaling.errors import UserError
+from rlscaling.paths import PROJECT_ROOT
+
+ARCH = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+        "intermediate_size": 32}
+
+
+class Tok:
+    """The tokenizer attributes a model needs: vocabulary size and special token ids."""
+
+    pad_token_id, bos_token_id, eos_token_id = 0, 1, 2
+
+    def __len__(self) -> int:
+        return 300
+
+
+def test_builds_a_qwen2_causal_lm_with_the_given_shape():
+    model = models.build(ARCH, Tok())
+    assert type(model).__name__ == "Qwen2ForCausalLM"
+    c = model.config
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads) == (16, 2, 2, 1)
+    assert c.intermediate_size == 32 and c.vocab_size == 300
+    assert (c.pad_token_id, c.bos_token_id, c.eos_token_id) == (0, 1, 2)
+
+
+def test_embeddings_are_tied_and_counted_once():
+    model = models.build(ARCH, Tok())
+    assert model.lm_head.weight is model.get_input_embeddings().weight
+    n = models.count(model)
+    assert n["N"] == sum(p.numel() for p in model.parameters())
+    assert n["N"] - n["N_nonembed"] == 300 * 16
+
+
+def test_same_seed_same_weights():
+    import torch
+
+    a, b, c = models.build(ARCH, Tok(), seed=3), models.build(ARCH, Tok(), seed=3), models.build(ARCH, Tok(), seed=4)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters()))
+
+
+def test_the_default_family_spans_at_least_16x_in_parameters():
+    cfg = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    counts = [models.count(models.build(a, Tok()))["N"] for a in cfg["models"]["sizes"].values()]
+    assert counts == sorted(counts)
+    assert counts[-1] >= 16 * counts[0]
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"num_hidden_layers": "2"}, "num_hidden_layers"),
+        ({"hidden_size": 15}, "hidden_size"),
+        ({"num_key_value_heads": 3}, "num_key_value_heads"),
+    ],
+)
+def test_bad_architecture_is_a_user_error_naming_the_key(change, key):
+    with pytest.raises(UserError, match=f"models.sizes.xs.{key}"):
+        models.check_arch({**ARCH, **change}, "models.sizes.xs")
+
+
+def test_missing_key_is_a_user_error():
+    arch = dict(ARCH)
+    del arch["intermediate_size"]
+    with pytest.raises(UserError, match="intermediate_size"):
+        models.build(arch, Tok())
