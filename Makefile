@@ -19,11 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 study: setup
-	$(VENV)/bin/snakemake --cores $(CORES) all
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) all
 	$(VENV)/bin/snakemake --cores 1 --report results/$(STUDY)/report.html
 
 dryrun: setup
-	$(VENV)/bin/snakemake --cores $(CORES) -n all
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) -n all
 
 test: setup
 	$(VENV)/bin/pytest
