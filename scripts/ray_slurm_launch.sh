@@ -58,13 +58,12 @@ HEAD=${NODES[0]}
 TMP_DIR="/tmp/ray_${SLURM_JOB_ID}"
 log "job $SLURM_JOB_ID: $N node(s): ${NODES[*]}; head $HEAD; $CPUS CPUs and $GPUS GPUs per node"
 
-# one IPv4 address of the head (hostname --ip-address may print several, or IPv6 first)
-HEAD_IP=$(srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" hostname --ip-address | tr ' ' '\n' \
-  | grep -E '^[0-9]+(\.[0-9]+){3}$' | grep -v '^127\.' | head -n 1 || true)
-if [ -z "$HEAD_IP" ]; then
-  HEAD_IP=$(srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" hostname --ip-address | tr ' ' '\n' \
-    | grep -E '^[0-9]+(\.[0-9]+){3}$' | head -n 1 || true)
-fi
+# one IPv4 address of the head (hostname --ip-address may print several, or IPv6 first); a loopback
+# address only when the head has no other
+ADDRS=$(srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" hostname --ip-address | tr ' ' '\n' \
+  | grep -E '^[0-9]+(\.[0-9]+){3}$' || true)
+HEAD_IP=$(echo "$ADDRS" | grep -v '^127\.' | head -n 1 || true)
+[ -n "$HEAD_IP" ] || HEAD_IP=$(echo "$ADDRS" | head -n 1)
 [ -n "$HEAD_IP" ] || { log "no IPv4 address for $HEAD"; exit 1; }
 export RAY_ADDRESS="$HEAD_IP:$PORT"
 

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# CI step: the workflow on a real Slurm cluster.
+#
+#  1. installs Debian's slurm-wlm, slurmdbd + MariaDB and munge (scripts/local_slurm.sh install) and
+#     starts a cluster of 2 nodes (two slurmd on this machine, each with 2 fake GPUs) under
+#     $SLURM_CI_DIR, on non-default ports;
+#  2. runs a reduced tiny study (2 sizes pre-trained on 300k tokens, 4 RL steps in segments of 2, ~1 min of
+#     compute; training and evaluation ask for
+#     a GPU, so they are scheduled through GRES) with `snakemake --profile profiles/slurm`: every
+#     non-local job goes through sbatch, and sacct must show each of them COMPLETED;
+#  3. runs the same study with profiles/local and checks both produced the same outputs (same files;
+#     same metrics, evaluations, curves and fits up to timing fields);
+#  4. launches scripts/ray_slurm_launch.sh inside a 2-node allocation with a stand-in trainer that joins
+#     the Ray cluster (head on the first node, a worker on the second) and checks the nodes, CPUs and
+#     GPUs Ray was given, then that no Ray process is left (needs .venv-verl; skipped without it);
+#  5. stops every daemon it started, by PID, on success or failure.
+#
+#   .ci/slurm_study.sh            SLURM_CI_DIR (default /tmp/rlscaling-slurm-ci), SLURM_CI_KEEP=1 keeps it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+ROOT=$(pwd)
+CLUSTER=${SLURM_CI_DIR:-/tmp/rlscaling-slurm-ci}
+WORK="$CLUSTER/work"
+SNAKEMAKE="$ROOT/.venv/bin/snakemake"
+SNAKEFILE=${RLSCALING_SNAKEFILE:-$ROOT/Snakefile}
+PY="$ROOT/.venv/bin/python"
+
+[ -x "$SNAKEMAKE" ] || make setup
+"$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null \
+  || "$PY" -m pip install --quiet "snakemake-executor-plugin-slurm==2.8.0"
+
+scripts/local_slurm.sh install
+cleanup() {
+  local status=$?
+  scripts/local_slurm.sh stop "$CLUSTER" || true
+  [ "${SLURM_CI_KEEP:-0}" = 1 ] || rm -rf "$CLUSTER"
+  exit "$status"
+}
+trap cleanup EXIT
+rm -rf "$WORK"
+SLURM_CI_NODES=${SLURM_CI_NODES:-2} scripts/local_slurm.sh start "$CLUSTER"
+# shellcheck disable=SC1091
+source "$CLUSTER/env.sh"
+mkdir -p "$WORK"
+
+echo "== reduced study"
+cat >"$WORK/study.yaml" <<'EOF'
+study: slurm-ci
+seed: 0
+data:
+  source: synthetic
+  heldout_size: 40
+  synthetic: {n_train: 200, n_pretrain: 8000, levels: [1, 2], ood_levels: [3], n_ood: 20}
+benchmarks:
+  heldout: {source: heldout, scorer: strict}
+  ood: {source: synthetic_ood, scorer: strict}
+models:
+  family: tiny
+  sizes:
+    xs: {hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 32}
+    s: {hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64}
+pretrain: {tokens: 300000, seq_len: 64, batch_size: 16, lr: 0.003, warmup_steps: 20, vocab_size: 300}
+training:
+  engine: trl
+  total_steps: 4
+  segment_steps: 2
+  prompts_per_step: 4
+  rollouts_per_prompt: 4
+  lr: 0.0001
+  max_prompt_tokens: 64
+  max_response_tokens: 24
+evaluation:
+  engine: hf
+  benchmarks: [heldout, ood]
+  every_steps: 2
+  n_samples: 2
+  pass_k: [1, 2]
+  max_response_tokens: 24
+fit: {laws: [paper], x: [C, D], scenarios: [full], bootstrap: 20}
+figures: {formats: [png]}
+resources:
+  default: {partition: debug, cpus_per_task: 1, mem_mb: 1500, runtime: 30}
+  train: {gpus_per_node: 1}
+  evaluate: {gpus_per_node: 1}
+EOF
+
+t0=$SECONDS
+start_time=$(date +%Y-%m-%dT%H:%M:%S)
+"$SNAKEMAKE" -s "$SNAKEFILE" --profile profiles/slurm --directory "$WORK/slurm" --configfile "$WORK/study.yaml" \
+  --replace-workflow-config --jobs 4 --local-cores 1 --latency-wait 10 \
+  --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 \
+  --slurm-keep-successful-logs 2>&1 | tee "$WORK/slurm.log"
+echo "slurm study wall time: $((SECONDS - t0)) s"
+
+echo "== every non-local job went through sbatch and completed"
+submitted=$(grep -cE "has been submitted with SLURM jobid" "$WORK/slurm.log" || true)
+states=$(sacct -X -n -P -S "$start_time" -o JobID,JobName,State)
+echo "$states" | sed 's/^/  /'
+n_sacct=$(echo "$states" | grep -c . || true)
+n_done=$(echo "$states" | grep -c '|COMPLETED$' || true)
+echo "submitted by snakemake: $submitted, in sacct: $n_sacct, completed: $n_done"
+test "$submitted" -ge 10
+test "$n_sacct" -eq "$submitted"
+test "$n_done" -eq "$n_sacct"
+# the GPU jobs got a (fake) GPU through GRES
+sacct -X -n -P -S "$start_time" -o JobID,AllocTRES | grep -q "gres/gpu=1"
+
+echo "== the same study with the local profile"
+t0=$SECONDS
+"$SNAKEMAKE" -s "$SNAKEFILE" --profile profiles/local --directory "$WORK/local" --configfile "$WORK/study.yaml" \
+  --replace-workflow-config --cores 2 --resources gpu=2 2>&1 | tail -n 5
+echo "local study wall time: $((SECONDS - t0)) s"
+"$PY" - "$WORK/slurm/results/slurm-ci" "$WORK/local/results/slurm-ci" <<'PYEOF'
+"""Same outputs from both profiles: the same files, and equal contents up to timing fields (floats to a
+relative 1e-6). Every difference is listed before failing."""
+import json, math, sys
+from pathlib import Path
+import pandas as pd
+
+a, b = Path(sys.argv[1]), Path(sys.argv[2])
+wa, wb = a.parents[1], b.parents[1]  # the two snakemake working directories
+SKIP_DIRS = {"logs", "benchmarks"}
+TIMING = ("second", "time", "throughput", "per_second", "wall")
+
+def files(root):
+    out = []
+    for p in root.rglob("*"):
+        parts = p.relative_to(root).parts
+        if p.is_file() and not SKIP_DIRS & set(parts) and not any(x.startswith(".") for x in parts):
+            out.append(str(p.relative_to(root)))
+    return sorted(out)
+
+def timing(key):
+    return any(t in str(key).lower() for t in TIMING)
+
+def strip(obj, root):
+    """Drop timing fields; absolute paths inside each run's working directory become relative."""
+    if isinstance(obj, dict):
+        return {k: strip(v, root) for k, v in obj.items() if not timing(k)}
+    if isinstance(obj, list):
+        return [strip(v, root) for v in obj]
+    if isinstance(obj, str):
+        return obj.replace(str(root), "<workdir>")
+    return obj
+
+def diff(x, y, path=""):
+    """Paths where two JSON values differ (floats to a relative 1e-6)."""
+    if isinstance(x, dict) and isinstance(y, dict):
+        return [d for k in sorted(set(x) | set(y)) for d in diff(x.get(k), y.get(k), f"{path}.{k}")]
+    if isinstance(x, list) and isinstance(y, list) and len(x) == len(y):
+        return [d for i, (u, v) in enumerate(zip(x, y)) for d in diff(u, v, f"{path}[{i}]")]
+    if isinstance(x, float) and isinstance(y, float) and math.isclose(x, y, rel_tol=1e-6, abs_tol=1e-12):
+        return []
+    return [] if x == y else [f"{path}: {x!r} != {y!r}"]
+
+fa, fb = files(a), files(b)
+assert fa == fb, f"different files: only slurm {sorted(set(fa) - set(fb))}, only local {sorted(set(fb) - set(fa))}"
+problems, compared = {}, 0
+for rel in fa:
+    pa, pb = a / rel, b / rel
+    if rel.endswith(".json"):
+        d = diff(strip(json.loads(pa.read_text()), wa), strip(json.loads(pb.read_text()), wb))
+    elif rel.endswith(".jsonl"):
+        la = [strip(json.loads(x), wa) for x in pa.read_text().splitlines()]
+        lb = [strip(json.loads(x), wb) for x in pb.read_text().splitlines()]
+        d = diff(la, lb)
+    elif rel.endswith(".parquet"):
+        da, db = pd.read_parquet(pa), pd.read_parquet(pb)
+        keep = [c for c in da.columns if not timing(c)]
+        try:
+            pd.testing.assert_frame_equal(da[keep], db[keep], check_exact=False, rtol=1e-6)
+            d = []
+        except AssertionError as err:
+            d = [str(err).splitlines()[0]]
+    else:
+        continue
+    compared += 1
+    if d:
+        problems[rel] = d[:5]
+for rel, d in problems.items():
+    print(f"DIFFERENT {rel}:", *d, sep="\n    ")
+assert not problems, f"{len(problems)} of {compared} files differ"
+print(f"same outputs: {len(fa)} files, {compared} compared by content")
+PYEOF
+
+echo "== Ray launcher inside an allocation"
+if [ -x .venv-verl/bin/python ]; then
+  cat >"$WORK/standin_trainer.py" <<'EOF'
+"""Stand-in for the verl trainer: join the Ray cluster the launcher started and report its resources."""
+import os
+import ray
+
+ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
+res = ray.cluster_resources()
+alive = [n for n in ray.nodes() if n["Alive"]]
+print(f"STANDIN nodes={len(alive)} cpus={res.get('CPU')} gpus={res.get('GPU')}")
+assert len(alive) == int(os.environ["SLURM_JOB_NUM_NODES"])
+EOF
+  job=$(sbatch --wait --parsable --nodes=2 --ntasks=2 --cpus-per-task=2 --gres=gpu:1 --mem=3000 \
+    -o "$WORK/launcher.out" --wrap "scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 \
+      --python $ROOT/.venv-verl/bin/python --timeout 180 -- $ROOT/.venv-verl/bin/python $WORK/standin_trainer.py")
+  grep -E "^\[ray_slurm_launch\]|^STANDIN" "$WORK/launcher.out"
+  grep -q "STANDIN nodes=2 cpus=4.0 gpus=2.0" "$WORK/launcher.out"
+  grep -q "command exited with status 0" "$WORK/launcher.out"
+  sacct -j "$job" -X -n -o State | grep -q COMPLETED
+  sleep 2
+  if pgrep -f "ray_${job}" >/dev/null; then echo "Ray processes of job $job are still running"; exit 1; fi
+else
+  echo "no .venv-verl (scripts/install_verl_venv.sh): launcher run skipped"
+fi
+echo "slurm CI: ok"
