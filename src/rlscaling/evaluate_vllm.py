@@ -1,0 +1,225 @@
+"""Evaluation engine `vllm` (GPU nodes): offline `vllm.LLM.generate`, n samples per prompt, the same
+prompts (chat template), scorers and outputs as the `hf` engine of rlscaling.evaluate.
+
+rlscaling.evaluate dispatches `evaluation.engine: vllm` here; two entry points:
+
+    engine = rlscaling.evaluate_vllm.VLLMEngine(model, params, threads)   # rlscaling.evaluate.Engine
+    gens = engine.generate(prompts, n, desc)                              # once per benchmark
+    gens = rlscaling.evaluate_vllm.run(model, prompts, n, params)         # one-shot: load, generate
+
+`prompts` are chat message lists; the result is `gens[i][j]`, sample j of prompt i, as
+rlscaling.evaluate.Generation (text, n_tokens without the EOS token, finished = ended with EOS). The
+model is loaded once per engine (all benchmarks of a checkpoint share it).
+
+Arguments (pure functions, tested on CPU with a stand-in for vllm):
+- `llm_arguments`: tensor parallel size = the visible GPUs (CUDA_VISIBLE_DEVICES / Slurm), reduced to
+  the largest divisor of the model's attention heads; the model's own generation_config.json is NOT
+  applied (generation_config="vllm"), so only the sampling we record is used; prefix caching on (n
+  samples of a prompt share its prefill); seeded.
+- `sampling_arguments`: n samples, temperature / top-p (greedy = temperature 0 with n = 1), top-k off,
+  max_tokens, stop at every EOS id of tokenizer + generation config, per-request seed.
+Environment: RLSCALING_VLLM_GPU_MEMORY (default 0.85), RLSCALING_VLLM_MAX_MODEL_LEN (default: the
+model's), RLSCALING_VLLM_ENFORCE_EAGER=1 (skip CUDA graph capture: faster start for small benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rlscaling.errors import UserError
+
+
+def visible_gpus(env: dict[str, str] | None = None) -> int:
+    """GPUs this process may use: CUDA_VISIBLE_DEVICES, else Slurm's count, else torch's (0 without)."""
+    env = dict(os.environ if env is None else env)
+    cvd = env.get("CUDA_VISIBLE_DEVICES")
+    if cvd is not None:
+        return len([d for d in cvd.split(",") if d.strip() and d.strip() != "-1"])
+    for key in ("SLURM_GPUS_ON_NODE", "SLURM_GPUS"):
+        v = env.get(key, "").rsplit(":", 1)[-1]
+        if v.isdigit():
+            return int(v)
+    try:
+        import torch
+
+        return int(torch.cuda.device_count())
+    except Exception:  # pragma: no cover - torch missing or broken
+        return 0
+
+
+def model_attention_heads(model: str) -> int | None:
+    """num_attention_heads of a local HF model folder (None for hub ids or unknown configs)."""
+    cfg = Path(model) / "config.json"
+    if not cfg.is_file():
+        return None
+    try:
+        data = json.loads(cfg.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    heads = data.get("num_attention_heads") or (data.get("text_config") or {}).get("num_attention_heads")
+    return int(heads) if heads else None
+
+
+def tensor_parallel_size(n_gpus: int, heads: int | None = None) -> int:
+    """The largest tensor parallel size <= n_gpus that divides the attention heads (vLLM shards heads)."""
+    n = max(1, int(n_gpus))
+    if not heads:
+        return n
+    for tp in range(n, 0, -1):
+        if heads % tp == 0:
+            return tp
+    return 1
+
+
+def llm_arguments(
+    model: str,
+    params: Any,
+    *,
+    n_gpus: int,
+    heads: int | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments of vllm.LLM for one checkpoint (pure)."""
+    env = dict(os.environ if env is None else env)
+    if n_gpus < 1:
+        raise UserError(
+            "evaluation.engine: vllm needs a GPU (none visible); use evaluation.engine: hf on CPU, or "
+            "give evaluation jobs GPUs (resources.evaluate.gpus_per_node)"
+        )
+    try:
+        memory = float(env.get("RLSCALING_VLLM_GPU_MEMORY", "0.85"))
+    except ValueError:
+        raise UserError("RLSCALING_VLLM_GPU_MEMORY: expected a fraction such as 0.85") from None
+    if not 0 < memory <= 1:
+        raise UserError(f"RLSCALING_VLLM_GPU_MEMORY: {memory} is not in (0, 1]")
+    args: dict[str, Any] = {
+        "model": str(model),
+        "tokenizer": str(model),
+        "seed": int(params.seed),
+        "tensor_parallel_size": tensor_parallel_size(n_gpus, heads),
+        "dtype": "auto",
+        "trust_remote_code": False,
+        "gpu_memory_utilization": memory,
+        "max_num_seqs": int(params.batch_size),
+        "enable_prefix_caching": True,
+        "generation_config": "vllm",
+        "disable_log_stats": True,
+        "enforce_eager": env.get("RLSCALING_VLLM_ENFORCE_EAGER", "0") == "1",
+    }
+    if env.get("RLSCALING_VLLM_MAX_MODEL_LEN"):
+        args["max_model_len"] = int(env["RLSCALING_VLLM_MAX_MODEL_LEN"])
+    return args
+
+
+def sampling_arguments(params: Any, n: int, eos_ids: Sequence[int]) -> dict[str, Any]:
+    """Keyword arguments of vllm.SamplingParams for n samples per prompt (pure)."""
+    greedy = bool(params.greedy) or float(params.temperature) == 0.0
+    if greedy and n != 1:
+        raise UserError(f"greedy decoding draws one sample per prompt, not {n}")
+    return {
+        "n": int(n),
+        "temperature": 0.0 if greedy else float(params.temperature),
+        "top_p": 1.0 if greedy else float(params.top_p),
+        "top_k": -1,
+        "max_tokens": int(params.max_response_tokens),
+        "seed": int(params.seed),
+        "stop_token_ids": [int(i) for i in eos_ids],
+        "skip_special_tokens": True,
+    }
+
+
+def to_generations(request_outputs: Sequence[Any], eos_ids: Sequence[int], n: int) -> list[list[Any]]:
+    """vllm RequestOutputs -> Generation lists: n_tokens without the EOS token, finished = stopped at an
+    EOS (finish_reason "stop"), not cut at max_tokens."""
+    from rlscaling.evaluate import Generation
+
+    eos = {int(i) for i in eos_ids}
+    out = []
+    for req in request_outputs:
+        samples = []
+        for o in req.outputs:
+            ids = list(o.token_ids)
+            finished = o.finish_reason == "stop"
+            n_tokens = len(ids) - (1 if finished and ids and ids[-1] in eos else 0)
+            samples.append(Generation(text=o.text, n_tokens=n_tokens, finished=finished))
+        if len(samples) != n:
+            raise RuntimeError(f"vllm returned {len(samples)} samples for a prompt, expected {n}")
+        out.append(samples)
+    return out
+
+
+class VLLMEngine:
+    """vllm.LLM generation with our prompts and sampling (the rlscaling.evaluate.Engine protocol).
+
+    `llm_factory(**kwargs)` / `sampling_factory(**kwargs)` default to vllm.LLM / vllm.SamplingParams
+    (imported only here); tests pass stand-ins. `tokenizer` defaults to the model's (the same loader
+    as the hf engine)."""
+
+    def __init__(
+        self,
+        model: str,
+        params: Any,
+        threads: int = 1,
+        *,
+        n_gpus: int | None = None,
+        tokenizer: Any = None,
+        llm_factory: Callable[..., Any] | None = None,
+        sampling_factory: Callable[..., Any] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        from rlscaling.evaluate import eos_token_ids, load_tokenizer
+
+        if llm_factory is None or sampling_factory is None:
+            import importlib.util
+
+            if importlib.util.find_spec("vllm") is None:
+                raise UserError(
+                    "evaluation engine 'vllm' needs the vllm package, which is not installed here "
+                    "(envs/verl-gpu.yaml on GPU nodes), or set evaluation.engine: hf"
+                )
+            import vllm
+
+            llm_factory = llm_factory or vllm.LLM
+            sampling_factory = sampling_factory or vllm.SamplingParams
+        self.params = params
+        self.model = str(model)
+        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.model)
+        generation_config = None
+        try:
+            from transformers import GenerationConfig
+
+            generation_config = GenerationConfig.from_pretrained(self.model)
+        except Exception:  # no generation_config.json: the tokenizer's EOS only
+            generation_config = None
+        self.eos_ids = eos_token_ids(self.tokenizer, generation_config)
+        if not self.eos_ids:
+            raise UserError(f"--model {model}: the tokenizer defines no eos_token")
+        gpus = visible_gpus(env) if n_gpus is None else int(n_gpus)
+        self.llm_kwargs = llm_arguments(
+            self.model, params, n_gpus=gpus, heads=model_attention_heads(self.model), env=env
+        )
+        self.sampling_factory = sampling_factory
+        self.llm = llm_factory(**self.llm_kwargs)
+        self.prompt_format = "chat_template" if getattr(self.tokenizer, "chat_template", None) else "plain"
+
+    def inputs(self, prompts: Sequence[list[dict[str, str]]]) -> list[dict[str, list[int]]]:
+        """Token-id prompts, encoded exactly as the hf engine encodes them."""
+        from rlscaling.evaluate import encode_prompt
+
+        return [{"prompt_token_ids": encode_prompt(self.tokenizer, m)} for m in prompts]
+
+    def generate(self, prompts: Sequence[list[dict[str, str]]], n: int, desc: str = "") -> list[list[Any]]:
+        sampling = self.sampling_factory(**sampling_arguments(self.params, n, self.eos_ids))
+        outputs = self.llm.generate(self.inputs(prompts), sampling, use_tqdm=True)
+        return to_generations(outputs, self.eos_ids, n)
+
+
+def run(
+    model: str, prompts: Sequence[list[dict[str, str]]], n: int, params: Any, **engine_kwargs: Any
+) -> list[list[Any]]:
+    """Load `model` with vllm and draw n samples for every chat prompt (see VLLMEngine)."""
+    return VLLMEngine(model, params, **engine_kwargs).generate(prompts, n)
