@@ -28,7 +28,7 @@ PY="$ROOT/.venv/bin/python"
 
 [ -x "$SNAKEMAKE" ] || make setup
 "$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null \
-  || "$PY" -m pip install --quiet "snakemake-executor-plugin-slurm==2.8.0"
+  || "$PY" -m pip install --quiet -e ".[cluster]"
 
 scripts/local_slurm.sh install
 cleanup() {
