@@ -22,16 +22,18 @@ pytestmark = pytest.mark.skipif(
 
 
 def sets_for(cfg: dict, model: str, label: str) -> dict[str, list[str]]:
-    """First and second segment of one run per size (the sweep's first value) of a study config."""
+    """The first segment of one run per size (the sweep's first value), and the second segment of the
+    largest size, of a study config."""
     out = {}
-    seen = set()
+    runs = {}
     for run in rc.runs(cfg):
-        if run.size in seen:
-            continue
-        seen.add(run.size)
+        runs.setdefault(run.size, run)
+    largest = list(runs)[-1]
+    for size, run in runs.items():
         p = settings.train_params(cfg, run)
         seg = int(p["segment_steps"])
-        for first, resume in ((0, None), (seg, f"/abs/ck/global_step_{seg}")):
+        starts = ((0, None), (seg, f"/abs/ck/global_step_{seg}")) if size == largest else ((0, None),)
+        for first, resume in starts:
             s = O.Segment(
                 params=p,
                 model_path=model,
@@ -43,8 +45,9 @@ def sets_for(cfg: dict, model: str, label: str) -> dict[str, list[str]]:
                 resume_from=resume,
                 reward_path="/site/rlscaling/rewards/verl_reward.py",
                 experiment=run.name,
+                log_path=f"/abs/logs/segment_{first + seg:06d}.job.jsonl",
             )
-            out[f"{label}/{run.size}/from{first}"] = O.build(s)
+            out[f"{label}/{size}/from{first}"] = O.build(s)
     return out
 
 
@@ -66,6 +69,7 @@ def composed(tmp_path_factory):
                 last=first + int(params["segment_steps"]),
                 resume_from=resume,
                 reward_path="/site/verl_reward.py",
+                log_path="/abs/logs/segment.jsonl",
             )
         )
 
@@ -121,9 +125,12 @@ def test_every_generated_key_exists_in_verls_config(composed):
         assert not [e for e in ans["errors"] if e.startswith("compose")], (name, ans["errors"])
 
 
-def test_only_the_reward_kwargs_are_added_to_verls_config(composed):
+def test_only_the_reward_kwargs_and_the_loggers_path_are_added_to_verls_config(composed):
     for name, ans in generated(composed).items():
-        assert ans["added"] == ["reward.custom_reward_function.reward_kwargs.method"], name
+        assert ans["added"] == [
+            "reward.custom_reward_function.reward_kwargs.method",
+            "ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH",
+        ], name
 
 
 def test_no_mandatory_value_is_left_unset(composed):
@@ -154,6 +161,7 @@ def test_composed_values_are_what_we_asked_for(composed):
     assert ans["trainer.logger"] == ["console", "file"]
     assert ans["trainer.use_v1"] is True
     assert ans["trainer.resume_from_path"] == "/abs/ck/global_step_5"
+    assert ans["ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH"].startswith("/abs/logs/")
     assert ans["reward.custom_reward_function.reward_kwargs.method"] == "boxed"
 
 

@@ -145,10 +145,12 @@ def test_metrics_continue_across_segments(tmp_path, fake_verl):
 
 
 def test_every_job_gets_its_own_file_logger_path(tmp_path, fake_verl):
-    script, _ = fake_verl
+    script, calls = fake_verl
     run_two_segments(tmp_path, script)
     logs = list((tmp_path / "runs" / "r" / ".verl").glob("*/logs/segment_*.jsonl"))
     assert sorted(p.name.split(".")[0] for p in logs) == ["segment_000002", "segment_000004"]
+    ray_env = [c["ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH"] for c in calls_of(calls)]
+    assert sorted(ray_env) == sorted(str(p) for p in logs)  # the Ray actors get the same path
 
 
 def test_a_retried_segment_resumes_from_its_last_save_not_from_its_start(tmp_path, fake_verl, monkeypatch):

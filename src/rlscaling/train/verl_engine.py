@@ -210,6 +210,7 @@ def plan(
     if not val_files and (data.parent / "heldout.parquet").is_file():
         val_files = [str((data.parent / "heldout.parquet").resolve())]
     resume_step = int(_GLOBAL_STEP.match(resume.name).group(1)) if resume else 0
+    log_path = work / "logs" / f"segment_{step:06d}.{_job_tag()}.jsonl"
     segment = O.Segment(
         params=params,
         model_path=base,
@@ -222,6 +223,7 @@ def plan(
         reward_path=reward_path(),
         project=str(params.get("study") or "rlscaling"),
         experiment=str(params.get("run") or out.parent.name),
+        log_path=str(log_path),
     )
     overrides = O.build(segment)
     return {
@@ -233,6 +235,7 @@ def plan(
         "ckpt_dir": ckpt_dir,
         "resume": resume,
         "resume_step": resume_step,
+        "log_path": log_path,
         "overrides": overrides,
         "command": trainer_command(params, overrides, env),
     }
@@ -312,7 +315,7 @@ def train_segment(
     )
 
     if p["resume_step"] < step:  # else an earlier attempt finished training and died while exporting
-        log_path = logs / f"segment_{step:06d}.{_job_tag()}.jsonl"
+        log_path = p["log_path"]
         print("verl command:", " ".join(p["command"]), file=sys.stderr, flush=True)
         proc = subprocess.run(p["command"], env=_environment(v, log_path), check=False)
         if proc.returncode != 0:

@@ -22,7 +22,8 @@
                       checkpoints with hf_model in actor.checkpoint.save_contents at the segment's end
                       (and every verl.save_freq steps); an absolute trainer.default_local_dir
     logging           trainer.logger = console + file (never wandb unless asked); the file logger's path
-                      comes from VERL_FILE_LOGGER_PATH (environment, set per job by the engine)
+                      is VERL_FILE_LOGGER_PATH, one file per job (verl truncates it on open), set in the
+                      environment and in the Ray job's runtime_env.env_vars (the logger runs in an actor)
     cluster           trainer.n_gpus_per_node / nnodes; ray_kwargs.ray_init.num_cpus on one node (fixed on
                       Slurm; across nodes the launcher gives Ray its CPU count)
     switches          trainer.use_v1 explicitly
@@ -67,6 +68,7 @@ class Segment:
     reward_path: str
     project: str = "rlscaling"
     experiment: str = "run"
+    log_path: str | None = None
     extra: list[str] = field(default_factory=list)
 
 
@@ -264,6 +266,10 @@ def build(seg: Segment) -> list[str]:
         # one node: verl starts Ray itself, with a fixed CPU count (not the whole machine's). Across
         # nodes the launcher starts Ray with --num-cpus and verl connects, where num_cpus is refused.
         o.append(("ray_kwargs.ray_init.num_cpus", int(v["ray_num_cpus"])))
+    if seg.log_path:
+        # the file logger lives in verl's TaskRunner (a Ray actor, possibly on another node): the path
+        # goes to every Ray worker through the job's runtime environment, not only the driver's
+        o.append(("+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH", str(seg.log_path)))
     out = [f"{k}={value(x)}" for k, x in o]
     return out + list(v.get("overrides") or []) + list(seg.extra)
 
