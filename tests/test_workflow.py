@@ -40,12 +40,12 @@ def smk(workdir: Path, *args: str, check: bool = True, **popen) -> subprocess.Co
 
 def planned_jobs(workdir: Path, *targets: str) -> Counter:
     """Rule -> number of jobs Snakemake would run now (from a dry run's job stats)."""
-    out = smk(workdir, "-n", "--quiet", "rules", *targets)
+    out = smk(workdir, *targets, "-n", "--quiet", "rules")  # targets first: --quiet takes several values
     text = out.stdout + out.stderr
     counts: Counter = Counter()
     if "Nothing to be done" in text:
         return counts
-    stats = text.split("Job stats:", 1)[1]
+    stats = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]  # the first table only
     for line in stats.splitlines():
         m = re.match(r"^\s*([A-Za-z_]\w*)\s+(\d+)\s*$", line)
         if m and m.group(1) != "total":
@@ -55,7 +55,7 @@ def planned_jobs(workdir: Path, *targets: str) -> Counter:
 
 def planned_outputs(workdir: Path, rule: str, *targets: str) -> list[str]:
     """Output paths of the planned jobs of one rule (from a dry run)."""
-    out = smk(workdir, "-n", *targets)
+    out = smk(workdir, *targets, "-n")
     text = out.stdout + out.stderr
     outs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):

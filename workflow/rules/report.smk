@@ -36,6 +36,7 @@ rule report:
         fits=FIT_FILES,
         pretrain=expand(f"{S}/models/{{size}}/pretrain.json", size=SIZES) if TINY else [],
         data_report=f"{S}/data/report.json",
+        figures=FIGURE_FILES,  # summary.md links the figures that exist
     output:
         report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
