@@ -55,6 +55,9 @@ from typing import Any
 from rlscaling.rewards.extract import normalize_number
 
 MAX_ANSWER_CHARS = 1000  # longest extracted answer / ground truth handed to math-verify
+# deepest {...} / (...) nesting handed to math-verify: its LaTeX parser is recursive and, nested ~100
+# deep, spends seconds in code the SIGALRM timer cannot interrupt (measured 4.6 s for \frac{ x100)
+MAX_NESTING = 24
 VERDICT_CACHE_SIZE = 16_384  # remembered (gt, pred) verdicts (at most ~32 MB with 1000-char answers)
 CANARY_LIMIT_S = 0.5  # time allowed for the canary verdicts after an in-process timeout
 WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
@@ -279,6 +282,18 @@ def mark_health() -> bool:
     return False
 
 
+def nesting_depth(s: str) -> int:
+    """Deepest nesting of braces and parentheses in `s` (linear scan)."""
+    depth = deepest = 0
+    for ch in s:
+        if ch in "{(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "})":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def math_verify_equal(
     gt: str, pred: str, timeout_s: float = 1.0, *, isolate: bool | None = None
 ) -> bool | None:
@@ -290,6 +305,8 @@ def math_verify_equal(
     remembered (the last VERDICT_CACHE_SIZE pairs): the rollouts of one prompt often repeat an answer.
     """
     if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
+        return False
+    if nesting_depth(pred) > MAX_NESTING and nesting_depth(gt) <= MAX_NESTING:
         return False
     key = (gt, pred)
     with _VERDICTS_LOCK:
