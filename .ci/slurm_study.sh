@@ -12,10 +12,12 @@
 #     same metrics, evaluations, curves and fits up to timing fields);
 #  4. launches scripts/ray_slurm_launch.sh inside a 2-node allocation with a stand-in trainer that joins
 #     the Ray cluster (head on the first node, a worker on the second) and checks the nodes, CPUs and
-#     GPUs Ray was given, then that no Ray process is left (needs .venv-verl; skipped without it);
+#     GPUs Ray was given, then that no Ray process is left; once with sbatch, once as a 2-node rule
+#     submitted through profiles/slurm (needs .venv-verl; skipped without it);
 #  5. stops every daemon it started, by PID, on success or failure.
 #
-#   .ci/slurm_study.sh            SLURM_CI_DIR (default /tmp/rlscaling-slurm-ci), SLURM_CI_KEEP=1 keeps it
+#   .ci/slurm_study.sh            SLURM_CI_DIR (default /tmp/rlscaling-slurm-ci), SLURM_CI_KEEP=1 keeps it,
+#                                 RLSCALING_SNAKEFILE another Snakefile
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
@@ -44,6 +46,8 @@ SLURM_CI_NODES=${SLURM_CI_NODES:-2} scripts/local_slurm.sh start "$CLUSTER"
 source "$CLUSTER/env.sh"
 mkdir -p "$WORK"
 
+start_time=$(date +%Y-%m-%dT%H:%M:%S)
+if [ "${SLURM_CI_SKIP_STUDY:-0}" != 1 ]; then  # (SLURM_CI_SKIP_STUDY=1: launcher checks only, for development)
 echo "== reduced study"
 cat >"$WORK/study.yaml" <<'EOF'
 study: slurm-ci
@@ -86,7 +90,6 @@ resources:
 EOF
 
 t0=$SECONDS
-start_time=$(date +%Y-%m-%dT%H:%M:%S)
 "$SNAKEMAKE" -s "$SNAKEFILE" --profile profiles/slurm --directory "$WORK/slurm" --configfile "$WORK/study.yaml" \
   --replace-workflow-config --jobs 4 --local-cores 1 --latency-wait 10 \
   --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 \
@@ -183,29 +186,64 @@ for rel, d in problems.items():
 assert not problems, f"{len(problems)} of {compared} files differ"
 print(f"same outputs: {len(fa)} files, {compared} compared by content")
 PYEOF
+fi
 
 echo "== Ray launcher inside an allocation"
 if [ -x .venv-verl/bin/python ]; then
   cat >"$WORK/standin_trainer.py" <<'EOF'
-"""Stand-in for the verl trainer: join the Ray cluster the launcher started and report its resources."""
+"""Stand-in for the verl trainer: join the Ray cluster the launcher started and report its resources.
+The expected node count is the argument (Snakemake's job step scrubs SLURM_JOB_NUM_NODES)."""
 import os
+import sys
+
 import ray
 
 ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
 res = ray.cluster_resources()
 alive = [n for n in ray.nodes() if n["Alive"]]
 print(f"STANDIN nodes={len(alive)} cpus={res.get('CPU')} gpus={res.get('GPU')}")
-assert len(alive) == int(os.environ["SLURM_JOB_NUM_NODES"])
+assert len(alive) == int(sys.argv[1])
 EOF
+  # (a) straight through sbatch
   job=$(sbatch --wait --parsable --nodes=2 --ntasks=2 --cpus-per-task=2 --gres=gpu:1 --mem=3000 \
     -o "$WORK/launcher.out" --wrap "scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 \
-      --python $ROOT/.venv-verl/bin/python --timeout 180 -- $ROOT/.venv-verl/bin/python $WORK/standin_trainer.py")
+      --python $ROOT/.venv-verl/bin/python --timeout 180 -- $ROOT/.venv-verl/bin/python $WORK/standin_trainer.py 2")
   grep -E "^\[ray_slurm_launch\]|^STANDIN" "$WORK/launcher.out"
   grep -q "STANDIN nodes=2 cpus=4.0 gpus=2.0" "$WORK/launcher.out"
   grep -q "command exited with status 0" "$WORK/launcher.out"
   sacct -j "$job" -X -n -o State | grep -q COMPLETED
   sleep 2
   if pgrep -f "ray_${job}" >/dev/null; then echo "Ray processes of job $job are still running"; exit 1; fi
+
+  # (b) as a multi-node training job of a workflow goes: a rule with the resources rlscaling gives a
+  #     2-node size (gres per node, mpi=srun: the command runs in the batch step, which Snakemake's
+  #     job step has scrubbed of most SLURM_* variables), submitted through profiles/slurm
+  mkdir -p "$WORK/multinode"
+  cat >"$WORK/multinode/Snakefile" <<EOF
+from rlscaling.verl.resources import job_resources
+
+SPEC = {"models": {"sizes": {"big": {"resources": {"train": {"nodes": 2}}}}},
+        "resources": {"train": {"partition": "debug", "gpus_per_node": 1, "cpus_per_task": 2,
+                                "mem_mb": 3000, "runtime": 10}}}
+
+rule all:
+    input: "ray.txt"
+
+rule train_segment:
+    output: "ray.txt"
+    resources: **job_resources(SPEC, "train", "big")
+    shell:
+        "$ROOT/scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 --python $ROOT/.venv-verl/bin/python"
+        " --timeout 180 -- $ROOT/.venv-verl/bin/python $WORK/standin_trainer.py 2 > {output}"
+EOF
+  "$SNAKEMAKE" -s "$WORK/multinode/Snakefile" --directory "$WORK/multinode" --profile profiles/slurm --jobs 1 \
+    --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 2>&1 | tee "$WORK/multinode.log" \
+    | grep -E "submitted|Finished|Error" || true
+  cat "$WORK/multinode/ray.txt"
+  grep -q "STANDIN nodes=2 cpus=4.0 gpus=2.0" "$WORK/multinode/ray.txt"
+  mjob=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\).*/\1/p' "$WORK/multinode.log" | head -n 1)
+  sacct -j "$mjob" -X -n -P -o JobID,NNodes,State,AllocTRES
+  test "$(sacct -j "$mjob" -X -n -P -o NNodes,State)" = "2|COMPLETED"
 else
   echo "no .venv-verl (scripts/install_verl_venv.sh): launcher run skipped"
 fi

@@ -50,7 +50,10 @@ if [ -z "$RAY" ]; then
   if [ -x "$(dirname "$PY")/ray" ]; then RAY="$(dirname "$PY")/ray"; else RAY=ray; fi
 fi
 
-mapfile -t NODES < <(scontrol show hostnames "${SLURM_JOB_NODELIST:?SLURM_JOB_NODELIST unset}")
+# Snakemake's Slurm job step scrubs most SLURM_* variables before running the rule: ask the controller
+NODELIST=${SLURM_JOB_NODELIST:-$(squeue -h -j "$SLURM_JOB_ID" -o %N 2>/dev/null || true)}
+[ -n "$NODELIST" ] || { log "cannot find the allocation's nodes (SLURM_JOB_NODELIST unset, squeue failed)"; exit 2; }
+mapfile -t NODES < <(scontrol show hostnames "$NODELIST")
 N=${#NODES[@]}
 [ "$N" -ge 1 ] || { log "empty node list"; exit 2; }
 HEAD=${NODES[0]}

@@ -165,3 +165,14 @@ def test_outside_an_allocation_it_refuses_to_start(fake_slurm):
     env = {k: v for k, v in env.items() if k != "SLURM_JOB_ID"}
     proc = launch(bin_dir, env, ["true"])
     assert proc.returncode == 2 and "SLURM_JOB_ID" in proc.stderr
+
+
+def test_the_node_list_comes_from_the_controller_when_the_environment_lacks_it(fake_slurm):
+    bin_dir, calls, env = fake_slurm
+    squeue = '#!/bin/bash\necho "$*" >> "$CALLS/squeue"\necho "gpu-a[1-2],gpu-b[7-8]"\n'
+    (bin_dir / "squeue").write_text(squeue)
+    (bin_dir / "squeue").chmod(0o755)
+    env = {k: v for k, v in env.items() if k != "SLURM_JOB_NODELIST"}  # scrubbed by Snakemake's job step
+    assert launch(bin_dir, env, ["true"]).returncode == 0
+    assert "-j 4242" in (calls / "squeue").read_text()
+    assert len((calls / "ray").read_text().splitlines()) == 4
