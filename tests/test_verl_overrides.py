@@ -303,3 +303,21 @@ def test_multi_node_runs_leave_the_ray_cpu_count_to_the_launcher(tmp_path, monke
     run = next(r for r in rc.runs(cfg) if r.size == "72B")
     ov = O.as_dict(O.build(segment(settings.train_params(cfg, run))))
     assert "ray_kwargs.ray_init.num_cpus" not in ov
+
+
+def test_resolved_params_pass_the_train_commands_own_check(tmp_path, monkeypatch):
+    import json
+
+    from rlscaling.train.cli import parse_params
+
+    cfg = preset_config("tan2025-qwen25-guru", tmp_path, monkeypatch)
+    run = next(r for r in rc.runs(cfg) if r.size == "72B")
+    params = parse_params(json.dumps(settings.train_params(cfg, run)))
+    assert params["verl"]["nnodes"] == 4 and params["engine"] == "verl"
+
+
+def test_config_check_names_a_per_size_section_of_an_unknown_size(tmp_path, monkeypatch):
+    cfg = preset_config("qwen3-gsm8k", tmp_path, monkeypatch)
+    cfg["training"]["verl"]["sizes"]["70B"] = {"tensor_parallel_size": 8}
+    with pytest.raises(UserError, match=r"training\.verl\.sizes\.70B"):
+        settings.check(cfg)
