@@ -185,7 +185,8 @@ def plan(
         raise UserError(f"--step {step}: smaller than training.segment_steps ({seg})")
     previous: list[dict[str, Any]] = []
     if first == 0:
-        base = str(init)
+        # a local base model by absolute path (Ray workers may run elsewhere), a hub id as given
+        base = str(init.resolve()) if init.exists() else str(init)
     else:
         info_path = init / SEGMENT_FILE
         if not info_path.is_file():
