@@ -92,6 +92,30 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth():
     assert pt.lr_at(100, 100, 1.0, 10) == pytest.approx(pt.MIN_LR_RATIO)
 
 
+def test_a_packed_document_sees_only_itself(root):
+    """Block-diagonal attention: a document's logits in a packed row equal those of the document alone
+    (as a prompt is seen at RL / evaluation time)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(root / "model").eval()
+    a, b = [1, 50, 60, 70, 2], [1, 80, 90, 100, 110, 2]
+    packed = torch.tensor([a + b])
+    pos = pt.document_positions(packed, bos_id=1)
+    assert pos.tolist() == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 5]]
+    with torch.no_grad():
+        inside = model(input_ids=packed, position_ids=pos, use_cache=False).logits[0, len(a) :]
+        alone = model(input_ids=torch.tensor([b])).logits[0]
+    assert torch.allclose(inside, alone, atol=1e-5)
+
+
+def test_lr_scales_with_one_over_width_when_a_base_width_is_set():
+    s = pt.settings({"pretrain": {"lr": 0.002, "lr_base_width": 128}})
+    assert pt.size_lr(s, 128) == pytest.approx(0.002)
+    assert pt.size_lr(s, 32) == pytest.approx(0.008)
+    assert pt.size_lr(pt.settings({"pretrain": {"lr": 0.002}}), 32) == pytest.approx(0.002)
+
+
 def test_documents_are_framed_by_bos_and_eos(root):
     from transformers import AutoTokenizer
 

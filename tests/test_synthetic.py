@@ -26,8 +26,8 @@ def data() -> syn.SyntheticData:
 def _check_solution(solution: str) -> int:
     """Recompute every equation of a worked solution; return the answer after ####."""
     body, answer = solution.split(" #### ")
-    equations = re.findall(r"(\d+) ([+-]) (\d+) = (\d+)\.", body)
-    assert " ".join(f"{a} {op} {b} = {c}." for a, op, b, c in equations) == body
+    equations = re.findall(r"(\d+)([+-])(\d+)=(\d+)\.", body)
+    assert " ".join(f"{a}{op}{b}={c}." for a, op, b, c in equations) == body
     value = None
     for a, op, b, c in equations:
         assert value is None or int(a) == value  # each step starts from the previous result
@@ -71,6 +71,13 @@ def test_levels_are_equally_common_and_ood_uses_the_ood_levels(data):
     assert counts.max() - counts.min() <= 1
     assert set(data.ood["extra_info"].map(lambda e: e["level"])) == set(CFG["ood_levels"])
     assert set(data.corpus["level"]) == set(CFG["levels"])
+
+
+def test_a_level_listed_twice_is_twice_as_common():
+    d = syn.generate({**CFG, "levels": [1, 1, 2]}, seed=0)
+    problems = d.problems["extra_info"].map(lambda e: e["level"]).value_counts()
+    assert problems[1] == 2 * problems[2]
+    assert d.corpus["level"].value_counts()[1] == 2 * d.corpus["level"].value_counts()[2]
 
 
 def test_level_sets_the_number_of_operations_and_digits():

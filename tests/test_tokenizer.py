@@ -79,6 +79,16 @@ def test_chat_prompt_tokens_are_a_prefix_of_the_pretraining_document(tok, data):
         assert tok.decode(doc[len(ids) : -1]) == info["solution"] and doc[-1] == tok.eos_token_id
 
 
+def test_every_levels_worked_solution_fits_in_48_tokens(tok):
+    """48 = the default max_response_tokens of training and evaluation (solution + EOS)."""
+    import random
+
+    rng = random.Random(0)
+    for level in syn.LEVELS:
+        longest = max(len(tok(syn.make_problem(rng, level).solution)["input_ids"]) for _ in range(200))
+        assert longest + 1 <= 48, level
+
+
 def test_a_model_folder_loads_the_same_tokenizer(tmp_path, tok, data):
     """TRL calls AutoTokenizer on model folders (config.json: model_type qwen2); it must encode alike."""
     from transformers import AutoTokenizer

@@ -10,12 +10,17 @@ A plain training loop, readable top to bottom:
 - documents are BOS + text + EOS; the last HELDOUT_FRACTION of them (at most HELDOUT_MAX_DOCS) are
   kept out of training for the held-out loss;
 - every epoch shuffles the training documents (seeded), concatenates them and cuts the stream into
-  rows of seq_len tokens (packed; the loss is on every token);
+  rows of seq_len tokens (packed; the loss is on every token). Position ids restart at every BOS, which
+  makes transformers attend block-diagonally: a document sees only itself, as a prompt does at RL /
+  evaluation time (tiny models also learn to copy numbers from the question sooner that way);
 - AdamW (weight decay on matrices only), linear warmup then cosine decay to MIN_LR_RATIO * lr,
-  gradient clipping at 1.0, float32;
+  gradient clipping at 1.0, float32. With `lr_base_width` set, a size of hidden_size h trains at
+  lr * lr_base_width / h (narrow models need larger steps, wide ones smaller);
 - `pretrain.tokens` is rounded up to whole optimizer steps of batch_size x seq_len tokens.
 Deterministic for a given seed and thread count. Writes the Hugging Face model folder (config,
-safetensors, tokenizer files, generation_config with bos / eos / pad) atomically, and pretrain.json.
+safetensors, tokenizer files, generation_config with bos / eos / pad) atomically, and pretrain.json
+(N, N_nonembed, tokens, FLOPs = 6 N tokens, seconds, tokens/s, final training loss, held-out loss,
+loss curve as [tokens, loss] pairs, architecture, settings).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "warmup_steps": 50,
     "weight_decay": 0.1,
     "vocab_size": 512,
+    "lr_base_width": None,
 }
 HELDOUT_FRACTION = 0.02
 HELDOUT_MAX_DOCS = 500
@@ -56,7 +62,19 @@ def settings(params: dict[str, Any]) -> dict[str, Any]:
     for key in ("lr", "weight_decay"):
         if not isinstance(s[key], (int, float)) or s[key] < 0 or (key == "lr" and s[key] == 0):
             raise UserError(f"pretrain.{key}: expected a positive number, got {s[key]!r}")
+    base = s["lr_base_width"]
+    if base is not None and (not isinstance(base, int) or base < 1):
+        raise UserError(f"pretrain.lr_base_width: expected a positive integer or null, got {base!r}")
     return s
+
+
+def size_lr(s: dict[str, Any], hidden_size: int) -> float:
+    """Peak learning rate of a size: pretrain.lr, or with pretrain.lr_base_width set, lr scaled by
+    lr_base_width / hidden_size (muP-style 1/width: narrow models need a larger step to learn in the
+    few thousand steps of the tiny study, wide ones a smaller one to learn at all)."""
+    if s["lr_base_width"] is None:
+        return float(s["lr"])
+    return float(s["lr"]) * s["lr_base_width"] / hidden_size
 
 
 def lr_at(step: int, total: int, lr: float, warmup: int) -> float:
@@ -164,14 +182,16 @@ def pretrain(
 
     # model and optimizer
     where = f"models.sizes.{params.get('size')}"
-    model = models.build(params.get("arch") or {}, tokenizer, seed, where, max_positions=max(512, seq_len))
+    arch = models.check_arch(params.get("arch") or {}, where)
+    model = models.build(arch, tokenizer, seed, where, max_positions=max(512, seq_len))
+    lr = size_lr(s, arch["hidden_size"])
     model.train()
     counts = models.count(model)
     matrices = [p for p in model.parameters() if p.dim() >= 2]
     vectors = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": matrices, "weight_decay": s["weight_decay"]}, {"params": vectors, "weight_decay": 0.0}],
-        lr=s["lr"],
+        lr=lr,
         betas=(0.9, 0.95),
         eps=1e-8,
     )
@@ -184,7 +204,7 @@ def pretrain(
     bar = tqdm(total=steps, desc=f"pretrain {params.get('size', '')}", file=sys.stderr, mininterval=5.0)
     for step, (_, x) in enumerate(batches(train_docs, seq_len, batch_size, steps, seed)):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, s["lr"], s["warmup_steps"])
+            group["lr"] = lr_at(step, steps, lr, s["warmup_steps"])
         loss = forward_loss(model, x, tokenizer.bos_token_id)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -225,6 +245,7 @@ def pretrain(
         "heldout_loss": heldout_loss,
         "heldout_documents": len(held_docs),
         "steps": steps,
+        "lr": lr,
         "loss_curve": curve,
         "arch": dict(params.get("arch") or {}),
         "pretrain": s,

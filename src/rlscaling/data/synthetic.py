@@ -2,16 +2,23 @@
 
 A problem is a short story of additions and subtractions on one count of things:
 
-    question: "Tom has 23 apples. He buys 45 more. Then he gives away 12. How many apples does Tom have now?"
-    solution: "23+45=68. 68-12=56. #### 56"
+    question: "Tom has 23 apples. He buys 9 more. Then he gives away 7. How many apples does Tom have now?"
+    solution: "23+9=32. 32-7=25. #### 25"
 
 The solution is one equation per operation, then the answer after `####` (what the `strict` scorer
 reads). Counts never go below zero. A problem's level fixes how many operations it has and how many
 digits its numbers have (LEVELS); its `difficulty` in [0, 1) orders problems by level, then within a
 level by the fraction of digit columns that carry or borrow.
 
+Why most operands have one digit: the tiny models copy the first digit of a number from the question
+easily, but copying its second digit (an induction-head skill) appears suddenly and at a random point
+of their short pre-training, which made the base models' scores a lottery. One-digit operands keep the
+copying easy, and the difficulty comes from the arithmetic: longer chains of steps, longer counts with
+carries that run further (199+5=204). Only level 6 (and ood level 8) asks for two-digit operands.
+
 `generate(cfg, seed)` returns three tables, all from one seeded generator:
-- problems: rows in verl's RL schema from `levels` (n_train + n_pool_heldout, levels equally often);
+- problems: rows in verl's RL schema from `levels` (n_train + n_pool_heldout; the levels are drawn in
+  turn, so a level listed twice is twice as common);
   the data stage orders them into a curriculum and carves the held-out split from them.
 - ood: the same from `ood_levels` (n_ood rows), harder problems for a transfer benchmark.
 - corpus: n_pretrain pre-training documents, `text` = question + "\\n" + solution, from `levels`,
@@ -35,18 +42,17 @@ from rlscaling.errors import UserError
 
 DATA_SOURCE = "rlscaling/arith"
 
-# level -> (operations, digits of the starting count, digits of each operand)
+# level -> (operations, digits of the starting count, digits of each operand). Every level's worked
+# solution fits in 48 tokens of the tiny family's tokenizer (the default max_response_tokens).
 LEVELS: dict[int, tuple[int, int, int]] = {
-    1: (1, 1, 1),
-    2: (1, 2, 1),
-    3: (1, 2, 2),
-    4: (2, 2, 1),
-    5: (2, 2, 2),
-    6: (3, 2, 2),
-    7: (2, 3, 2),
-    8: (3, 3, 2),
-    9: (3, 3, 3),
-    10: (4, 3, 3),
+    1: (1, 1, 1),  # 7+5=12: one-digit facts
+    2: (2, 1, 1),  # two steps; the count grows past 9
+    3: (3, 2, 1),  # three steps from a two-digit count
+    4: (4, 2, 1),  # four steps
+    5: (3, 3, 1),  # three steps from a three-digit count (carries run further: 199+5=204)
+    6: (2, 2, 2),  # two-digit operands, copied digit by digit from the question
+    7: (5, 1, 1),  # ood: a longer chain than any trained
+    8: (2, 3, 2),  # ood: two-digit operands on a three-digit count
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -121,10 +127,10 @@ def make_problem(rng: random.Random, level: int) -> Problem:
         c, k = _carries(value, n, op)
         carries, columns = carries + c, columns + k
         new = value + n if op == "+" else value - n
-        equations.append(f"{value} {op} {n} = {new}.")
+        equations.append(f"{value}{op}{n}={new}.")
         value = new
     sentences.append(f"How many {item} does {name} have now?")
-    difficulty = (level - 1 + carries / columns) / (len(LEVELS) + 1)
+    difficulty = (level - 1 + 0.9 * carries / columns) / len(LEVELS)  # in [0, 1), by level first
     return Problem(
         question=" ".join(sentences),
         solution=" ".join(equations) + f" #### {value}",
@@ -172,7 +178,7 @@ def _check_capacity(s: dict[str, Any]) -> None:
         ("n_train", s["levels"], s["n_train"] + s["n_pool_heldout"] + s["n_pretrain"]),
         ("n_ood", s["ood_levels"], s["n_ood"]),
     ):
-        for lv in levels:
+        for lv in levels:  # a level listed k times takes k shares
             demand[lv] = demand.get(lv, 0) + n / len(levels)
             if demand[lv] > capacity(lv) / 4:
                 raise UserError(
@@ -183,7 +189,7 @@ def _check_capacity(s: dict[str, Any]) -> None:
 
 
 def _draw(rng: random.Random, levels: list[int], n: int, seen: set[str]) -> list[Problem]:
-    """n problems with questions not in `seen` (updated), levels in turn so each is equally common."""
+    """n problems with questions not in `seen` (updated), drawn from the levels in turn."""
     out: list[Problem] = []
     while len(out) < n:
         p = make_problem(rng, levels[len(out) % len(levels)])

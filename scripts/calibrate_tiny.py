@@ -1,0 +1,166 @@
+"""Calibrate the embedded default study's tiny model family (rerunnable).
+
+    .venv/bin/python scripts/calibrate_tiny.py [--config config.yaml] [--work results/calibrate]
+        [--sizes xs,s] [--reuse] [--override '{"pretrain": {"tokens": 1000000}}']
+
+Runs what the study runs, with the config's settings, one size at a time on one thread:
+1. the data stage (rlscaling.data.prepare: synthetic problems, stratified held-out split, ood benchmark,
+   pre-training corpus);
+2. the tokenizer and the pre-training of every size (rlscaling.tokenizer, rlscaling.pretrain);
+3. the base models' pass@1 on the held-out split and the ood benchmark by sampling (the evaluation's
+   hf engine: temperature / samples / max tokens from the config's `evaluation` section, strict scorer),
+   overall and per level, the share of problems solved sometimes but not always (what GRPO learns
+   from), and the generation throughput.
+Prints the table and writes {work}/calibration.json. --reuse keeps models already pre-trained in {work}
+(delete a size's folder to retrain it after changing its settings).
+
+Targets of the default study: base pass@1 of every size in [0.10, 0.50], rising with N, falling with
+the level; pre-training of all sizes within about 5 CPU-minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rlscaling import config as rc  # noqa: E402
+from rlscaling.io import write_json  # noqa: E402
+
+
+def prepare_data(cfg: dict, work: Path) -> Path:
+    from rlscaling.data.prepare import prepare
+
+    data_dir = work / "data"
+    benches = {b: cfg["benchmarks"][b] for b in cfg["evaluation"]["benchmarks"]}
+    prepare({"data": cfg["data"], "benchmarks": benches, "seed": cfg["seed"]}, data_dir)
+    return data_dir
+
+
+def evaluate(model_dir: Path, bench_file: Path, ev: dict, seed: int, greedy: bool = False) -> dict:
+    """pass@1 (mean over samples) overall and per level, solved-sometimes share, generation speed.
+    greedy: one greedy answer per problem instead (what sharpening by RL could reach)."""
+    import torch
+
+    from rlscaling.evaluate import EvalParams, HFEngine
+    from rlscaling.rewards import score
+
+    df = pd.read_parquet(bench_file)
+    prompts = [list(p) for p in df["prompt"]]
+    truths = [rm["ground_truth"] for rm in df["reward_model"]]
+    levels = [int(e["level"]) for e in df["extra_info"]]
+    n = 1 if greedy else int(ev["n_samples"])
+    params = EvalParams(
+        greedy=greedy,
+        n_samples=n,
+        n_samples_requested=n,
+        temperature=float(ev["temperature"]),
+        max_response_tokens=int(ev["max_response_tokens"]),
+        batch_size=int(ev["batch_size"]),
+        seed=seed,
+    )
+    torch.manual_seed(seed)
+    engine = HFEngine(str(model_dir), params, threads=1)
+    t0 = time.perf_counter()
+    gens = engine.generate(prompts, n, desc=bench_file.stem)
+    seconds = time.perf_counter() - t0
+    per_problem = [sum(score(g.text, gt, "strict").correct for g in gs) / n for gs, gt in zip(gens, truths)]
+    by_level = defaultdict(list)
+    for lv, p in zip(levels, per_problem):
+        by_level[lv].append(p)
+    gen_tokens = sum(g.n_tokens for gs in gens for g in gs)
+    return {
+        "problems": len(df),
+        "pass@1": sum(per_problem) / len(per_problem),
+        "by_level": {lv: round(sum(v) / len(v), 3) for lv, v in sorted(by_level.items())},
+        "sometimes": sum(0 < p < 1 for p in per_problem) / len(per_problem),
+        "format_rate": sum("####" in g.text for gs in gens for g in gs) / (n * len(gens)),
+        "gen_tokens": gen_tokens,
+        "gen_seconds": round(seconds, 2),
+        "gen_tokens_per_second": round(gen_tokens / seconds, 1),
+        "example": gens[0][0].text,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
+    ap.add_argument("--work", default=str(ROOT / "results" / "calibrate"))
+    ap.add_argument("--sizes", default=None, help="comma-separated sizes (default: all)")
+    ap.add_argument("--reuse", action="store_true", help="keep data, tokenizer and models already in --work")
+    ap.add_argument("--override", default=None, help="JSON merged into the config")
+    ap.add_argument("--skip-eval", action="store_true")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    cfg = rc.load(args.config, json.loads(args.override) if args.override else None)
+    work = Path(args.work)
+    sizes = args.sizes.split(",") if args.sizes else list(cfg["models"]["sizes"])
+
+    t0 = time.perf_counter()
+    data_dir = work / "data"
+    if not (args.reuse and (data_dir / "pretrain_corpus.parquet").is_file()):
+        prepare_data(cfg, work)
+    corpus = pd.read_parquet(data_dir / "pretrain_corpus.parquet")["text"].tolist()
+    print(f"data: {time.perf_counter() - t0:.1f}s, corpus {len(corpus)} documents", file=sys.stderr)
+
+    from transformers import AutoTokenizer
+
+    from rlscaling import pretrain, tokenizer
+
+    tok_dir = work / "tokenizer"
+    if not (args.reuse and tok_dir.is_dir()):
+        tokenizer.save(tokenizer.build(corpus, cfg["pretrain"]["vocab_size"]), tok_dir)
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+
+    results = {}
+    for size in sizes:
+        model_dir, record_file = work / size / "base", work / size / "pretrain.json"
+        if not (args.reuse and record_file.is_file()):
+            params = {"arch": cfg["models"]["sizes"][size], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
+                      "size": size}
+            write_json(record_file, pretrain.pretrain(corpus, tok, params, model_dir, threads=1))
+        rec = json.loads(record_file.read_text())
+        row = {k: rec[k] for k in ("N", "N_nonembed", "tokens", "flops", "seconds", "tokens_per_second",
+                                   "final_loss", "heldout_loss")}
+        if not args.skip_eval:
+            for bench in cfg["evaluation"]["benchmarks"]:
+                f = data_dir / ("heldout.parquet" if bench == "heldout" else f"bench/{bench}.parquet")
+                row[bench] = evaluate(model_dir, f, cfg["evaluation"], cfg["seed"])
+                if bench == "heldout":
+                    g = evaluate(model_dir, f, cfg["evaluation"], cfg["seed"], greedy=True)
+                    row["heldout_greedy"] = {k: g[k] for k in ("pass@1", "by_level")}
+        results[size] = row
+        print(json.dumps({size: row}), file=sys.stderr, flush=True)
+
+    write_json(work / "calibration.json", {"config": {k: cfg[k] for k in ("data", "models", "pretrain")},
+                                           "results": results})
+    print(f"\n{'size':5s} {'N':>9s} {'N_ne':>9s} {'tokens':>9s} {'FLOPs':>9s} {'sec':>6s} {'tok/s':>7s} "
+          f"{'loss':>6s} {'held':>6s}  pass@1 heldout (by level) | ood | sometimes | gen tok/s | greedy")
+    for size, r in results.items():
+        line = (f"{size:5s} {r['N']:9d} {r['N_nonembed']:9d} {r['tokens']:9d} {r['flops']:9.2e} "
+                f"{r['seconds']:6.1f} {r['tokens_per_second']:7.0f} {r['final_loss']:6.3f} {r['heldout_loss']:6.3f}")
+        if "heldout" in r:
+            h = r["heldout"]
+            line += f"  {h['pass@1']:.3f} {h['by_level']} | "
+            line += f"{r['ood']['pass@1']:.3f} {r['ood']['by_level']} | " if "ood" in r else "- | "
+            line += f"{h['sometimes']:.2f} | {h['gen_tokens_per_second']:.0f}"
+            line += f" | greedy {r['heldout_greedy']['pass@1']:.3f}"
+        print(line)
+    print(f"pre-training total: {sum(r['seconds'] for r in results.values()):.0f} s; "
+          f"whole calibration {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
