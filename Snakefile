@@ -13,6 +13,8 @@ min_version("9.0")
 
 import rlscaling.config as rc
 from rlscaling.errors import UserError
+from rlscaling.verl.resources import rule_resources
+from rlscaling.verl.settings import train_params
 
 
 configfile: "config.yaml"
@@ -58,12 +60,25 @@ def checkpoint_input(run, step):
     return [] if (int(step) == 0 and not TINY) else [checkpoint(run, step)]
 
 
-def resources_for(family, size=None):
-    """Resources of a rule family (pretrain / train / evaluate / light), with per-size overrides."""
-    res = dict(config.get("resources", {}).get(family, {}))
-    if size is not None:
-        res.update(SIZES[size].get("resources", {}).get(family, {}))
-    return res
+def resources_for(family, wildcard=None):
+    """Snakemake resources of a rule family (light / pretrain / train / evaluate) from the config's
+    `resources` and the sizes' overrides (rlscaling.verl.resources). `wildcard` names the wildcard
+    that gives the job's size: "run" or "size" (None: no per-size values)."""
+    size_of = {"run": lambda w: RUNS[w.run].size, "size": lambda w: w.size, None: None}[wildcard]
+    try:
+        return rule_resources(config, family, size_of)
+    except UserError as err:
+        raise WorkflowError(f"config: {err}")
+
+
+_SEGMENT_PARAMS = {}
+
+
+def segment_params(run):
+    """A run's training-segment params (verl runs: settings resolved for the run's size), computed once."""
+    if run not in _SEGMENT_PARAMS:
+        _SEGMENT_PARAMS[run] = train_params(config, RUNS[run])
+    return _SEGMENT_PARAMS[run]
 
 
 wildcard_constraints:

@@ -175,6 +175,9 @@ def check(config: dict[str, Any]) -> None:
     for key in config.get("sweep", {}):
         if key not in SWEEP_KEYS:
             raise UserError(f"sweep.{key}: not a sweep dimension (allowed: {sorted(SWEEP_KEYS)})")
+    from rlscaling.verl import settings as verl_settings
+
+    verl_settings.check(config)
 
 
 def _resolve(p: str | Path) -> Path:

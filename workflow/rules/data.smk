@@ -30,6 +30,8 @@ rule data:
         cfg=as_json({"data": {**config["data"], "reuse_taus": REUSE_TAUS}, "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
                      "seed": config["seed"]}),
         out_dir=f"{S}/data",
+    conda:
+        "../../envs/cpu.yaml"
     log:
         f"{S}/logs/data.log",
     benchmark:

@@ -16,13 +16,15 @@ rule evaluate:
                                "scorers": {b: config["benchmarks"][b].get("scorer") for b in BENCHES}}),
         out_dir=lambda w: f"{S}/eval/{w.run}/step_{w.step}",
         model=lambda w: checkpoint(w.run, w.step),
+    conda:
+        "../../envs/verl-gpu.yaml" if config["evaluation"]["engine"] == "vllm" else "../../envs/cpu.yaml"
     log:
         f"{S}/logs/evaluate/{{run}}/step_{{step}}.log",
     benchmark:
         f"{S}/benchmarks/evaluate/{{run}}/step_{{step}}.tsv"
     threads: 1
     resources:
-        **resources_for("evaluate"),
+        **resources_for("evaluate", "run"),
     shell:
         "{RLSCALING} evaluate --model {params.model} --bench {input.bench} --params-json {params.cfg:q}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

@@ -19,6 +19,8 @@ rule curves:
         cfg=as_json({"study": config["study"], "models": config["models"], "sweep": config.get("sweep", {}),
                      "runs": {r.name: {"size": r.size, "variant": r.variant} for r in RUNS.values()},
                      "eval_steps": rc.eval_steps(config), "benchmarks": BENCHES}),
+    conda:
+        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/curves.log",
     benchmark:
@@ -49,6 +51,8 @@ rule fit:
         f"{S}/fits/{{fit}}.json",
     params:
         args=fit_args,
+    conda:
+        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/fit/{{fit}}.log",
     benchmark:

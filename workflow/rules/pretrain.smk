@@ -9,6 +9,8 @@ rule tokenizer:
         directory(f"{S}/models/tokenizer"),
     params:
         cfg=as_json({"vocab_size": config.get("pretrain", {}).get("vocab_size", 512)}),
+    conda:
+        "../../envs/cpu.yaml"
     log:
         f"{S}/logs/tokenizer.log",
     benchmark:
@@ -30,13 +32,15 @@ rule pretrain:
     params:
         cfg=lambda w: as_json({"arch": SIZES[w.size], "pretrain": config.get("pretrain", {}),
                                "seed": config["seed"], "size": w.size}),
+    conda:
+        "../../envs/cpu.yaml"
     log:
         f"{S}/logs/pretrain/{{size}}.log",
     benchmark:
         f"{S}/benchmarks/pretrain/{{size}}.tsv"
     threads: 1
     resources:
-        **resources_for("pretrain"),
+        **resources_for("pretrain", "size"),
     shell:
         "{RLSCALING} pretrain --corpus {input.corpus} --tokenizer {input.tokenizer}"
         " --params-json {params.cfg:q} --threads {threads}"

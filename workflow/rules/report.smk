@@ -21,6 +21,8 @@ rule figures:
     params:
         cfg=as_json({"figures": config["figures"], "fit": config["fit"], "names": FIGURE_NAMES}),
         out_dir=f"{S}/figures",
+    conda:
+        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/figures.log",
     benchmark:
@@ -41,6 +43,8 @@ rule report:
         report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
         study_dir=S,
+    conda:
+        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/report.log",
     shell:

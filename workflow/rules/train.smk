@@ -14,15 +14,17 @@ rule train_segment:
     output:
         directory(f"{S}/runs/{{run}}/step_{{step}}"),
     params:
-        cfg=lambda w: as_json(RUNS[w.run].train_params()),
+        cfg=lambda w: as_json(segment_params(w.run)),
         init=lambda w: checkpoint(w.run, int(w.step) - SEG),
+    conda:
+        "../../envs/verl-gpu.yaml" if config["training"]["engine"] == "verl" else "../../envs/cpu.yaml"
     log:
         f"{S}/logs/train/{{run}}/step_{{step}}.log",
     benchmark:
         f"{S}/benchmarks/train/{{run}}/step_{{step}}.tsv"
     threads: 1
     resources:
-        **resources_for("train"),
+        **resources_for("train", "run"),
     shell:
         "{RLSCALING} train --params-json {params.cfg:q} --init {params.init} --data {input.data}"
         " --step {wildcards.step} --threads {threads} --out {output} > {log} 2>&1"
@@ -34,6 +36,8 @@ rule run_metrics:
         lambda w: [step_dir(w.run, s) for s in rc.checkpoint_steps(config) if s > 0],
     output:
         f"{S}/runs/{{run}}/metrics.jsonl",
+    conda:
+        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/run_metrics/{{run}}.log",
     shell:
