@@ -58,6 +58,9 @@ MAX_ANSWER_CHARS = 1000  # longest extracted answer / ground truth handed to mat
 # deepest {...} / (...) nesting handed to math-verify: its LaTeX parser is recursive and, nested ~100
 # deep, spends seconds in code the SIGALRM timer cannot interrupt (measured 4.6 s for \frac{ x100)
 MAX_NESTING = 24
+# most binary operators handed to math-verify when the ground truth itself is simpler: a flat
+# "1+1+...+1" of 450 terms took 3.6 s in its parser, past the timer's reach
+MAX_OPERATORS = 64
 VERDICT_CACHE_SIZE = 16_384  # remembered (gt, pred) verdicts (at most ~32 MB with 1000-char answers)
 CANARY_LIMIT_S = 0.5  # time allowed for the canary verdicts after an in-process timeout
 WORKER_GRACE_S = 0.5  # extra wait for a worker's reply before it is killed
@@ -294,6 +297,11 @@ def nesting_depth(s: str) -> int:
     return deepest
 
 
+def operator_count(s: str) -> int:
+    """Number of binary-operator characters (+ - * / ^ =) in `s`."""
+    return sum(s.count(op) for op in "+-*/^=")
+
+
 def math_verify_equal(
     gt: str, pred: str, timeout_s: float = 1.0, *, isolate: bool | None = None
 ) -> bool | None:
@@ -307,6 +315,8 @@ def math_verify_equal(
     if len(gt) > MAX_ANSWER_CHARS or len(pred) > MAX_ANSWER_CHARS:
         return False
     if nesting_depth(pred) > MAX_NESTING and nesting_depth(gt) <= MAX_NESTING:
+        return False
+    if operator_count(pred) > MAX_OPERATORS and operator_count(gt) <= MAX_OPERATORS:
         return False
     key = (gt, pred)
     with _VERDICTS_LOCK:
