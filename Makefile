@@ -11,11 +11,11 @@ CORES ?= 2
 setup: $(VENV)/.installed
 
 # torch first, pinned: the CPU build; an unpinned torch pulls several GB of CUDA
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster]'
 	touch $@
 
 study: setup

@@ -38,8 +38,15 @@ echo $$ >> "$CALLS/ray_pids"
 exec sleep 300   # `ray start --block` stays up until the launcher stops it
 """
 PYTHON_UP = """#!/bin/bash
-cat > /dev/null   # the node-count check: the cluster is up
-exit "${CLUSTER_UP_STATUS:-0}"
+# the node-count check, like the real one: wait until every node's `ray start` has run ($1 = nodes)
+cat > /dev/null
+status=${CLUSTER_UP_STATUS:-0}
+[ "$status" = 0 ] || exit "$status"
+for _ in $(seq 100); do
+  [ "$(cat "$CALLS/ray" 2>/dev/null | wc -l)" -ge "$2" ] && exit 0
+  sleep 0.05
+done
+exit 1
 """
 
 
