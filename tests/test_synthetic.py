@@ -140,3 +140,50 @@ def test_undefined_level_is_a_user_error_naming_the_key():
 def test_more_problems_than_a_level_can_hold_is_a_user_error():
     with pytest.raises(UserError, match="data.synthetic.n_train"):
         syn.generate({**CFG, "levels": [1], "n_train": 10**5}, 0)
+
+
+# the noisy pre-training corpus (data.synthetic.corpus_plain_answer_rate, corpus_slip_rate)
+
+NOISY = {**CFG, "n_pretrain": 2000, "corpus_plain_answer_rate": 0.4, "corpus_slip_rate": 0.25}
+
+
+def _equations_chain(solution_body: str) -> list[tuple[int, str, int, int]]:
+    found = re.findall(r"(\d+)([+-])(\d+)=(-?\d+)\.", solution_body)
+    equations = [(int(a), op, int(b), int(c)) for a, op, b, c in found]
+    for (_, _, _, c), (a, _, _, _) in zip(equations, equations[1:], strict=False):
+        assert a == c  # a wrong step's result is carried on
+    return equations
+
+
+def test_corpus_answer_styles_follow_the_plain_answer_rate():
+    texts = syn.generate(NOISY, 0).corpus["text"]
+    plain = sum("The answer is" in t for t in texts) / len(texts)
+    assert abs(plain - 0.4) < 0.05
+    assert all(("#### " in t) != ("The answer is" in t) for t in texts)
+
+
+def test_slipped_solutions_have_one_step_off_by_one_and_a_consistent_wrong_answer():
+    texts = syn.generate(NOISY, 0).corpus["text"]
+    slipped = 0
+    for text in texts:
+        solution = text.split("\n")[1]
+        body, answer = re.split(r" #### | The answer is ", solution)
+        equations = _equations_chain(body)
+        errors = [c - (a + b if op == "+" else a - b) for a, op, b, c in equations]
+        assert sum(e != 0 for e in errors) <= 1 and all(abs(e) <= 1 for e in errors)
+        assert int(answer.rstrip(".")) == equations[-1][3]
+        slipped += any(errors)
+    assert abs(slipped / len(texts) - 0.25) < 0.05
+
+
+def test_noise_rates_change_only_the_corpus_solutions():
+    clean, noisy = syn.generate(CFG, 0), syn.generate(NOISY | {"n_pretrain": CFG["n_pretrain"]}, 0)
+    assert clean.problems["prompt"].tolist() == noisy.problems["prompt"].tolist()
+    questions = [[t.split("\n")[0] for t in d.corpus["text"]] for d in (clean, noisy)]
+    assert questions[0] == questions[1]
+    assert clean.corpus["text"].tolist() != noisy.corpus["text"].tolist()
+
+
+def test_noise_rate_outside_the_unit_interval_is_a_user_error_naming_the_key():
+    with pytest.raises(UserError, match="data.synthetic.corpus_slip_rate"):
+        syn.generate({**CFG, "corpus_slip_rate": 1.5}, 0)

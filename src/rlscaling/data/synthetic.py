@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     "levels": [1, 2, 3, 4, 5, 6],
     "ood_levels": [7, 8],
     "n_ood": 100,
+    "corpus_plain_answer_rate": 0.0,
+    "corpus_slip_rate": 0.0,
 }
 
 NAMES = [
@@ -140,6 +142,43 @@ def make_problem(rng: random.Random, level: int) -> Problem:
     )
 
 
+def corpus_solution(p: Problem, rng: random.Random, plain_rate: float, slip_rate: float) -> str:
+    """The worked solution a pre-training document shows for `p`: like web text, not always the
+    strict `#### N` form and not always right.
+
+    - with probability `slip_rate`, one step's result is off by one (at a random step; the following
+      steps carry the wrong count on, so the final answer is wrong too);
+    - with probability `plain_rate`, the answer line reads "The answer is N." instead of "#### N".
+
+    The base model learns both habits at about these rates; RL with the strict reward can unlearn them
+    (the format and the slips are decisions at a few tokens, shared by every problem), which is the
+    sharpening that RL post-training of real models shows. 0 and 0 give the problem's own solution.
+    """
+    slip = rng.random() < slip_rate
+    plain = rng.random() < plain_rate
+    if not slip and not plain:
+        return p.solution
+    equations = [e.rstrip(".") for e in p.solution.split(" #### ")[0].split(" ")]
+    value = None
+    if slip:
+        at = rng.randrange(len(equations))
+        out = []
+        for i, eq in enumerate(equations):
+            lhs, _ = eq.split("=")
+            op = "+" if "+" in lhs else "-"
+            a, b = (int(x) for x in lhs.split(op))
+            if value is not None:
+                a = value
+            value = a + b if op == "+" else a - b
+            if i == at:
+                value = value + 1 if value == 0 or rng.random() < 0.5 else value - 1
+            out.append(f"{a}{op}{b}={value}")
+        equations = out
+    answer = p.answer if value is None else value
+    tail = f"The answer is {answer}." if plain else f"#### {answer}"
+    return " ".join(f"{e}." for e in equations) + f" {tail}"
+
+
 def document(question: str, solution: str) -> str:
     """A pre-training document: the question line, then the solution line (BOS / EOS are added by
     pre-training, as the chat template adds BOS at RL / evaluation time)."""
@@ -157,6 +196,9 @@ def _settings(cfg: dict[str, Any] | None) -> dict[str, Any]:
     for key in ("n_train", "n_pool_heldout", "n_pretrain", "n_ood"):
         if not isinstance(s[key], int) or s[key] < 0:
             raise UserError(f"data.synthetic.{key}: expected a non-negative integer, got {s[key]!r}")
+    for key in ("corpus_plain_answer_rate", "corpus_slip_rate"):
+        if not isinstance(s[key], (int, float)) or not 0 <= s[key] <= 1:
+            raise UserError(f"data.synthetic.{key}: expected a fraction in [0, 1], got {s[key]!r}")
     if s["n_ood"] > 0 and not s["ood_levels"]:
         raise UserError("data.synthetic.ood_levels: empty but n_ood > 0")
     return s
@@ -229,10 +271,12 @@ def generate(cfg: dict[str, Any] | None, seed: int) -> SyntheticData:
     ood = _draw(rng, list(s["ood_levels"]), s["n_ood"], seen)
     corpus = _draw(rng, list(s["levels"]), s["n_pretrain"], seen)
     rng.shuffle(corpus)
+    # a stream of its own: the noise rates change the corpus' solutions, never which problems are drawn
+    noise = random.Random(f"rlscaling-synthetic-corpus-noise-{seed}")
+    plain, slip = float(s["corpus_plain_answer_rate"]), float(s["corpus_slip_rate"])
+    texts = [document(p.question, corpus_solution(p, noise, plain, slip)) for p in corpus]
     return SyntheticData(
         problems=_verl_rows(problems),
         ood=_verl_rows(ood),
-        corpus=pd.DataFrame(
-            {"text": [document(p.question, p.solution) for p in corpus], "level": [p.level for p in corpus]}
-        ),
+        corpus=pd.DataFrame({"text": texts, "level": [p.level for p in corpus]}),
     )
