@@ -111,6 +111,40 @@ def test_segment_params_do_not_depend_on_total_steps(default):
     assert rc.runs(a)[0].train_params() == rc.runs(b)[0].train_params()
 
 
+def test_size_override_changes_only_that_sizes_runs(default):
+    plain = {r.name: r.train_params() for r in rc.runs(rc.validate(copy.deepcopy(default)))}
+    default["training"]["sizes"] = {"l": {"lr": 2.5e-5, "kl_coef": 0.01}}
+    runs = {r.name: r for r in rc.runs(rc.validate(default))}
+    assert (runs["l"].training["lr"], runs["l"].training["kl_coef"]) == (2.5e-5, 0.01)
+    assert "sizes" not in runs["l"].train_params()
+    for name in ("xs", "s", "m"):  # their segments keep their params: nothing of theirs reruns
+        assert runs[name].train_params() == plain[name]
+
+
+def test_sweep_value_wins_over_size_override(default):
+    default["training"]["sizes"] = {"l": {"lr": 2.5e-5}}
+    default["sweep"] = {"lr": [1e-4]}
+    assert rc.run_by_name(rc.validate(default), "l__lr-0.0001").training["lr"] == 1e-4
+
+
+def test_size_override_of_unknown_size_is_refused_naming_it(default):
+    default["training"]["sizes"] = {"xl": {"lr": 1e-5}}
+    with pytest.raises(UserError, match=r"training\.sizes\.xl: no such size"):
+        rc.validate(default)
+
+
+def test_size_override_with_a_bad_value_is_refused_naming_the_key(default):
+    default["training"]["sizes"] = {"l": {"lr": -1.0}}
+    with pytest.raises(UserError, match=r"training\.sizes\.l\.lr"):
+        rc.validate(default)
+
+
+def test_size_override_cannot_change_the_step_grid(default):
+    default["training"]["sizes"] = {"l": {"total_steps": 10}}
+    with pytest.raises(UserError, match=r"training\.sizes\.l"):
+        rc.validate(default)
+
+
 def test_plan_command_prints_runs(capsys):
     assert cli_main(["plan", "--config", str(PROJECT_ROOT / "config.yaml"), "--json"]) == 0
     out = capsys.readouterr().out

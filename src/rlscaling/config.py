@@ -172,12 +172,32 @@ def check(config: dict[str, Any]) -> None:
             raise UserError(f"models.sizes.{name}: a hub family needs `path` (local dir or hub id)")
         if family == "tiny" and "hidden_size" not in spec:
             raise UserError(f"models.sizes.{name}: a tiny family needs the architecture (hidden_size, ...)")
+    _check_size_overrides(config)
     for key in config.get("sweep", {}):
         if key not in SWEEP_KEYS:
             raise UserError(f"sweep.{key}: not a sweep dimension (allowed: {sorted(SWEEP_KEYS)})")
     from rlscaling.verl import settings as verl_settings
 
     verl_settings.check(config)
+
+
+def _check_size_overrides(config: dict[str, Any]) -> None:
+    """training.sizes: every size exists, and every override is a valid value of its training key."""
+    import jsonschema
+
+    sizes = config["models"]["sizes"]
+    props = load_schema()["properties"]["training"]["properties"]
+    for size, overrides in (config["training"].get("sizes") or {}).items():
+        if size not in sizes:
+            raise UserError(f"training.sizes.{size}: no such size under models.sizes (sizes: {list(sizes)})")
+        for key, value in overrides.items():
+            where = f"training.sizes.{size}.{key}"
+            if key not in props:
+                raise UserError(f"{where}: not a training setting")
+            try:
+                jsonschema.validate(value, props[key])
+            except jsonschema.ValidationError as err:
+                raise UserError(f"{where}: {err.message}") from None
 
 
 def _resolve(p: str | Path) -> Path:
@@ -191,7 +211,8 @@ def _resolve(p: str | Path) -> Path:
 
 def runs(config: dict[str, Any]) -> list[Run]:
     """All runs of the study: sizes x sweep, in config order. Run names are `{size}` without a sweep,
-    else `{size}__{key}-{value}__...` (keys in config order)."""
+    else `{size}__{key}-{value}__...` (keys in config order). A run's training settings are the
+    config's `training`, then its size's `training.sizes` overrides, then its sweep values."""
     sweep = config.get("sweep") or {}
     keys = list(sweep)
     out = []
@@ -199,7 +220,9 @@ def runs(config: dict[str, Any]) -> list[Run]:
         for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
             variant = dict(zip(keys, values, strict=True))
             training = copy.deepcopy(config["training"])
+            per_size = training.pop("sizes", None) or {}
             training.setdefault("seed", config["seed"])
+            training.update(per_size.get(size, {}))
             training.update(variant)
             name = "__".join([size] + [f"{k}-{_fmt(v)}" for k, v in variant.items()])
             out.append(Run(name=name, size=size, variant=variant, training=training))
