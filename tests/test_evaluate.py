@@ -285,42 +285,12 @@ def test_sampling_config_is_plain_temperature_and_top_p():
     assert greedy["do_sample"] is False and "temperature" not in greedy
 
 
-def test_vllm_arguments_match_the_sampling_settings():
-    params = ev.parse_params(
-        json.dumps(
-            {
-                "engine": "vllm",
-                "n_samples": 8,
-                "pass_k": [1, 8],
-                "temperature": 0.6,
-                "top_p": 0.95,
-                "max_response_tokens": 1024,
-                "seed": 3,
-                "batch_size": 64,
-            }
-        )
-    )
-    llm, sampling = ev.vllm_arguments("Qwen/Qwen2.5-0.5B", params, n_gpus=2)
-    assert llm["model"] == "Qwen/Qwen2.5-0.5B" and llm["seed"] == 3 and llm["tensor_parallel_size"] == 2
-    assert llm["generation_config"] == "vllm" and llm["max_num_seqs"] == 64
-    assert sampling == {
-        "n": 8,
-        "temperature": 0.6,
-        "top_p": 0.95,
-        "max_tokens": 1024,
-        "seed": 3,
-        "skip_special_tokens": True,
-    }
-    _, greedy = ev.vllm_arguments("m", ev.parse_params('{"engine": "vllm", "greedy": true}'))
-    assert greedy["n"] == 1 and greedy["temperature"] == 0.0
-
-
 def test_vllm_engine_without_vllm_installed_is_a_user_error(monkeypatch):
     import importlib.util
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else object())
     with pytest.raises(UserError, match="vllm"):
-        ev.VLLMEngine("m", ev.parse_params('{"engine": "vllm"}'))
+        ev.make_engine(ev.parse_params('{"engine": "vllm"}'), "m", 1)
 
 
 def test_scorer_from_params_overrides_the_data_source_default(tmp_path):

@@ -17,8 +17,8 @@ untrusted text and is only ever parsed, never executed.
 Engines:
 - `hf`: transformers `generate` with KV cache, left padding, prompts sorted by length and batched
   (`batch_size` sequences per batch; the n samples of a problem are n copies of its prompt). CPU or GPU.
-- `vllm`: vllm.LLM (GPU). Its arguments are built by a pure function (`vllm_arguments`), so they are
-  tested without vllm; vllm itself is imported only when the engine runs.
+- `vllm`: vllm.LLM (GPU), in rlscaling.evaluate_vllm. Its arguments are built by pure functions, so
+  they are tested without vllm; vllm itself is imported only when the engine runs.
 
 Sampling is seeded once (`torch.manual_seed(seed)` before the first benchmark): the same inputs give
 the same samples. `greedy: true` decodes greedily and forces n_samples to 1 (the json says so); pass@k
@@ -457,76 +457,13 @@ class HFEngine:
         return out  # type: ignore[return-value]
 
 
-def vllm_arguments(model: str, params: EvalParams, n_gpus: int = 1) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(vllm.LLM kwargs, vllm.SamplingParams kwargs) for `params` (pure; no vllm import).
-
-    `generation_config="vllm"` stops the model's own generation_config.json (repetition penalty,
-    top_k, ...) from changing the sampling we record; greedy is temperature 0 with one sample.
-    """
-    llm = {
-        "model": model,
-        "seed": params.seed,
-        "tensor_parallel_size": max(1, int(n_gpus)),
-        "dtype": "auto",
-        "trust_remote_code": False,
-        "max_num_seqs": params.batch_size,
-        "enable_prefix_caching": True,
-        "generation_config": "vllm",
-    }
-    sampling = {
-        "n": params.n_samples,
-        "temperature": 0.0 if params.greedy else params.temperature,
-        "top_p": 1.0 if params.greedy else params.top_p,
-        "max_tokens": params.max_response_tokens,
-        "seed": params.seed,
-        "skip_special_tokens": True,
-    }
-    return llm, sampling
-
-
-class VLLMEngine:
-    """vllm.LLM generation (GPU). Prompts are encoded with the same chat template as the hf engine."""
-
-    def __init__(self, model: str, params: EvalParams, threads: int = 1) -> None:
-        import importlib.util
-
-        if importlib.util.find_spec("vllm") is None:
-            raise UserError(
-                "evaluation engine 'vllm' needs the vllm package, which is not installed here "
-                "(install it on a GPU machine, or set evaluation.engine: hf)"
-            )
-        import torch
-        import vllm
-
-        self.vllm = vllm
-        self.params = params
-        self.tokenizer = load_tokenizer(model)
-        llm_kwargs, self.sampling_kwargs = vllm_arguments(model, params, torch.cuda.device_count())
-        self.llm = vllm.LLM(**llm_kwargs)
-        self.prompt_format = "chat_template" if getattr(self.tokenizer, "chat_template", None) else "plain"
-
-    def generate(
-        self, prompts: Sequence[list[dict[str, str]]], n: int, desc: str = ""
-    ) -> list[list[Generation]]:
-        sampling = self.vllm.SamplingParams(**{**self.sampling_kwargs, "n": n})
-        inputs = [{"prompt_token_ids": encode_prompt(self.tokenizer, m)} for m in prompts]
-        results = self.llm.generate(inputs, sampling, use_tqdm=True)
-        out = []
-        for req in results:
-            samples = []
-            for o in req.outputs:
-                ids = list(o.token_ids)
-                finished = o.finish_reason == "stop"
-                n_tokens = len(ids) - (
-                    1 if finished and ids and ids[-1] == self.tokenizer.eos_token_id else 0
-                )
-                samples.append(Generation(text=o.text, n_tokens=n_tokens, finished=finished))
-            out.append(samples)
-        return out
-
-
 def make_engine(params: EvalParams, model: str, threads: int) -> Engine:
-    return (VLLMEngine if params.engine == "vllm" else HFEngine)(model, params, threads)
+    """The engine `params.engine` names: HFEngine here, or rlscaling.evaluate_vllm.VLLMEngine."""
+    if params.engine == "vllm":
+        from rlscaling.evaluate_vllm import VLLMEngine
+
+        return VLLMEngine(model, params, threads)
+    return HFEngine(model, params, threads)
 
 
 # --------------------------------------------------------------------------------------------------
