@@ -113,9 +113,9 @@ def test_segment_params_do_not_depend_on_total_steps(default):
 
 def test_size_override_changes_only_that_sizes_runs(default):
     plain = {r.name: r.train_params() for r in rc.runs(rc.validate(copy.deepcopy(default)))}
-    default["training"]["sizes"] = {"l": {"lr": 2.5e-5, "kl_coef": 0.01}}
+    default["training"].setdefault("sizes", {})["l"] = {"lr": 1.5e-5, "kl_coef": 0.01}
     runs = {r.name: r for r in rc.runs(rc.validate(default))}
-    assert (runs["l"].training["lr"], runs["l"].training["kl_coef"]) == (2.5e-5, 0.01)
+    assert (runs["l"].training["lr"], runs["l"].training["kl_coef"]) == (1.5e-5, 0.01)
     assert "sizes" not in runs["l"].train_params()
     for name in ("xs", "s", "m"):  # their segments keep their params: nothing of theirs reruns
         assert runs[name].train_params() == plain[name]
@@ -123,7 +123,7 @@ def test_size_override_changes_only_that_sizes_runs(default):
 
 def test_sweep_value_wins_over_size_override(default):
     default["training"]["sizes"] = {"l": {"lr": 2.5e-5}}
-    default["sweep"] = {"lr": [1e-4]}
+    default["sweep"] = {"lr": [1e-4]}  # the run name says lr-0.0001: it must train at that lr
     assert rc.run_by_name(rc.validate(default), "l__lr-0.0001").training["lr"] == 1e-4
 
 

@@ -65,6 +65,7 @@ def default_verl_params(**training) -> dict:
             "resources": {"train": {"gpus_per_node": 8, "cpus_per_task": 16}},
         },
     )
+    cfg["training"].pop("sizes", None)  # the settings above, not the default study's per-size lr
     return settings.train_params(cfg, rc.runs(cfg)[0])
 
 
@@ -174,12 +175,12 @@ def test_v1_trainer_is_set_explicitly_and_checkpoint_dir_is_absolute():
 
 
 def test_first_segment_starts_fresh_and_validates_the_base_model():
-    p = default_verl_params()
+    p = default_verl_params(segment_steps=5)
     p["verl"]["test_freq"] = 1
     ov = O.as_dict(O.build(segment(p, first=0)))
     assert ov["trainer.resume_mode"] == "disable"
     assert "trainer.resume_from_path" not in ov
-    assert ov["trainer.total_training_steps"] == "10"
+    assert ov["trainer.total_training_steps"] == "5"
     assert ov["trainer.val_before_train"] == "true"
     assert ov["trainer.test_freq"] == "1"
 
@@ -195,8 +196,8 @@ def test_later_segment_resumes_from_the_previous_global_step_and_ends_at_its_own
 
 
 def test_segment_saves_a_resumable_checkpoint_with_the_hf_model_at_its_end():
-    ov = O.as_dict(O.build(segment(default_verl_params())))
-    assert ov["trainer.save_freq"] == "10"  # the segment length: the last step always saves
+    ov = O.as_dict(O.build(segment(default_verl_params(segment_steps=5))))
+    assert ov["trainer.save_freq"] == "5"  # the segment length: the last step always saves
     assert ov["actor_rollout_ref.actor.checkpoint.save_contents"] == "[model,optimizer,extra,hf_model]"
     assert ov["actor_rollout_ref.actor.checkpoint.load_contents"] == "[model,optimizer,extra]"
 
