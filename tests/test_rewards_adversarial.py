@@ -378,3 +378,19 @@ def test_the_exact_fraction_path_agrees_with_math_verify(a, b):
     gt, pred = spell(*a), spell(*b)
     fast = score(f"\\boxed{{{pred}}}", gt, "boxed").correct
     assert fast == equivalence.math_verify_equal_unbounded(gt, pred), (gt, pred)
+
+
+@pytest.mark.parametrize("answer", ["10^{10^{10}}", "9^9^9", "999999999!", "2^{100000}", "\\binom{10^8}{3}"])
+def test_answers_that_could_build_huge_integers_are_checked_in_a_killable_worker(answer, monkeypatch):
+    def in_process(*args, **kwargs):  # a signal cannot stop sympy inside one C-level bigint operation
+        raise AssertionError("checked in-process")
+
+    monkeypatch.setattr(equivalence, "_in_process", in_process)
+    equivalence.clear_caches()
+    assert equivalence.huge_number_risk(answer)
+    assert equivalence.math_verify_equal("3", answer, timeout_s=0.3) in (False, None)
+
+
+def test_ordinary_powers_and_factorials_stay_in_process():
+    for answer in ("x^2", "2^{10}", "3^2+4^2", "5!", "e^{i\\pi}", "\\frac{1}{2}"):
+        assert not equivalence.huge_number_risk(answer), answer

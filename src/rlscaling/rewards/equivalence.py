@@ -24,8 +24,10 @@ Time bound of step 4 (`timeout_s`, default 1 s); answers longer than MAX_ANSWER_
   during the first import) can leave sympy / the parser broken, and then this process switches to
   workers. So: at most timeout_s + 0.5 s. math-verify is imported and warmed up before the first
   timer starts (about 0.5-1.3 s, once per process, outside the bound). A signal cannot interrupt a
-  single long C-level call (none was found); RLSCALING_REWARD_ISOLATION=process runs every check in a
-  worker, which bounds even that.
+  single long C-level call: once, in a long test session, `10^{10^{10}}` hung in-process. So answers
+  that could ask sympy for a huge integer (power towers, exponents of 3+ digits, factorials of 4+
+  digit numbers, \\binom / \\prod / \\sum: `huge_number_risk`) always go to a worker;
+  RLSCALING_REWARD_ISOLATION=process runs every check in a worker.
 - Anywhere else (another thread, e.g. verl's reward loop, which calls the reward function through
   `run_in_executor`; a process whose interval timer is in use; Windows), the check runs in a worker
   subprocess (`rlscaling.rewards._worker`, at most min(4, CPUs) of them) which is killed with SIGKILL
@@ -297,6 +299,22 @@ def nesting_depth(s: str) -> int:
     return deepest
 
 
+# answers that can make sympy build a huge integer in one C-level call (10^{10^{10}}, 999999999!), which
+# a signal cannot interrupt: they are checked in a worker subprocess, whose kill always bounds the time
+_HUGE_NUMBER = re.compile(
+    r"\^\s*\{[^{}]*\^|\^\s*\w+\s*\^"  # a power tower
+    r"|\^\s*\{?\s*\d{3,}"  # an exponent of 3+ digits
+    r"|\*\*"  # Python-style power
+    r"|\d{4,}\s*!"  # the factorial of a 4+ digit number
+    r"|\\(?:binom|prod|sum)"  # binomials, products and sums with possibly huge bounds
+)
+
+
+def huge_number_risk(s: str) -> bool:
+    """True when parsing `s` could ask sympy for a huge integer (see _HUGE_NUMBER)."""
+    return _HUGE_NUMBER.search(s) is not None
+
+
 def operator_count(s: str) -> int:
     """Number of binary-operator characters (+ - * / ^ =) in `s`."""
     return sum(s.count(op) for op in "+-*/^=")
@@ -345,6 +363,8 @@ def _math_verify_equal(gt: str, pred: str, timeout_s: float, isolate: bool | Non
             os.environ.get(ISOLATION_ENV, "auto") == "process"
             or not _state["in_process_ok"]
             or not _signals_usable()
+            or huge_number_risk(pred)
+            or huge_number_risk(gt)
         )
     if not isolate:
         try:
