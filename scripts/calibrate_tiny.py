@@ -72,9 +72,11 @@ def evaluate(model_dir: Path, bench_file: Path, ev: dict, seed: int, greedy: boo
     t0 = time.perf_counter()
     gens = engine.generate(prompts, n, desc=bench_file.stem)
     seconds = time.perf_counter() - t0
-    per_problem = [sum(score(g.text, gt, "strict").correct for g in gs) / n for gs, gt in zip(gens, truths)]
+    per_problem = [
+        sum(score(g.text, gt, "strict").correct for g in gs) / n for gs, gt in zip(gens, truths, strict=False)
+    ]
     by_level = defaultdict(list)
-    for lv, p in zip(levels, per_problem):
+    for lv, p in zip(levels, per_problem, strict=False):
         by_level[lv].append(p)
     gen_tokens = sum(g.n_tokens for gs in gens for g in gs)
     return {
@@ -127,12 +129,27 @@ def main() -> int:
     for size in sizes:
         model_dir, record_file = work / size / "base", work / size / "pretrain.json"
         if not (args.reuse and record_file.is_file()):
-            params = {"arch": cfg["models"]["sizes"][size], "pretrain": cfg["pretrain"], "seed": cfg["seed"],
-                      "size": size}
+            params = {
+                "arch": cfg["models"]["sizes"][size],
+                "pretrain": cfg["pretrain"],
+                "seed": cfg["seed"],
+                "size": size,
+            }
             write_json(record_file, pretrain.pretrain(corpus, tok, params, model_dir, threads=1))
         rec = json.loads(record_file.read_text())
-        row = {k: rec[k] for k in ("N", "N_nonembed", "tokens", "flops", "seconds", "tokens_per_second",
-                                   "final_loss", "heldout_loss")}
+        row = {
+            k: rec[k]
+            for k in (
+                "N",
+                "N_nonembed",
+                "tokens",
+                "flops",
+                "seconds",
+                "tokens_per_second",
+                "final_loss",
+                "heldout_loss",
+            )
+        }
         if not args.skip_eval:
             for bench in cfg["evaluation"]["benchmarks"]:
                 f = data_dir / ("heldout.parquet" if bench == "heldout" else f"bench/{bench}.parquet")
@@ -143,13 +160,20 @@ def main() -> int:
         results[size] = row
         print(json.dumps({size: row}), file=sys.stderr, flush=True)
 
-    write_json(work / "calibration.json", {"config": {k: cfg[k] for k in ("data", "models", "pretrain")},
-                                           "results": results})
-    print(f"\n{'size':5s} {'N':>9s} {'N_ne':>9s} {'tokens':>9s} {'FLOPs':>9s} {'sec':>6s} {'tok/s':>7s} "
-          f"{'loss':>6s} {'held':>6s}  pass@1 heldout (by level) | ood | sometimes | gen tok/s | greedy")
+    write_json(
+        work / "calibration.json",
+        {"config": {k: cfg[k] for k in ("data", "models", "pretrain")}, "results": results},
+    )
+    print(
+        f"\n{'size':5s} {'N':>9s} {'N_ne':>9s} {'tokens':>9s} {'FLOPs':>9s} {'sec':>6s} {'tok/s':>7s} "
+        f"{'loss':>6s} {'held':>6s}  pass@1 heldout (by level) | ood | sometimes | gen tok/s | greedy"
+    )
     for size, r in results.items():
-        line = (f"{size:5s} {r['N']:9d} {r['N_nonembed']:9d} {r['tokens']:9d} {r['flops']:9.2e} "
-                f"{r['seconds']:6.1f} {r['tokens_per_second']:7.0f} {r['final_loss']:6.3f} {r['heldout_loss']:6.3f}")
+        line = (
+            f"{size:5s} {r['N']:9d} {r['N_nonembed']:9d} {r['tokens']:9d} {r['flops']:9.2e} "
+            f"{r['seconds']:6.1f} {r['tokens_per_second']:7.0f} "
+            f"{r['final_loss']:6.3f} {r['heldout_loss']:6.3f}"
+        )
         if "heldout" in r:
             h = r["heldout"]
             line += f"  {h['pass@1']:.3f} {h['by_level']} | "
@@ -157,8 +181,10 @@ def main() -> int:
             line += f"{h['sometimes']:.2f} | {h['gen_tokens_per_second']:.0f}"
             line += f" | greedy {r['heldout_greedy']['pass@1']:.3f}"
         print(line)
-    print(f"pre-training total: {sum(r['seconds'] for r in results.values()):.0f} s; "
-          f"whole calibration {time.perf_counter() - t0:.0f} s")
+    print(
+        f"pre-training total: {sum(r['seconds'] for r in results.values()):.0f} s; "
+        f"whole calibration {time.perf_counter() - t0:.0f} s"
+    )
     return 0
 
 

@@ -241,7 +241,19 @@ def test_constant_loss_is_refused_not_fitted_with_a_perfect_r2(study_parquet, tm
     df["L"] = 0.9875
     flat = tmp_path / "flat.parquet"
     df.to_parquet(flat)
-    args = [flat, "-o", tmp_path / "f.json", "--law", "paper", "--x", "C", "--min-step", "1", "--where", "bench=heldout"]
+    args = [
+        flat,
+        "-o",
+        tmp_path / "f.json",
+        "--law",
+        "paper",
+        "--x",
+        "C",
+        "--min-step",
+        "1",
+        "--where",
+        "bench=heldout",
+    ]
     assert run_fit(args) == 2
     assert "is constant" in capsys.readouterr().err
     assert not (tmp_path / "f.json").exists()

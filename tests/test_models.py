@@ -9,8 +9,13 @@ from rlscaling import models
 from rlscaling.errors import UserError
 from rlscaling.paths import PROJECT_ROOT
 
-ARCH = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "intermediate_size": 32}
+ARCH = {
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 32,
+}
 
 
 class Tok:
@@ -42,9 +47,13 @@ def test_embeddings_are_tied_and_counted_once():
 def test_same_seed_same_weights():
     import torch
 
-    a, b, c = models.build(ARCH, Tok(), seed=3), models.build(ARCH, Tok(), seed=3), models.build(ARCH, Tok(), seed=4)
-    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
-    assert not all(torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters()))
+    a, b, c = (
+        models.build(ARCH, Tok(), seed=3),
+        models.build(ARCH, Tok(), seed=3),
+        models.build(ARCH, Tok(), seed=4),
+    )
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=False))
+    assert not all(torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters(), strict=False))
 
 
 def test_the_default_family_spans_at_least_16x_in_parameters():

@@ -18,15 +18,26 @@ from rlscaling.compute import pretrain_flops
 from rlscaling.data import synthetic as syn
 from rlscaling.errors import UserError
 
-ARCH = {"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
-        "intermediate_size": 32}
+ARCH = {
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 32,
+}
 PRETRAIN = {"tokens": 20000, "seq_len": 64, "batch_size": 8, "lr": 0.01, "warmup_steps": 5}
 
 
 def _args(root, out="model", record="pretrain.json", **params):
     p = {"arch": ARCH, "pretrain": PRETRAIN, "seed": 0, "size": "xs", **params}
-    return argparse.Namespace(corpus=str(root / "corpus.parquet"), tokenizer=str(root / "tok"),
-                              params_json=json.dumps(p), threads=1, out=str(root / out), record=str(root / record))
+    return argparse.Namespace(
+        corpus=str(root / "corpus.parquet"),
+        tokenizer=str(root / "tok"),
+        params_json=json.dumps(p),
+        threads=1,
+        out=str(root / out),
+        record=str(root / record),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +99,7 @@ def test_same_seed_same_weights(root):
 def test_learning_rate_warms_up_then_decays_to_a_tenth():
     lrs = [pt.lr_at(s, 100, 1.0, 10) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False))
     assert pt.lr_at(100, 100, 1.0, 10) == pytest.approx(pt.MIN_LR_RATIO)
 
 

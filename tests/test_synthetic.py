@@ -56,7 +56,7 @@ def test_problems_are_rows_of_verls_rl_schema(data):
 
 def test_worked_solutions_are_correct_and_end_with_the_ground_truth(data):
     for frame in (data.problems, data.ood):
-        for rm, info in zip(frame["reward_model"], frame["extra_info"]):
+        for rm, info in zip(frame["reward_model"], frame["extra_info"], strict=False):
             assert str(_check_solution(info["solution"])) == rm["ground_truth"]
 
 

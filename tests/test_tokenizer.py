@@ -26,7 +26,9 @@ def saved(tmp_path_factory, data):
     root = tmp_path_factory.mktemp("tok")
     corpus = root / "corpus.parquet"
     data.corpus.to_parquet(corpus)
-    args = argparse.Namespace(corpus=str(corpus), params_json='{"vocab_size": 512}', out=str(root / "tokenizer"))
+    args = argparse.Namespace(
+        corpus=str(corpus), params_json='{"vocab_size": 512}', out=str(root / "tokenizer")
+    )
     assert tk.main(args) == 0
     return root / "tokenizer"
 
@@ -71,7 +73,7 @@ def test_chat_prompt_tokens_are_a_prefix_of_the_pretraining_document(tok, data):
     """What GRPO and evaluation feed the model is exactly how every pre-training document starts."""
     from rlscaling.pretrain import encode_documents
 
-    for prompt, info in zip(data.problems["prompt"], data.problems["extra_info"]):
+    for prompt, info in zip(data.problems["prompt"], data.problems["extra_info"], strict=False):
         messages = list(prompt)
         ids = tok.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
         doc = encode_documents([syn.document(messages[0]["content"], info["solution"])], tok)[0]
@@ -95,8 +97,13 @@ def test_a_model_folder_loads_the_same_tokenizer(tmp_path, tok, data):
 
     from rlscaling import models
 
-    arch = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
-            "intermediate_size": 32}
+    arch = {
+        "hidden_size": 16,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "intermediate_size": 32,
+    }
     models.build(arch, tok).save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)

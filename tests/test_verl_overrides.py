@@ -64,7 +64,11 @@ def default_verl_params(**training) -> dict:
             "training": {"engine": "verl", **training},
             "resources": {"train": {"gpus_per_node": 8, "cpus_per_task": 16}},
             # checkpoints (segment ends) must include every evaluated step
-            **({"evaluation": {"every_steps": training["segment_steps"]}} if "segment_steps" in training else {}),
+            **(
+                {"evaluation": {"every_steps": training["segment_steps"]}}
+                if "segment_steps" in training
+                else {}
+            ),
         },
     )
     cfg["training"].pop("sizes", None)  # the settings above, not the default study's per-size lr

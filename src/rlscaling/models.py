@@ -3,7 +3,8 @@
 An architecture is a `models.sizes.<name>` entry of the config: hidden_size, num_hidden_layers,
 num_attention_heads, num_key_value_heads, intermediate_size. Everything else is fixed here: the
 vocabulary is the tokenizer's, input and output embeddings are tied (as in the small Qwen2 models),
-no dropout, and initial weights scaled to the width (init_std). Parameter counts (N, N_nonembed) come from rlscaling.compute.count_parameters.
+no dropout, and initial weights scaled to the width (init_std). Parameter counts (N, N_nonembed) come
+from rlscaling.compute.count_parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from typing import Any
 
 from rlscaling.errors import UserError
 
-ARCH_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size")
+ARCH_KEYS = (
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "intermediate_size",
+)
 
 
 def check_arch(arch: dict[str, Any], where: str = "models.sizes") -> dict[str, int]:

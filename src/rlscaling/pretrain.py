@@ -220,13 +220,19 @@ def pretrain(
     train_seconds = time.perf_counter() - t_train
     tokens = steps * tokens_per_step
     held_rows = pack(held_docs, seq_len) if held_docs else None
-    heldout_loss = mean_loss(model, held_rows, batch_size, tokenizer.bos_token_id) if held_rows is not None and len(held_rows) else None
+    heldout_loss = (
+        mean_loss(model, held_rows, batch_size, tokenizer.bos_token_id)
+        if held_rows is not None and len(held_rows)
+        else None
+    )
 
     # save: model, tokenizer, generation config
     from transformers import GenerationConfig
 
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
@@ -291,7 +297,8 @@ def main(args: argparse.Namespace) -> int:
     record = pretrain(corpus["text"].astype(str).tolist(), tokenizer, params, args.out, args.threads)
     write_json(args.record, record)
     print(
-        f"pretrain {record['size']}: N={record['N']} tokens={record['tokens']} loss={record['final_loss']:.4f} "
+        f"pretrain {record['size']}: N={record['N']} tokens={record['tokens']} "
+        f"loss={record['final_loss']:.4f} "
         f"heldout={record['heldout_loss']} {record['seconds']:.1f}s",
         file=sys.stderr,
     )

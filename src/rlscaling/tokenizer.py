@@ -43,7 +43,9 @@ def build(texts: Iterable[str], vocab_size: int = 512) -> Any:
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     if vocab_size < MIN_VOCAB:
-        raise UserError(f"pretrain.vocab_size: {vocab_size} is below {MIN_VOCAB} (256 bytes + 3 special tokens)")
+        raise UserError(
+            f"pretrain.vocab_size: {vocab_size} is below {MIN_VOCAB} (256 bytes + 3 special tokens)"
+        )
     # the same pipeline as Qwen2Tokenizer.__init__, so the merges learnt here are the merges it applies
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
