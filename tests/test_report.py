@@ -154,6 +154,13 @@ def test_checks_fail_for_a_weak_study(study):
     assert "xs 0.010" in section(text, "Checks")
 
 
+def test_a_gain_of_exactly_the_threshold_passes_despite_float_rounding(study):
+    # 0.300 - 0.250 is 0.04999999999999999 in floating point
+    base, final = {"xs": 0.25, "s": 0.30, "m": 0.40}, {"xs": 0.30, "s": 0.40, "m": 0.50}
+    curves_frame(base=base, final=final).to_parquet(study / "curves.parquet")
+    assert check_result(run_report(study), "RL gain") == "pass"
+
+
 def test_fit_check_is_not_applicable_without_fits(study):
     assert check_result(run_report(study, fits=[]), "fit R²") == "n/a"
 

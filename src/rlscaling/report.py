@@ -302,7 +302,8 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
     bad = [
         f"{s} {fmt(r['gain'], 'd')}"
         for s, r in per_size.iterrows()
-        if _num(r["gain"]) is None or r["gain"] < MIN_GAIN
+        # pass@1 values are fractions of samples: 0.300 - 0.250 is 0.04999... in floating point
+        if _num(r["gain"]) is None or r["gain"] < MIN_GAIN - 1e-9
     ]
     out.append(
         (
