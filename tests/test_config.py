@@ -158,3 +158,14 @@ def test_plan_command_reports_bad_config_in_one_line(tmp_path: Path, default, ca
     assert cli_main(["plan", "--config", str(p)]) == 2
     err = capsys.readouterr().err
     assert "evaluation.pass_k" in err and "Traceback" not in err
+
+
+def test_params_json_is_read_from_text_or_a_file_and_bad_input_names_the_option(tmp_path):
+    from rlscaling.io import read_params_json
+
+    f = tmp_path / "p.json"
+    f.write_text('{"a": 1}')
+    assert read_params_json('{"a": 1}') == read_params_json(str(f)) == {"a": 1}
+    for bad, why in (("{a: 1}", "not valid JSON"), ("[1]", "neither a JSON object"), ('{"a"', "not valid")):
+        with pytest.raises(UserError, match=f"--params-json: .*{why}"):
+            read_params_json(bad)

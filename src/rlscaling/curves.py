@@ -317,15 +317,9 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
 def _cmd_build(args: argparse.Namespace) -> int:
     from rlscaling.io import write_parquet
 
-    text = args.params_json.strip()
-    if not text.startswith("{") and Path(text).is_file():
-        text = Path(text).read_text()
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--params-json: not valid JSON ({err})") from None
-    if not isinstance(params, dict):
-        raise UserError("--params-json: expected a JSON object")
+    from rlscaling.io import read_params_json
+
+    params = read_params_json(args.params_json)
     df = build_curves(args.study_dir, params)
     write_parquet(args.output, df)
     print(f"curves: {len(df)} rows ({df['run'].nunique()} runs) -> {args.output}")

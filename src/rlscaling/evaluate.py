@@ -76,15 +76,9 @@ def parse_params(text: str) -> EvalParams:
 
     Raises UserError naming the offending field.
     """
-    text = text.strip()
-    if not text.startswith("{") and Path(text).is_file():
-        text = Path(text).read_text()
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--params-json: not valid JSON ({err})") from None
-    if not isinstance(raw, dict):
-        raise UserError("--params-json: expected a JSON object")
+    from rlscaling.io import read_params_json
+
+    raw = read_params_json(text)
 
     def get(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         value = raw.get(key, default)

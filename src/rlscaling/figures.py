@@ -122,10 +122,9 @@ def main(args: argparse.Namespace) -> int:
 
     params: dict[str, Any] = {}
     if args.params_json:
-        try:
-            params = json.loads(args.params_json)
-        except json.JSONDecodeError as err:
-            raise UserError(f"--params-json: not valid JSON ({err})") from err
+        from rlscaling.io import read_params_json
+
+        params = read_params_json(args.params_json)
     fits = []
     for path in args.fits:
         p = Path(path)

@@ -73,3 +73,25 @@ def write_parquet(path: str | Path, df: Any) -> None:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def read_params_json(text: str, option: str = "--params-json") -> dict[str, Any]:
+    """The JSON object a stage's `--params-json` passes: JSON text, or the path of a JSON file.
+
+    Raises UserError naming `option` when it is neither, is not valid JSON, or is not an object.
+    """
+    from rlscaling.errors import UserError
+
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        path = Path(stripped)
+        if not path.is_file():
+            raise UserError(f"{option}: neither a JSON object nor an existing file: {text[:80]!r}")
+        stripped = path.read_text()
+    try:
+        params = json.loads(stripped)
+    except json.JSONDecodeError as err:
+        raise UserError(f"{option}: not valid JSON ({err.msg})") from None
+    if not isinstance(params, dict):
+        raise UserError(f"{option}: expected a JSON object")
+    return params

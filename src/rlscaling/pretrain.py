@@ -26,7 +26,6 @@ loss curve as [tokens, loss] pairs, architecture, settings).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -279,11 +278,10 @@ def main(args: argparse.Namespace) -> int:
 
     from rlscaling.io import write_json
 
-    try:
-        params = json.loads(args.params_json)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--params-json: not valid JSON ({err})") from None
-    if not isinstance(params, dict) or not isinstance(params.get("arch"), dict):
+    from rlscaling.io import read_params_json
+
+    params = read_params_json(args.params_json)
+    if not isinstance(params.get("arch"), dict):
         raise UserError("--params-json: expected an object with `arch` (the size's architecture)")
     if not Path(args.corpus).is_file():
         raise UserError(f"--corpus: file {args.corpus} does not exist")

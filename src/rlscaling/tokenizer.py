@@ -98,10 +98,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    try:
-        params = json.loads(args.params_json)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--params-json: not valid JSON ({err})") from None
+    from rlscaling.io import read_params_json
+
+    params = read_params_json(args.params_json)
     vocab_size = params.get("vocab_size", 512)
     if not isinstance(vocab_size, int):
         raise UserError(f"pretrain.vocab_size: expected an integer, got {vocab_size!r}")

@@ -11,11 +11,10 @@ and report.json; prints a short summary.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from rlscaling.errors import UserError
+from rlscaling.io import read_params_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,23 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--params-json", required=True, help="JSON object {data, benchmarks, seed}, or a file containing it"
     )
     parser.add_argument("--out-dir", required=True, help="output folder, e.g. results/STUDY/data")
-
-
-def load_params(text: str) -> dict[str, Any]:
-    """The params object from a JSON string or a JSON file path."""
-    stripped = text.lstrip()
-    if not stripped.startswith("{"):
-        path = Path(text)
-        if not path.is_file():
-            raise UserError(f"--params-json: neither a JSON object nor an existing file: {text[:80]!r}")
-        stripped = path.read_text()
-    try:
-        params = json.loads(stripped)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--params-json: invalid JSON ({err})") from err
-    if not isinstance(params, dict):
-        raise UserError("--params-json: expected a JSON object")
-    return params
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -75,6 +57,6 @@ def summary(report: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     from rlscaling.data.prepare import prepare
 
-    report = prepare(load_params(args.params_json), Path(args.out_dir))
+    report = prepare(read_params_json(args.params_json), Path(args.out_dir))
     print(summary(report))
     return 0

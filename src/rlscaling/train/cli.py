@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +58,9 @@ def parse_params(text: str) -> dict[str, Any]:
 
     from rlscaling.config import _with_defaults
 
-    if not text.lstrip().startswith("{") and Path(text).is_file():  # a file holding the JSON
-        text = Path(text).read_text()
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UserError(f"--params-json: not valid JSON ({err.msg})") from None
-    if not isinstance(params, dict):
-        raise UserError("--params-json: expected a JSON object (the run's training settings)")
+    from rlscaling.io import read_params_json
+
+    params = read_params_json(text)
     if "total_steps" in params:
         raise UserError("--params-json: total_steps must not be passed (a segment must not depend on it)")
     validator = _with_defaults(jsonschema.Draft202012Validator)(params_schema())
