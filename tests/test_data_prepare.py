@@ -192,6 +192,47 @@ def test_max_train_caps_the_train_set_stratified(small_guru, tmp_path):
     assert report["splits"]["train"]["rows"] == 100
 
 
+def test_several_files_with_renamed_columns_and_another_pass_rate_key(small_guru, tmp_path):
+    """data.parquet.columns / pass_rate_key / easy_threshold from the config, over two train files:
+    plain question / answer / source columns and a top-level pass-rate column with one gap."""
+    df = pd.read_parquet(small_guru)
+    plain = pd.DataFrame(
+        {
+            "question_text": [list(p)[-1]["content"] for p in df["prompt"]],
+            "answer": [rm["ground_truth"] for rm in df["reward_model"]],
+            "src": df["data_source"],
+            "pr": [e["qwen3_30b_pass_rate"] for e in df["extra_info"]],
+        }
+    )
+    plain.loc[3, "pr"] = None
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    plain.iloc[:200].to_parquet(files[0])
+    plain.iloc[200:].reset_index(drop=True).to_parquet(files[1])
+    params = small_params(files[0], heldout_stratify="proportional")
+    params["data"]["parquet"] = {
+        "train_files": [str(f) for f in files],
+        "columns": {"question": "question_text", "ground_truth": "answer", "data_source": "src"},
+        "pass_rate_key": "pr",
+        "easy_threshold": 0.5,
+    }
+    report = prepare(params, tmp_path / "out")
+    assert report["inputs"] == [{"file": str(f), "rows": 200, "malformed": 0} for f in files]
+    rows = pd.concat([pd.read_parquet(tmp_path / "out" / f"{s}.parquet") for s in ("train", "heldout")])
+    assert len(rows) == 400 - report["duplicates"]["total_dropped"]
+    assert {e["source_file"] for e in rows["extra_info"]} == {str(f) for f in files}
+    for e, ds, gt in zip(rows["extra_info"], rows["data_source"], rows["ground_truth"], strict=True):
+        k = e["source_row"] + (200 if e["source_file"] == str(files[1]) else 0)
+        pr = plain["pr"][k]
+        assert (ds, gt) == (plain["src"][k], plain["answer"][k])
+        if pd.isna(pr):  # missing counts as hard
+            assert (e["pass_rate"], e["difficulty"], e["difficulty_bin"]) == (None, 1.0, "hard")
+        else:
+            assert e["pass_rate"] == pytest.approx(pr) and e["difficulty"] == pytest.approx(1 - pr)
+            assert e["difficulty_bin"] == ("easy" if pr >= 0.5 else "hard")
+    assert sum(report["splits"][s]["pass_rate_missing"] for s in ("train", "heldout")) == 1
+    assert report["order"]["monotone"]
+
+
 def test_prompt_template_is_applied_to_train_heldout_and_benchmarks(small_guru, tmp_path):
     params = small_params(
         small_guru, prompt={"system": "You are a math tutor.", "instruction": "Answer in \\boxed{}."}
@@ -267,6 +308,25 @@ def test_hf_source_reads_a_local_dataset_folder(small_guru, tmp_path):
     assert report["splits"]["heldout"]["rows"] == 40 and report["order"]["monotone"]
     ref = prepare(small_params(small_guru), tmp_path / "ref")
     assert report["splits"]["train"] == ref["splits"]["train"]
+
+
+def test_hf_reading_settings_override_the_parquet_ones(small_guru, tmp_path):
+    import datasets
+
+    datasets.Dataset.from_pandas(pd.read_parquet(small_guru)).save_to_disk(str(tmp_path / "ds"))
+    own = {"pass_rate_key": "qwen3_30b_pass_rate", "easy_threshold": 0.5}
+    params = {
+        "data": {"source": "hf", "hf": {"dataset": str(tmp_path / "ds"), **own}, "heldout_size": 40},
+        "benchmarks": {"heldout": {"source": "heldout"}},
+        "seed": 0,
+    }
+    report = prepare(params, tmp_path / "out")
+    assert report["difficulty"]["signal"] == "1 - pass rate (qwen3_30b_pass_rate)"
+    ref_params = small_params(small_guru)
+    ref_params["data"]["parquet"].update(own)
+    ref = prepare(ref_params, tmp_path / "ref")
+    assert report["splits"] == ref["splits"]
+    assert report["splits"]["train"] != prepare(small_params(small_guru), tmp_path / "d")["splits"]["train"]
 
 
 # --------------------------------------------------------------------------------------------------

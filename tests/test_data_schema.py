@@ -159,6 +159,20 @@ def test_plain_question_and_answer_columns_are_read_through_the_column_mapping()
     assert frame["ground_truth"][0] == "42"
 
 
+def test_a_plain_question_keeps_its_own_instruction_without_a_template():
+    # as with a prompt column, known template text is stripped only for the de-duplication key (and
+    # before a configured template is applied), not from the prompt the model sees
+    text = GURU_PREFIX + "What is 6*7?" + BOXED
+    df = pd.DataFrame({"problem": [text], "answer": ["42"]})
+    cols = {"question": "problem", "ground_truth": "answer"}
+    frame, _ = read_rows(df, "toy.parquet", ReadSpec(columns=cols))
+    assert frame["prompt"][0] == [{"role": "user", "content": text}]
+    assert frame["question"][0] == "What is 6*7?"
+    tpl = PromptTemplate(instruction="Answer in \\boxed{}.")
+    frame, _ = read_rows(df, "toy.parquet", ReadSpec(columns=cols, template=tpl))
+    assert frame["prompt"][0] == [{"role": "user", "content": "What is 6*7? Answer in \\boxed{}."}]
+
+
 def test_an_unknown_column_mapping_key_is_a_user_error_naming_the_config_key():
     with pytest.raises(UserError, match=r"data.parquet.columns.answer_text: unknown field"):
         read([verl_row()], columns={"answer_text": "x"})

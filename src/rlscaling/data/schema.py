@@ -207,7 +207,8 @@ class ReadSpec:
     """How to read one source's rows.
 
     columns: canonical field -> source column (defaults: verl's names). A `question` column (plain
-      text) may replace `prompt`; a `ground_truth` column may replace `reward_model.ground_truth`.
+      text) may replace `prompt` (it becomes the user message, verbatim unless the template is
+      active); a `ground_truth` column may replace `reward_model.ground_truth`.
     pass_rate_key: key of the reference pass rate in extra_info (a leading "extra_info." is allowed),
       else a top-level column of that name; None when the source has no pass rate.
     easy_threshold: pass rate at or above which a problem is easy (missing pass rate = hard).
@@ -396,7 +397,8 @@ def _read_one(
         if not isinstance(q, str):
             raise _Reject(col, "bad_prompt_type", f"{type(q).__name__} (expected a string)")
         question = extract_question([{"role": "user", "content": q}], template)
-        messages = template.messages(question)
+        # like a prompt column: the source's own text verbatim unless a template is configured
+        messages = template.messages(question) if template.active else [{"role": "user", "content": q}]
     else:
         col = mapping["prompt"]
         messages = _messages(raw.get(col), col)
