@@ -24,12 +24,14 @@ than `max_chars`; scored 0 without being read).
 
 Time bound: `score` returns within timeout_s + 0.5 s + the string scan of the response. The scan is
 linear: at most ~60 ms for the worst 100,000-character inputs found (tests/test_rewards_adversarial.py:
-`####` repeated, digit runs, open braces), ~0.01-0.2 ms for typical 200-2,000-character responses;
-longer responses than `max_chars` (100,000) return "too_long" without a scan (a 1 MB response: ~0.1 ms).
-Only the boxed method's math-verify step can take long; rlscaling.rewards.equivalence bounds it in
-the main thread (SIGALRM interval timer) and elsewhere (a worker subprocess killed at the deadline).
-Not in the bound: math-verify's one-time import and warm-up (~0.5-1.3 s per process) and, off the main
-thread, starting a worker (~0.5-1.5 s) or waiting for a free one.
+`####` repeated, digit runs, open braces; ~100 ms on a loaded machine), ~0.01-0.2 ms for typical
+200-2,000-character responses; longer responses than `max_chars` (100,000) return "too_long" without
+a scan (a 1 MB response: < 0.1 ms). Only the boxed method's math-verify step can take long;
+rlscaling.rewards.equivalence bounds it in the main thread (SIGALRM interval timer) and elsewhere (a
+worker subprocess killed at the deadline). Not in the bound: math-verify's one-time import and
+warm-up (~0.5-1.3 s per process), starting a worker (~0.5-1.5 s, on first use and after a kill: off
+the main thread, and in the main thread for answers that could build a huge integer, such as
+`10^{10^{10}}`, which always go to a worker) and waiting for a free one.
 Model text is only ever scanned by regular expressions / brace matching and parsed by math-verify's
 LaTeX parser (not its sympy `parse_expr` path, which uses eval); it is never evaluated as code.
 """

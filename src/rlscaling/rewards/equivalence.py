@@ -17,9 +17,7 @@ Order of checks (the first that decides wins):
 Time bound of step 4 (`timeout_s`, default 1 s); answers longer than MAX_ANSWER_CHARS are not parsed:
 - In the main thread of a POSIX process with no interval timer already armed, math-verify runs
   in-process under `signal.setitimer(ITIMER_REAL, timeout_s)`; the alarm raises a BaseException that
-  math-verify does not swallow. Measured: answers asking sympy for huge numbers (`10^{10^{10}}`,
-  `999999999!`, `2^{2^{40}}`, `\\binom{10^8}{5 \\cdot 10^7}`, `\\prod_{k=1}^{10^7} k`) return "timeout"
-  1.005-1.06 s after the start with timeout_s=1. After a timeout, known verdicts (CANARIES) are
+  math-verify does not swallow. After a timeout, known verdicts (CANARIES) are
   re-checked, within CANARY_LIMIT_S = 0.5 s (normally ~20 ms): an interrupt at an unlucky point (seen:
   during the first import) can leave sympy / the parser broken, and then this process switches to
   workers. So: at most timeout_s + 0.5 s. math-verify is imported and warmed up before the first
@@ -27,7 +25,10 @@ Time bound of step 4 (`timeout_s`, default 1 s); answers longer than MAX_ANSWER_
   single long C-level call: once, in a long test session, `10^{10^{10}}` hung in-process. So answers
   that could ask sympy for a huge integer (power towers, exponents of 3+ digits, factorials of 4+
   digit numbers, \\binom / \\prod / \\sum: `huge_number_risk`) always go to a worker;
-  RLSCALING_REWARD_ISOLATION=process runs every check in a worker.
+  RLSCALING_REWARD_ISOLATION=process runs every check in a worker. Measured: answers asking sympy
+  for huge numbers (`10^{10^{10}}`, `999999999!`, `2^{2^{40}}`, `\\binom{10^8}{5 \\cdot 10^7}`,
+  `\\prod_{k=1}^{10^7} k`) return "timeout" 1.00-1.02 s after the start with timeout_s=1, from the
+  main thread and from other threads alike (plus ~1 s once, for starting the first worker).
 - Anywhere else (another thread, e.g. verl's reward loop, which calls the reward function through
   `run_in_executor`; a process whose interval timer is in use; Windows), the check runs in a worker
   subprocess (`rlscaling.rewards._worker`, at most min(4, CPUs) of them) which is killed with SIGKILL
