@@ -13,6 +13,10 @@ answer in the scorer's format. Workloads:
   and `no_box` (extraction only).
 - `--threads`: boxed `mixed` again, scored from a worker thread (the verl reward-loop situation), where
   the math-verify step runs in worker subprocesses.
+- With a finished study (`--study`, default results/default): its own models' responses (the held-out
+  `.samples.parquet` of every evaluated checkpoint) under each scorer, with `#### N` rewritten as
+  `\\boxed{N}` for boxed, and every workload's time for one training step's rollouts (the runs'
+  `rollouts` per step) next to the median step time in the runs' metrics.jsonl: is scoring a bottleneck?
 
 The caches (parsed ground truths, remembered verdicts) are cleared before each workload; in training
 the n rollouts of one prompt share their ground truth and often repeat an answer, so real runs are
@@ -25,6 +29,7 @@ forgets verdicts before every call (worst case: no repeated answers).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import statistics
@@ -122,6 +127,28 @@ def boxed_cases(n: int, rng: random.Random, kind: str) -> list[tuple[str, str]]:
     return out
 
 
+def study_steps(study: Path) -> tuple[int, dict[str, float]]:
+    """(rollouts per step, {run: median step wall seconds}) from a study's runs/*/metrics.jsonl."""
+    rollouts, steps = 0, {}
+    for f in sorted(study.glob("runs/*/metrics.jsonl")):
+        rows = [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+        walls = [r["wall_seconds"] for r in rows if isinstance(r.get("wall_seconds"), (int, float))]
+        if walls:
+            steps[f.parent.name] = statistics.median(walls)
+            rollouts = max(rollouts, int(rows[-1].get("rollouts") or 0))
+    return rollouts, steps
+
+
+def study_cases(study: Path, method: str) -> list[tuple[str, str]]:
+    """The study's own held-out responses and ground truths (`#### N` -> `\\boxed{N}` for boxed)."""
+    files = sorted(study.glob("eval/*/step_*/heldout.samples.parquet"))
+    df = pd.concat([pd.read_parquet(f, columns=["response", "ground_truth"]) for f in files])
+    responses = [str(r) for r in df["response"]]
+    if method == "boxed":
+        responses = [re.sub(r"####\s*(\S+)", lambda m: "\\boxed{" + m.group(1) + "}", r) for r in responses]
+    return list(zip(responses, [str(g) for g in df["ground_truth"]], strict=True))
+
+
 FORGET_VERDICTS = False  # --no-verdict-cache: every pair is checked afresh (parsed ground truths kept)
 
 
@@ -153,6 +180,12 @@ def main() -> None:
     ap.add_argument(
         "--no-verdict-cache", action="store_true", help="check repeated (answer, ground truth) pairs afresh"
     )
+    ap.add_argument(
+        "--study",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "results" / "default",
+        help="a finished study folder: its responses and step times (skipped when it has none)",
+    )
     args = ap.parse_args()
     global FORGET_VERDICTS
     FORGET_VERDICTS = args.no_verdict_cache
@@ -170,10 +203,24 @@ def main() -> None:
     lengths = [len(r) for _, _, cases in workloads for r, _ in cases]
     mean = statistics.mean(lengths)
     print(f"responses: {len(lengths)}, length {min(lengths)}-{max(lengths)} chars, mean {mean:.0f}")
-    print(f"{'scorer':16} {'workload':18} {'n':>6} {'seconds':>8} {'compl/s':>9} {'p99 ms':>8}  verdicts")
+    rollouts, steps = study_steps(args.study)
+    if steps and list(args.study.glob("eval/*/step_*/heldout.samples.parquet")):
+        for method in ("strict", "flexible", "custom_flexible", "boxed"):
+            workloads.append((method, f"study {args.study.name}", study_cases(args.study, method)))
+    per_step = f"ms/{rollouts}" if steps else ""
+    print(
+        f"{'scorer':16} {'workload':18} {'n':>6} {'seconds':>8} {'compl/s':>9} {'p99 ms':>8} "
+        f"{per_step:>8}  verdicts"
+    )
     for method, kind, cases in workloads:
         dt, rate, reasons, p99 = run(cases, method)
-        print(f"{method:16} {kind:18} {len(cases):6d} {dt:8.2f} {rate:9.0f} {p99 * 1e3:8.2f}  {reasons}")
+        batch = f"{rollouts / rate * 1e3:8.1f}" if steps else ""
+        print(
+            f"{method:16} {kind:18} {len(cases):6d} {dt:8.2f} {rate:9.0f} {p99 * 1e3:8.2f} {batch}  {reasons}"
+        )
+    if steps:
+        runs = ", ".join(f"{run} {sec:.2f} s" for run, sec in steps.items())
+        print(f"study {args.study}: {rollouts} rollouts per step; median step wall time per run: {runs}")
 
     if args.threads:
         cases = boxed_cases(args.n, rng, "mixed")
@@ -187,7 +234,9 @@ def main() -> None:
         th.join()
         dt, rate, reasons, p99 = box["out"]
         name = "boxed (thread)"
-        print(f"{name:16} {'mixed':18} {len(cases):6d} {dt:8.2f} {rate:9.0f} {p99 * 1e3:8.2f}  {reasons}")
+        batch = f"{rollouts / rate * 1e3:8.1f}" if steps else ""
+        row = f"{name:16} {'mixed':18} {len(cases):6d} {dt:8.2f} {rate:9.0f} {p99 * 1e3:8.2f} {batch}"
+        print(f"{row}  {reasons}")
 
 
 if __name__ == "__main__":
