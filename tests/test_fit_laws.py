@@ -11,7 +11,7 @@ from rlscaling.fit.bootstrap import bootstrap, resample
 from rlscaling.fit.data import apply_where, to_curveset
 from rlscaling.fit.gain import fit_gain
 from rlscaling.fit.kn import E0_FORMS, fit_kn, k_of_N
-from rlscaling.fit.laws import FitOptions, Refit
+from rlscaling.fit.laws import FitOptions, Refit, fit_law
 from rlscaling.fit.reuse import fit_reuse
 from rlscaling.fit.sigmoid import fit_sigmoid, sigmoid_R
 
@@ -121,6 +121,31 @@ def test_sigmoid_recovers_asymptote_and_efficiency():
     assert p["A"]["1B"] == pytest.approx(0.4, abs=2e-3)
     assert p["B"]["8B"] == pytest.approx(0.9, rel=0.02)
     assert "scaling" in p
+
+
+def test_sigmoid_bootstrap_refit_warm_starts_from_the_full_fit_and_finds_the_same_optimum():
+    rng = np.random.default_rng(0)
+    X = np.geomspace(1e17, 1e20, 60)
+    rows = [
+        {
+            "N": N,
+            "step": i + 1,
+            "C": x,
+            "D": i + 1.0,
+            "L": 1 - sigmoid_R(x, 0.1, A, B, 3e18) + 0.005 * rng.standard_normal(),
+        }
+        for N, A, B in [(1e9, 0.4, 1.2), (8e9, 0.6, 0.9)]
+        for i, x in enumerate(X)
+    ]
+    cs = to_curveset(pd.DataFrame(rows), "C")
+    full = fit_law("sigmoid", cs, FitOptions())
+    assert set(full.start) == {"1B", "8B"}
+    warm = Refit("sigmoid", FitOptions(), full.start)(cs)
+    cold = Refit("sigmoid", FitOptions())(cs)
+    for k, v in cold.items():
+        assert warm[k] == pytest.approx(v, rel=1e-4), k
+    a = bootstrap(Refit("sigmoid", FitOptions(), full.start), cs, 8, seed=1, unit="block")
+    assert a.n_failed == 0 and a.ci95()["A/8B"][0] < 0.6 < a.ci95()["A/8B"][1]
 
 
 def test_gain_power_law_recovers_exponent_from_base_and_final_scores():

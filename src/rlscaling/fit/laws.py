@@ -99,19 +99,21 @@ class LawFit:
     model: Any
     params: dict[str, Any]
     predict: Callable[[CurveSet], np.ndarray]
-    start: np.ndarray | None = None
+    start: Any = None  # warm start for bootstrap refits (see Refit); None: always a full search
 
 
 def fit_law(
     law: str, cs: CurveSet, opts: FitOptions, *, x0: np.ndarray | None = None, fast: bool = False
 ) -> LawFit:
-    """Fit `law` to cs. fast=True with x0: warm-started single local search (bootstrap)."""
+    """Fit `law` to cs. fast=True with x0: warm-started single local search (bootstrap); x0 is the
+    `start` of an earlier LawFit of the same law: (K_max, log10 N0) for the paper laws, per-curve
+    parameters (label -> dict) for sigmoid."""
     if law in ("paper", "paper-parametric"):
         m = kn.fit_kn(cs, law=law, objective=opts.kn_objective(), e0_form=opts.e0_form, x0=x0, grid=not fast)
         return LawFit(law, m, kn.params_json(m), m.predict, np.array([m.K_max, np.log10(m.N0)]))
     if law == "sigmoid":
-        m = sigmoid_mod.fit_sigmoid(cs)
-        return LawFit(law, m, m.params_json(), m.predict)
+        m = sigmoid_mod.fit_sigmoid(cs, starts=x0 if fast else None)
+        return LawFit(law, m, m.params_json(), m.predict, m.per_curve)
     if law == "gain":
         m = gain_mod.fit_gain(cs)
         return LawFit(law, m, m.params_json(), lambda c: _gain_predict(m, c))
@@ -135,14 +137,17 @@ def gain_observed(cs: CurveSet) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Refit:
-    """Picklable bootstrap refit: CurveSet -> flat parameter dict."""
+    """Picklable bootstrap refit: CurveSet -> flat parameter dict. x0: the full fit's `start`
+    (a tuple of floats for the paper laws, label -> parameter dict for sigmoid), or None."""
 
     law: str
     opts: FitOptions
-    x0: tuple[float, ...] | None = None
+    x0: Any = None
 
     def __call__(self, cs: CurveSet) -> dict[str, float]:
-        x0 = np.array(self.x0) if self.x0 is not None else None
+        x0 = self.x0
+        if x0 is not None and self.law in ("paper", "paper-parametric"):
+            x0 = np.array(x0, dtype=float)
         return flatten(fit_law(self.law, cs, self.opts, x0=x0, fast=x0 is not None).params)
 
 

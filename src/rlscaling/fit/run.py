@@ -139,7 +139,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     # bootstrap
     if req.bootstrap > 0:
         unit = resolve_unit(sp.train, req.bootstrap_unit, info.boot)
-        x0 = tuple(float(v) for v in lf.start) if lf.start is not None else None
+        x0 = tuple(float(v) for v in lf.start) if isinstance(lf.start, np.ndarray) else lf.start
         bs = bootstrap(
             Refit(req.law, opts, x0), sp.train, req.bootstrap, seed=req.seed, unit=unit, jobs=req.jobs
         )

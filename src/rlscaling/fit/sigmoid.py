@@ -4,7 +4,8 @@
 
 R0: pass rate at X -> 0, A: asymptotic pass rate (both in [0, 1]), B > 0: compute efficiency
 (steepness), X_mid: the X (FLOPs for C, prompts for D) at which half of the gain A - R0 is reached.
-Least squares in linear R per curve (scipy least_squares, multi-start in (B, X_mid)).
+Least squares in linear R per curve (scipy least_squares, multi-start in (B, X_mid); the bootstrap
+warm-starts every resample from the full fit's parameters instead, one local search per curve).
 
 Across sizes, `scaling` reports 1 - A = c N^p (how the unreachable part shrinks with size) and
 B = c N^p, each by least squares in log-log over the fitted curves. An unseen size is predicted from
@@ -33,8 +34,11 @@ def sigmoid_R(X: np.ndarray, R0: float, A: float, B: float, X_mid: float) -> np.
     return R0 + (A - R0) * np.where(X > 0, s, 0.0)
 
 
-def fit_curve(X: np.ndarray, R: np.ndarray) -> dict[str, float]:
-    """Fit one curve; X (n,) >= 0, R (n,) in [0, 1]. Needs >= 4 points with >= 2 distinct X > 0."""
+def fit_curve(X: np.ndarray, R: np.ndarray, start: dict[str, float] | None = None) -> dict[str, float]:
+    """Fit one curve; X (n,) >= 0, R (n,) in [0, 1]. Needs >= 4 points with >= 2 distinct X > 0.
+
+    start: parameters (as returned) to run a single local search from (the bootstrap's warm start);
+    without it, 9 starts over (B, X_mid)."""
     pos = X > 0
     if R.size < 4 or np.unique(X[pos]).size < 2:
         raise UserError(f"law 'sigmoid': a curve has {R.size} points; needs >= 4 (4 parameters)")
@@ -44,16 +48,22 @@ def fit_curve(X: np.ndarray, R: np.ndarray) -> dict[str, float]:
     def resid(p: np.ndarray) -> np.ndarray:
         return sigmoid_R(X, p[0], p[1], 10.0 ** p[2], 10.0 ** p[3]) - R
 
-    r0 = float(np.mean(R[: max(1, R.size // 10)]))
+    lo, hi = np.array([0, 0, -1.3, lo_u]), np.array([1, 1, 1.3, hi_u])
+    if start is not None:
+        p = [start["R0"], start["A"], np.log10(start["B"]), np.log10(start["X_mid"])]
+        starts = [np.clip(np.array(p, dtype=float), lo + 1e-9, hi - 1e-9)]
+    else:
+        r0 = float(np.mean(R[: max(1, R.size // 10)]))
+        starts = [
+            np.array([np.clip(r0, 1e-3, 1 - 1e-3), np.clip(R.max() + 0.02, 1e-3, 1 - 1e-3), lb, u])
+            for lb in (-0.5, 0.0, 0.5)
+            for u in (np.quantile(lx, 0.5), lx.max(), lx.max() + 1.0)
+        ]
     best = None
-    for lb in (-0.5, 0.0, 0.5):
-        for u in (np.quantile(lx, 0.5), lx.max(), lx.max() + 1.0):
-            p0 = np.array([np.clip(r0, 1e-3, 1 - 1e-3), np.clip(R.max() + 0.02, 1e-3, 1 - 1e-3), lb, u])
-            res = least_squares(
-                resid, p0, bounds=([0, 0, -1.3, lo_u], [1, 1, 1.3, hi_u]), x_scale=[0.1, 0.1, 0.3, 1]
-            )
-            if best is None or res.cost < best.cost:
-                best = res
+    for p0 in starts:
+        res = least_squares(resid, p0, bounds=(lo, hi), x_scale=[0.1, 0.1, 0.3, 1])
+        if best is None or res.cost < best.cost:
+            best = res
     R0, A, lb, u = best.x
     return {"R0": float(R0), "A": float(A), "B": float(10.0**lb), "X_mid": float(10.0**u)}
 
@@ -108,13 +118,14 @@ class SigmoidFit:
         return out
 
 
-def fit_sigmoid(cs: CurveSet) -> SigmoidFit:
-    """Fit every curve of cs (X >= 0; R = 1 - L)."""
+def fit_sigmoid(cs: CurveSet, starts: dict[str, dict[str, float]] | None = None) -> SigmoidFit:
+    """Fit every curve of cs (X >= 0; R = 1 - L). starts: label -> parameters of a previous fit to
+    warm-start that curve from (see fit_curve); curves without one get the multi-start."""
     per: dict[str, dict[str, float]] = {}
     for i, lab in enumerate(cs.labels):
         m = cs.curve == i
         if lab not in per:
-            per[lab] = fit_curve(cs.X[m], 1.0 - cs.L[m])
+            per[lab] = fit_curve(cs.X[m], 1.0 - cs.L[m], (starts or {}).get(lab))
     labs = list(per)
     Ns = np.array([cs.curve_N[cs.labels.index(lab)] for lab in labs])
     lg = np.log10(Ns)
