@@ -130,12 +130,72 @@ def test_csv_input_and_no_bootstrap(study_parquet, tmp_path):
     csv = tmp_path / "c.csv"
     pd.read_parquet(study_parquet).to_csv(csv, index=False)
     out = tmp_path / "f.json"
-    assert (
-        run_fit([csv, "-o", out, "--law", "paper", "--x", "D", "--where", "bench=heldout", "--min-step", "1"])
-        == 0
-    )
+    args = [csv, "-o", out, "--law", "paper", "--x", "D", "--where", "bench=heldout", "--min-step", "1"]
+    assert run_fit(args + ["--bootstrap", "0"]) == 0
     fit = json.loads(out.read_text())
     assert fit["ci95"] is None and fit["r2"] > 0.99
+
+
+def params_without_ci(params: dict, ci: dict | None, path: str = "") -> list[str]:
+    """Numeric leaves of a FIT.json params block that have no [lo, hi] interval in ci95."""
+    out = []
+    for k, v in params.items():
+        sub = (ci or {}).get(k) if isinstance(ci, dict) else None
+        if isinstance(v, dict):
+            out += params_without_ci(v, sub, f"{path}{k}/")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            if not (isinstance(sub, list) and len(sub) == 2 and sub[0] <= sub[1]):
+                out.append(path + k)
+    return out
+
+
+def reuse_curves() -> pd.DataFrame:
+    """One size at three data-reuse factors (tau 4 and 20 lose 2 % and 6 % against tau 1)."""
+    df = study_curves(sizes={"m": 1.5e6})
+    df = df[df.bench == "heldout"]
+    return pd.concat(
+        [
+            df.assign(reuse_tau=t, run=f"m__tau-{t}", L=df["L"] * f)
+            for t, f in ((1, 1.0), (4, 1.02), (20, 1.06))
+        ]
+    )
+
+
+@pytest.mark.parametrize("law", ["paper", "paper-parametric", "sigmoid", "gain", "reuse"])
+def test_a_plain_fit_gives_a_95_interval_for_every_parameter(study_parquet, tmp_path, law):
+    """The contract: FIT.json has ci95 for every parameter, without asking for a bootstrap."""
+    src = study_parquet
+    if law == "reuse":
+        src = tmp_path / "reuse.parquet"
+        reuse_curves().to_parquet(src, index=False)
+    out = tmp_path / "f.json"
+    assert run_fit([src, "-o", out, "--law", law, "--where", "bench=heldout", "--min-step", "1"]) == 0
+    fit = json.loads(out.read_text())
+    assert fit["bootstrap"]["n"] == 200 and fit["bootstrap"]["doc"]
+    assert params_without_ci(fit["params"], fit["ci95"]) == []
+
+
+def test_where_is_repeatable_and_every_filter_applies(tmp_path):
+    p = tmp_path / "c.parquet"
+    df = pd.concat([study_curves().assign(family="tiny"), study_curves(seed=1).assign(family="other")])
+    df.to_parquet(p, index=False)
+    out = tmp_path / "f.json"
+    args = [p, "-o", out, "--law", "paper", "--min-step", "1", "--bootstrap", "0"]
+    assert run_fit(args + ["--where", "bench=heldout", "--where", "family=tiny"]) == 0
+    fit = json.loads(out.read_text())
+    assert fit["n_points"] == 16 and fit["data"]["where"] == ["bench=heldout", "family=tiny"]
+    assert fit["notes"] == []
+
+
+def test_pooling_curves_that_differ_in_a_key_is_said_in_the_fit(tmp_path, capsys):
+    p = tmp_path / "c.parquet"
+    base = reuse_curves()
+    pd.concat([base.assign(source="base"), base.assign(source="instruct", L=base["L"] * 0.9)]).to_parquet(p)
+    out = tmp_path / "f.json"
+    assert run_fit([p, "-o", out, "--law", "reuse", "--min-step", "1", "--bootstrap", "0"]) == 0
+    msg = "fitting curves across source = ['base', 'instruct']"
+    assert any(msg in n for n in json.loads(out.read_text())["notes"])
+    assert msg in capsys.readouterr().err
 
 
 def test_fit_is_deterministic_for_a_given_seed(study_parquet, tmp_path):

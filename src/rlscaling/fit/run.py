@@ -12,6 +12,7 @@ import pandas as pd
 
 from rlscaling.errors import UserError
 from rlscaling.fit import kn
+from rlscaling.fit import reuse as reuse_mod
 from rlscaling.fit.bootstrap import bootstrap, resolve_unit, unflatten
 from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
 from rlscaling.fit.laws import LAW_INFO, LAWS, FitOptions, Refit, fit_law, gain_observed
@@ -109,8 +110,9 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     if req.law == "reuse" and scenario == "inter":
         notes.append("reuse/inter holds out the curves named by --holdout-size / --holdout-N")
     opts = FitOptions(objective=req.objective, e0_form=req.e0_form)
-    if req.law != "reuse":
-        _group_note(sp.train)
+    # pooling curves that differ in a grouping column (base + instruct, two benches) is allowed but
+    # said, on stderr and in FIT.json; for reuse the tau column is what the curves should differ in
+    notes += _group_note(sp.train, skip=reuse_mod.TAU_COLUMNS if req.law == "reuse" else ())
     lf = fit_law(req.law, sp.train, opts)
     out: dict[str, Any] = {
         "law": req.law,
@@ -186,15 +188,21 @@ _BOOT_DOC = {
 }
 
 
-def _group_note(cs: CurveSet) -> None:
+def _group_note(cs: CurveSet, skip: tuple[str, ...] = ()) -> list[str]:
+    """Notes (also printed) for grouping columns, other than size / run / seed and `skip`, whose
+    values differ between the fitted curves."""
+    out: list[str] = []
     if not cs.keys:
-        return
+        return out
     for col in cs.keys[0]:
-        if col in ("N", "size", "run", "N_nonembed", "seed"):
+        if col in ("N", "size", "run", "N_nonembed", "seed") or col in skip:
             continue
         vals = sorted({str(k.get(col)) for k in cs.keys})
         if len(vals) > 1:
-            note(f"fitting curves across {col} = {vals} (filter with --where {col}=VALUE)")
+            msg = f"fitting curves across {col} = {vals} (filter with --where {col}=VALUE)"
+            note(msg)
+            out.append(msg)
+    return out
 
 
 def _paper_baselines(sp: Split, law: str, lf) -> dict[str, Any]:
