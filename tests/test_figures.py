@@ -206,3 +206,55 @@ def test_standalone_on_imported_paper_data_draws_the_paper_set(shared_data, tmp_
     made = {p.stem for p in Path(out_dir).glob("*.png")}
     assert {"loss_vs_C", "loss_vs_D", "k_of_N", "E0_of_N", "inter_prediction_C"} <= made
     assert {p.stem for p in Path(out_dir).glob("*.pdf")} == made
+
+
+def _context(curves_path, fit_paths):
+    import pandas as pd
+
+    from rlscaling.figures import _Context
+
+    fits = [json.loads(Path(f).read_text()) for f in fit_paths]
+    return _Context(pd.read_parquet(curves_path), fits, "heldout")
+
+
+def test_loss_vs_x_draws_the_sizes_an_inter_fit_held_out_dashed_with_its_band(study):
+    """Full fit solid for the fitted sizes; the held-out size dashed, from the inter fit."""
+    from rlscaling.figures import _loss_vs_x
+
+    _d, curves, fits = study
+    ctx = _context(curves, [fits[0], fits[2]])  # paper C full, paper-parametric C inter (l held out)
+    fig = _loss_vs_x(ctx, "C")
+    ax = fig.axes[0]
+    assert "dashed: l predicted by paper-parametric" in ax.get_title()
+    styles = [line.get_linestyle() for line in ax.get_lines() if line.get_marker() in ("None", "", None)]
+    assert styles.count("--") == 1 and styles.count("-") == 3  # l dashed; xs, s, m solid
+    assert len(ax.collections) == 4  # a band per size
+
+
+def test_sigmoid_figure_of_a_fit_made_on_other_curves_is_a_placeholder_not_a_crash(study, tmp_path):
+    import pandas as pd
+
+    _d, curves, fits = study
+    other = tmp_path / "other.parquet"
+    df = pd.read_parquet(curves)
+    df.assign(size=df["size"] + "-v2").to_parquet(other)
+    params = {"figures": {"formats": ["png"], "dpi": 40}, "names": ["sigmoid"]}
+    args = ["figures", "--curves", str(other), "--fits", fits[4], "--params-json", json.dumps(params)]
+    assert cli([*args, "--out-dir", str(tmp_path / "f")]) == 0
+    assert (tmp_path / "f" / "sigmoid.png").is_file()
+
+
+def test_pass1_vs_step_shows_the_curves_the_laws_were_fitted_to(shared_data, tmp_path):
+    """On the paper's folder (base, instruct, Llama, reuse and rollout sweeps: 40 curves) with fits
+    of the base curves, the step plot shows those 7 curves, not all 40."""
+    from rlscaling.curves_import import import_paper
+    from rlscaling.figures import _pass1_vs_step
+
+    need_file(shared_data, "paper/holdout_per_step_qwen_llama.csv")
+    curves = tmp_path / "paper.parquet"
+    import_paper(shared_data / "paper").to_parquet(curves)
+    out = tmp_path / "full.json"
+    where = ["--where", "experiment=holdout", "--where", "source=base"]
+    assert cli(["fit", str(curves), "-o", str(out), "--law", "paper", *where, "--bootstrap", "0"]) == 0
+    fig = _pass1_vs_step(_context(curves, [out]))
+    assert len(fig.axes[0].get_legend().get_texts()) == 7

@@ -368,11 +368,38 @@ def _fit_title(fit: dict[str, Any]) -> str:
 _XLABEL = {"C": "RL compute C (FLOPs)", "D": "data D (prompts)", "step": "RL step"}
 
 
+def _plain_log_y(ax: Any) -> None:
+    """Log-scale y tick labels as plain decimals (0.4, 0.6, 1) instead of 6x10^-1; matplotlib still
+    decides which minor ticks get a label, so many decades do not crowd the axis."""
+    from matplotlib.ticker import LogFormatter
+
+    class _Plain(LogFormatter):
+        def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+            return f"{x:.3g}"
+
+    ax.yaxis.set_major_formatter(_Plain(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(_Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def _wheres(fit: dict[str, Any]) -> list[str]:
+    return sorted((fit.get("data") or {}).get("where") or [])
+
+
+def _held_out(fit: dict[str, Any]) -> set[str]:
+    """Labels of the curves an inter fit predicted without fitting them."""
+    return set((fit.get("data") or {}).get("holdout") or []) if fit.get("scenario") == "inter" else set()
+
+
 def _loss_vs_x(ctx: _Context, x: str) -> Any:
+    """L vs X log-log per size with the paper law (solid, 95 % band). Sizes an inter fit of the same
+    x held out are drawn dashed with that fit's band: its extrapolation, nothing fitted on them."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     fit = ctx.find_fit(PAPER_LAWS, x=x, prefer=("full", "inter", "intra"))
+    inter = ctx.find_fit(("paper-parametric", "paper"), x=x, scenario="inter")
+    if inter is not None and fit is not None and _wheres(fit) != _wheres(inter):
+        inter = None  # fitted on another subset of the curves (e.g. the other source)
     df = ctx.table(fit)
     if x not in df.columns or not np.isfinite(df[x].astype(float)).any():
         raise _Unavailable(f"the curves have no {x} values")
@@ -380,27 +407,44 @@ def _loss_vs_x(ctx: _Context, x: str) -> Any:
     groups = _curve_groups(df)
     colors = _colors([N for _, N, _ in groups])
     fig, ax = plt.subplots(figsize=(7, 5))
-    held = set((fit or {}).get("data", {}).get("holdout") or []) if fit else set()
+    held = _held_out(fit) if fit else set()
+    extrapolated = _held_out(inter) if inter is not None else set()
     fitted_labels = set((fit or {}).get("params", {}).get("E0", {}) or {}) if fit else set()
     for label, N, g in groups:
         X = g[x].to_numpy(float)
         c = colors[N]
         ax.plot(X, g["L"], "o", ms=2.5, color=c, alpha=0.6, label=label)
-        if fit is None:
-            continue
         grid = np.geomspace(X.min(), X.max(), 100)
-        is_held = label in held or (bool(fitted_labels) and label not in fitted_labels)
-        ax.plot(grid, _kn_line(fit, label, N, grid), "--" if is_held else "-", color=c, lw=1.6)
-        band = _kn_band(fit, label, N, grid)
-        if band is not None:
-            ax.fill_between(grid, *band, color=c, alpha=0.25 if is_held else 0.12, lw=0)
+        is_held = fit is not None and (label in held or (bool(fitted_labels) and label not in fitted_labels))
+        if fit is not None and (label not in extrapolated or fit is inter):
+            ax.plot(grid, _kn_line(fit, label, N, grid), "--" if is_held else "-", color=c, lw=1.6)
+            band = _kn_band(fit, label, N, grid)
+            if band is not None:
+                ax.fill_between(grid, *band, color=c, alpha=0.25 if is_held else 0.12, lw=0)
+        if inter is not None and inter is not fit and label in extrapolated:
+            ax.plot(grid, _kn_line(inter, label, N, grid), "--", color=c, lw=1.8)
+            band = _kn_band(inter, label, N, grid)
+            if band is not None:
+                ax.fill_between(grid, *band, color=c, alpha=0.25, lw=0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(_XLABEL[x])
     ax.set_ylabel("test loss L = 1 − pass@1")
-    ax.yaxis.set_minor_formatter(plt.FormatStrFormatter("%.2f"))
-    ax.set_title(_fit_title(fit) if fit else f"L vs {x} (no fit of the paper law for x={x})", fontsize=9)
-    ax.legend(fontsize=7, ncol=2, title="size (dashed: extrapolated)" if held else "size", title_fontsize=7)
+    _plain_log_y(ax)
+    ylo = max(1e-3, float(df["L"].min()) * 0.8)
+    ax.set_ylim(ylo, min(1.05, float(df["L"].max()) * 1.1))
+    title = _fit_title(fit) if fit else f"L vs {x} (no fit of the paper law for x={x})"
+    if inter is not None and inter is not fit and extrapolated:
+        h = inter.get("heldout") or {}
+        title += (
+            f"\ndashed: {', '.join(sorted(extrapolated))} predicted by {inter['law']} from the other "
+            f"sizes (held-out R²={h.get('r2', float('nan')):.3f}, MAPE={h.get('mape', float('nan')):.2f}%)"
+        )
+    ax.set_title(title, fontsize=8)
+    legend_title = "size; bands: 95% bootstrap"
+    if held or extrapolated:
+        legend_title += "\n(dashed: extrapolated)"
+    ax.legend(fontsize=7, ncol=2, title=legend_title, title_fontsize=7)
     ax.grid(True, which="both", alpha=0.2)
     return fig
 
@@ -408,7 +452,11 @@ def _loss_vs_x(ctx: _Context, x: str) -> Any:
 def _pass1_vs_step(ctx: _Context) -> Any:
     import matplotlib.pyplot as plt
 
-    df = ctx.table(None)
+    # the curves the laws were fitted to (the paper law's --where filters), else the main benchmark
+    main = ctx.find_fit(PAPER_LAWS, prefer=("full", "inter", "intra")) or next(
+        (f for f in ctx.fits if f.get("law") in ("sigmoid", "gain")), None
+    )
+    df = ctx.table(main)
     col = "pass_at_1" if "pass_at_1" in df.columns else None
     groups = _curve_groups(df)
     colors = _colors([N for _, N, _ in groups])
@@ -419,8 +467,12 @@ def _pass1_vs_step(ctx: _Context) -> Any:
     ax.set_xlabel("RL step")
     ax.set_ylabel("pass@1")
     bench = df["bench"].iloc[0] if "bench" in df.columns else ""
-    ax.set_title(f"pass@1 on {bench} vs RL step, per size", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
+    where = ", ".join(w for w in _wheres(main) if not w.startswith("bench=")) if main else ""
+    ax.set_title(f"pass@1 on {bench} vs RL step, per size" + (f" ({where})" if where else ""), fontsize=10)
+    if len(groups) > 14:  # many curves: legend beside the axes, not over the data
+        ax.legend(fontsize=6, ncol=1 + len(groups) // 30, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.2)
     return fig
 
@@ -557,17 +609,14 @@ def _E0_of_N(ctx: _Context) -> Any:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     ax.plot(grid, model.E0_of_N(grid), "-", color="C0", label=f"E0(N), form {p['E0_form']}")
     sm = _samples(fit)
+    shown = [model.E0_of_N(grid)]  # what the y range must hold
     if len(sm) >= 10:
         arr = np.array([kn_from_params(s).E0_of_N(grid) for s in sm if "K_max" in s])
-        ax.fill_between(
-            grid,
-            np.percentile(arr, 2.5, 0),
-            np.percentile(arr, 97.5, 0),
-            color="C0",
-            alpha=0.2,
-            lw=0,
-            label="95% band (bootstrap)",
-        )
+        lo, hi = np.percentile(arr, 2.5, 0), np.percentile(arr, 97.5, 0)
+        ax.fill_between(grid, lo, hi, color="C0", alpha=0.2, lw=0, label="95% band (bootstrap)")
+        # the band far beyond the largest size can fan out by decades: keep it out of the y range
+        near = grid <= Ns.max() * 1.5
+        shown += [lo[near], hi[near]]
     held = set(fit["data"].get("holdout") or [])
     for lab, N in curves.items():
         is_held = lab in held
@@ -589,6 +638,10 @@ def _E0_of_N(ctx: _Context) -> Any:
             color="C3",
             label=f"free per-size E0 (paper law, {free['scenario']} fit)",
         )
+    vals = np.concatenate([np.ravel(v) for v in shown])
+    vals = vals[np.isfinite(vals)]
+    pad = 0.1 * max(float(np.ptp(vals)), 0.1)
+    ax.set_ylim(float(vals.min()) - pad, float(vals.max()) + pad)
     ax.set_xscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("intercept E0 (log10 L at X = 1)")
@@ -615,6 +668,7 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
     held_names = set(fit["data"].get("holdout") or [])
     K = fit["data"].get("fit_steps")
     base = (fit.get("baseline") or {}).get("paper_method", {})
+    paper_min = np.inf
     fig, ax = plt.subplots(figsize=(7.2, 5.2))
     for label, N, g in groups:
         X = g[x].to_numpy(float)
@@ -626,8 +680,8 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
             xf = X[fitted].max() if fitted.any() else X.min()
             g1 = np.geomspace(X.min(), xf, 50)
             g2 = np.geomspace(xf, X.max(), 80)
-            ax.plot(g1, _kn_line(fit, label, N, g1), "-", color=c, lw=1.6)
-            ax.plot(g2, _kn_line(fit, label, N, g2), "--", color=c, lw=1.6)
+            ax.plot(g1, _kn_line(fit, label, N, g1), "-", color=c, lw=1.6, zorder=3)
+            ax.plot(g2, _kn_line(fit, label, N, g2), "--", color=c, lw=1.8, zorder=3)
             band = _kn_band(fit, label, N, g2)
         else:
             is_held = label in held_names
@@ -648,6 +702,7 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
                 from rlscaling.fit.laws import predict_from_params
 
                 pm = predict_from_params("paper", base["params"], label, N, gx, fit["data"]["curves"])
+                paper_min = min(paper_min, float(np.min(pm)))
                 ax.plot(gx, pm, ":", color="gray", lw=1.5, label="paper method, extrapolated E0")
             g2 = gx
         if band is not None:
@@ -670,10 +725,13 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
     seen = {}
     for hd, lb in zip(handles, labels, strict=True):
         seen.setdefault(lb, hd)
+    ymin = max(1e-3, float(df["L"].min()) * (0.6 if scenario == "inter" else 0.85))
+    ax.set_ylim(ymin, min(1.05, float(df["L"].max()) * 1.1))
+    if paper_min < ymin:  # say so rather than squash the data to show a line that far off
+        key = "paper method, extrapolated E0"
+        seen[f"{key}\n(leaves the axes: down to L = {paper_min:.2g})"] = seen.pop(key)
     ax.legend(seen.values(), seen.keys(), fontsize=7, ncol=2)
-    if scenario == "inter":
-        ymin = max(1e-3, float(df["L"].min()) * 0.6)
-        ax.set_ylim(ymin, 1.05)
+    _plain_log_y(ax)
     ax.grid(True, which="both", alpha=0.2)
     return fig
 
@@ -692,6 +750,8 @@ def _sigmoid(ctx: _Context) -> Any:
     df = df[df["step"] >= (fit["data"].get("min_step") or 0)]
     p = fit["params"]
     groups = [(lab, N, g) for lab, N, g in _curve_groups(df) if lab in p["A"]]
+    if not groups:
+        raise _Unavailable("no curve of the table matches the sigmoid fit's curves (other --curves?)")
     colors = _colors([N for _, N, _ in groups])
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
     for lab, N, g in groups:
@@ -718,11 +778,13 @@ def _sigmoid(ctx: _Context) -> Any:
     ci = fit.get("ci95") or {}
     labs = [lab for lab, _, _ in groups]
     Ns = np.array([N for _, N, _ in groups])
+    axes_AB = []
     for key, color, mk in (("A", "C0", "o"), ("B", "C3", "s")):
         vals = np.array([p[key][lab] for lab in labs])
         lo = np.array([(ci.get(key) or {}).get(lab, [v, v])[0] for lab, v in zip(labs, vals, strict=True)])
         hi = np.array([(ci.get(key) or {}).get(lab, [v, v])[1] for lab, v in zip(labs, vals, strict=True)])
         axk = ax2 if key == "A" else ax2.twinx()
+        axes_AB.append(axk)
         axk.errorbar(
             Ns,
             vals,
@@ -747,10 +809,20 @@ def _sigmoid(ctx: _Context) -> Any:
             lw=1,
             label=f"1−A = {a['c']:.3g}·N^{a['p']:.3f}",
         )
+        b = sc["B"]
+        axes_AB[-1].plot(
+            grid, b["c"] * grid ** b["p"], "--", color="C3", lw=1, label=f"B = {b['c']:.3g}·N^{b['p']:.3f}"
+        )
     ax2.set_xscale("log")
     ax2.set_xlabel("parameters N")
     ax2.set_title("asymptote A and efficiency B vs N", fontsize=9)
-    ax2.legend(fontsize=7, loc="upper left")
+    hs, ls = [], []
+    for a in axes_AB:  # one legend for both y axes
+        h, lb = a.get_legend_handles_labels()
+        hs += h
+        ls += lb
+    # below the panel: inside it would hide error bars of one axis or the other
+    axes_AB[-1].legend(hs, ls, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     ax2.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     return fig
@@ -833,6 +905,7 @@ def _reuse(ctx: _Context) -> Any:
     ax.set_yscale("log")
     ax.set_xlabel("RL step")
     ax.set_ylabel("test loss L")
+    _plain_log_y(ax)
     ax.set_title("loss vs step per data-reuse factor τ (log-linear fit per τ)", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.2)
