@@ -5,8 +5,9 @@ and X = D), paper law, full scenario, with bootstrap intervals.
                                              [--unit curve] [--law paper]
 
 Target (issue 3): all four fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
-Prints one row per fit (points, K_max, N0 and their 95 % intervals, seconds) and the total. Needs the
-reference data (../shared/data/paper, or RLSCALING_SHARED_DATA).
+Prints one row per fit (points, K_max, N0 and their 95 % intervals, seconds) and the total with the
+machine's load average (other jobs sharing the cores slow it down). Needs the reference data
+(../shared/data/paper, or RLSCALING_SHARED_DATA).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reference data not found: {src}", file=sys.stderr)
         return 1
     table = import_paper(src)
+    load0 = os.getloadavg()[0]
     t_all = time.perf_counter()
     head = ("source", "x", "pts", "K_max", "95% CI", "N0/1e9", "95% CI", "s")
     print("{:9s} {:2s} {:>4s} {:>7s} {:>17s} {:>7s} {:>15s} {:>6s}".format(*head))
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - t_all
     print(
         f"total: {total:.1f} s for 4 fits x {args.bootstrap} bootstrap resamples "
-        f"({args.jobs} process{'es' if args.jobs > 1 else ''}, objective {args.objective}, unit {args.unit})"
+        f"({args.jobs} process{'es' if args.jobs > 1 else ''}, objective {args.objective}, "
+        f"unit {args.unit}); 1-min load average {load0:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs"
     )
     return 0
 

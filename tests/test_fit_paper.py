@@ -119,6 +119,44 @@ def test_inter_fit_on_sizes_up_to_32B_reproduces_paper_table(paper_table, report
     assert close_to_table(fit.N0 / 1e9, row["N0_B"], 1)
 
 
+@pytest.mark.parametrize("x,config", [("C", "Instruct L(N,C)"), ("D", "Instruct L(N,D)")])
+def test_instruct_inter_fit_is_close_to_paper_table(paper_table, reported, x, config):
+    """Not asked for by the issue, checked for the table: the paper fitted instruct 0.5B-32B on all
+    steps with no warm-up clip, including steps 1-3 that the camera-ready figures do not let us
+    recover, so our fit lands further off: K_max +8 % (C) / +10 % (D), N0 -10 % / -10 %."""
+    row = table_row(reported, config, "Inter")
+    sp = split(curves(paper_table, "instruct", x), "inter", holdout_N=[72e9])
+    fit = fit_kn(sp.train, objective="paper")
+    assert fit.K_max == pytest.approx(row["K_max"], rel=0.12)
+    assert fit.N0 / 1e9 == pytest.approx(row["N0_B"], rel=0.12)
+
+
+def test_the_command_line_reproduces_the_full_fit_and_beats_the_paper_on_72B(paper_table, tmp_path):
+    """The same numbers through `rlscaling fit` on the imported table (what a user runs)."""
+    from rlscaling.cli import main as cli
+
+    curves_file = tmp_path / "paper.parquet"
+    paper_table.to_parquet(curves_file)
+    common = ["--where", "source=base", "--min-step", "1", "--bootstrap", "20"]
+    full, inter = tmp_path / "full.json", tmp_path / "inter.json"
+    assert (
+        cli(["fit", str(curves_file), "-o", str(full), "--law", "paper", "--objective", "paper", *common])
+        == 0
+    )
+    f = json.loads(full.read_text())
+    assert f["n_points"] == 732 and f["r2"] >= 0.995
+    assert f["params"]["K_max"] == pytest.approx(0.1330, abs=0.002)
+    assert f["params"]["N0"] == pytest.approx(13.8e9, abs=0.5e9)
+    lo, hi = f["ci95"]["K_max"]
+    assert lo < f["params"]["K_max"] < hi
+    args = ["--law", "paper-parametric", "--scenario", "inter", "--holdout-N", "72e9", *common]
+    assert cli(["fit", str(curves_file), "-o", str(inter), *args]) == 0
+    i = json.loads(inter.read_text())
+    assert i["data"]["holdout"] == ["72B"] and "72B" not in i["params"]["E0"]
+    assert i["heldout"]["r2"] >= 0.8 and i["heldout"]["n_points"] == 103
+    assert i["baseline"]["paper_method"]["heldout"]["r2"] < -5
+
+
 # -- must beat: predicting 72B with nothing fitted on 72B -------------------------------------------
 
 
@@ -157,6 +195,33 @@ def test_intra_prediction_of_default_objective_is_as_good_as_paper_objective(pap
     paper = summary(sp.test.L, fit_kn(sp.train, objective="paper").predict(sp.test))
     assert ours["mape"] <= paper["mape"] * 1.05
     assert ours["r2"] > 0.95
+
+
+@pytest.mark.parametrize("fraction", [0.10, 0.25, 0.50])
+@pytest.mark.parametrize("source,x", [("base", "C"), ("base", "D"), ("instruct", "C"), ("instruct", "D")])
+def test_intra_prediction_from_early_steps_matches_the_paper_method(paper_table, source, x, fraction):
+    """Predicting the later steps of every curve from the first 10 / 25 / 50 % is a tie: our
+    default objective is within 10 % of the paper method's MAPE on the same points everywhere
+    (better at 10 %, up to 6 % worse at 50 % of base D; benchmarks/bench_fit.py --predictions)."""
+    sp = split(curves(paper_table, source, x), "intra", fit_fraction=fraction)
+    ours = summary(sp.test.L, fit_kn(sp.train).predict(sp.test))
+    paper = summary(sp.test.L, fit_kn(sp.train, objective="paper").predict(sp.test))
+    assert ours["mape"] <= paper["mape"] * 1.10
+    assert ours["r2"] > 0.95 and paper["r2"] > 0.95
+
+
+def test_gain_shrinks_with_size_on_the_seed000_study(shared_data):
+    """Qwen3-Base 0.6B-14B on GSM8K (base vs RL checkpoint, flexible answer extraction): the
+    larger the model the less RL adds, gain = a N^b with b < 0."""
+    from rlscaling.curves_import import import_seed000
+    from rlscaling.fit.gain import fit_gain
+
+    need_file(shared_data, "seed000/0.6b.json")
+    df = import_seed000(shared_data / "seed000")
+    df = df[(df.bench == "gsm8k") & (df.reward == "custom_flexible")]
+    fit = fit_gain(to_curveset(df, "C", require_positive_x=False))
+    assert fit.N.size == 5 and (fit.gain > 0).all()
+    assert -0.8 < fit.b < -0.3
 
 
 def test_fit_is_deterministic(paper_table):
