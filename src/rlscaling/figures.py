@@ -359,7 +359,7 @@ def _fit_title(fit: dict[str, Any]) -> str:
     p = fit["params"]
     s = f"{fit['law']} ({fit.get('objective', '')}, {fit['scenario']})"
     if "K_max" in p:
-        s += f": K_max={p['K_max']:.3f}, N0={p['N0'] / 1e9:.1f}B"
+        s += f": K_max={p['K_max']:.3f}, N0={_size(p['N0'])}"
     if fit.get("r2") is not None:
         s += f", R²={fit['r2']:.4f}"
     return s
@@ -379,6 +379,25 @@ def _plain_log_y(ax: Any) -> None:
 
     ax.yaxis.set_major_formatter(_Plain(labelOnlyBase=False))
     ax.yaxis.set_minor_formatter(_Plain(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def _size(N: float) -> str:
+    """A parameter count for a label: '13.8B', '659K' (N0 of a tiny-model study is not '0.0B')."""
+    from rlscaling.fit.data import size_label
+
+    return size_label(float(N))
+
+
+def _size_axis(ax: Any, Ns: Any, labels: list[str]) -> None:
+    """A log N axis spanning little more than a decade: ticks at the fitted sizes, named, instead of
+    matplotlib's minor-tick labels (2x10^5 3x10^5 ... collide)."""
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(
+        list(Ns),
+        [f"{lab}\n{_size(n)}" if lab != _size(n) else lab for lab, n in zip(labels, Ns, strict=True)],
+    )
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _wheres(fit: dict[str, Any]) -> list[str]:
@@ -562,7 +581,7 @@ def _k_of_N(ctx: _Context) -> Any:
                 label="per-size free slope (data)",
             )
         ax.axhline(p["K_max"], ls="--", color="gray", lw=1, label=f"K_max = {p['K_max']:.3f}")
-        ax.axvline(p["N0"], ls=":", color="gray", lw=1, label=f"N0 = {p['N0'] / 1e9:.1f}B")
+        ax.axvline(p["N0"], ls=":", color="gray", lw=1, label=f"N0 = {_size(p['N0'])}")
         ax.set_xscale("log")
         ax.set_xlabel("parameters N")
         ax.set_ylabel("slope k(N)")
@@ -797,6 +816,7 @@ def _sigmoid(ctx: _Context) -> Any:
         axk.set_ylabel("asymptote A" if key == "A" else "efficiency B", color=color)
         if key == "B":
             axk.set_yscale("log")
+            _plain_log_y(axk)
     sc = p.get("scaling") or {}
     if sc:
         grid = np.geomspace(Ns.min(), Ns.max(), 100)
@@ -814,6 +834,7 @@ def _sigmoid(ctx: _Context) -> Any:
             grid, b["c"] * grid ** b["p"], "--", color="C3", lw=1, label=f"B = {b['c']:.3g}·N^{b['p']:.3f}"
         )
     ax2.set_xscale("log")
+    _size_axis(ax2, Ns, labs)
     ax2.set_xlabel("parameters N")
     ax2.set_title("asymptote A and efficiency B vs N", fontsize=9)
     hs, ls = [], []
@@ -822,7 +843,10 @@ def _sigmoid(ctx: _Context) -> Any:
         hs += h
         ls += lb
     # below the panel: inside it would hide error bars of one axis or the other
-    axes_AB[-1].legend(hs, ls, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    two_line = any("\n" in t.get_text() for t in ax2.get_xticklabels())  # below the axis label
+    axes_AB[-1].legend(
+        hs, ls, fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.21 if two_line else -0.14)
+    )
     ax2.grid(True, which="both", alpha=0.2)
     fig.tight_layout()
     return fig
@@ -866,6 +890,7 @@ def _gain(ctx: _Context) -> Any:
     ax.set_yscale("log")
     ax.set_xlabel("parameters N")
     ax.set_ylabel("RL gain in pass@1")
+    _plain_log_y(ax)
     ci = (fit.get("ci95") or {}).get("b")
     ax.set_title(
         "RL gain vs model size" + (f", b 95% CI [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""), fontsize=9
