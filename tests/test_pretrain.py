@@ -140,3 +140,36 @@ def test_bad_setting_is_a_user_error_naming_the_key(root):
         pt.main(_args(root, pretrain={**PRETRAIN, "seq_len": 0}))
     with pytest.raises(UserError, match="models.sizes.xs.hidden_size"):
         pt.main(_args(root, arch={**ARCH, "hidden_size": 15}))
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_seed_candidates_keep_the_lowest_probe_loss_and_equal_a_single_run_of_that_seed(root):
+    """k seeds train side by side for the probe steps; the best by held-out loss trains on, and the
+    result is exactly the single run with its seed (the others only cost their probe)."""
+    cand = {**PRETRAIN, "seed_candidates": 3, "probe_fraction": 0.25}
+    assert pt.main(_args(root, out="best", record="best.json", pretrain=cand, seed=5)) == 0
+    rec = json.loads((root / "best.json").read_text())
+    losses = {c["seed"]: c["probe_heldout_loss"] for c in rec["candidates"]}
+    assert sorted(losses) == [5, 6, 7]
+    assert rec["seed"] == min(losses, key=losses.get)
+    probe = rec["candidates"][0]["probe_steps"]
+    assert probe == round(0.25 * rec["steps"])
+    tokens_per_step = PRETRAIN["seq_len"] * PRETRAIN["batch_size"]
+    assert rec["flops_dropped_candidates"] == pretrain_flops(rec["N"], 2 * probe * tokens_per_step)
+
+    assert pt.main(_args(root, out="single", record="single.json", seed=rec["seed"])) == 0
+    best, single = _weights(root / "best"), _weights(root / "single")
+    assert all((best[k] == single[k]).all() for k in single)
+    assert json.loads((root / "single.json").read_text())["candidates"] == []
+
+
+def test_bad_seed_candidate_settings_are_user_errors_naming_the_key(root):
+    with pytest.raises(UserError, match="pretrain.seed_candidates"):
+        pt.settings({"pretrain": {"seed_candidates": 0}})
+    with pytest.raises(UserError, match="pretrain.probe_fraction"):
+        pt.settings({"pretrain": {"probe_fraction": 1.0}})
