@@ -111,7 +111,8 @@ def main(args: argparse.Namespace) -> int:
     write_json(args.output, result)
     p = result["params"]
     head = ", ".join(f"{k}={p[k]:.4g}" for k in ("K_max", "N0", "a", "b") if isinstance(p.get(k), float))
-    line = f"{args.law} x={args.x} {args.scenario}: {head} r2={result['r2']:.4f} n={result['n_points']}"
+    x = result.get("x", args.x)  # reuse fits loss against step whatever --x says
+    line = f"{args.law} x={x} {args.scenario}: {head} r2={result['r2']:.4f} n={result['n_points']}"
     if result.get("heldout"):
         h = result["heldout"]
         r2 = "nan" if h.get("r2") is None else f"{h['r2']:.4f}"
