@@ -169,3 +169,23 @@ def test_params_json_is_read_from_text_or_a_file_and_bad_input_names_the_option(
     for bad, why in (("{a: 1}", "not valid JSON"), ("[1]", "neither a JSON object"), ('{"a"', "not valid")):
         with pytest.raises(UserError, match=f"--params-json: .*{why}"):
             read_params_json(bad)
+
+
+def test_pretrain_size_override_changes_only_that_sizes_settings(default):
+    plain = {s: rc.pretrain_settings(rc.validate(copy.deepcopy(default)), s) for s in ("xs", "s", "m")}
+    default["pretrain"]["sizes"] = {"l": {"lr": 0.001, "lr_base_width": None}}
+    cfg = rc.validate(default)
+    l_settings = rc.pretrain_settings(cfg, "l")
+    assert (l_settings["lr"], l_settings["lr_base_width"]) == (0.001, None)
+    assert "sizes" not in l_settings
+    for size in ("xs", "s", "m"):  # their pretrain jobs keep their params: nothing of theirs reruns
+        assert rc.pretrain_settings(cfg, size) == plain[size]
+
+
+def test_pretrain_size_override_with_a_bad_value_or_unknown_size_is_refused(default):
+    default["pretrain"]["sizes"] = {"l": {"seed_candidates": 0}}
+    with pytest.raises(UserError, match=r"pretrain\.sizes\.l\.seed_candidates"):
+        rc.validate(default)
+    default["pretrain"]["sizes"] = {"xl": {"lr": 0.001}}
+    with pytest.raises(UserError, match=r"pretrain\.sizes\.xl: no such size"):
+        rc.validate(default)

@@ -182,22 +182,39 @@ def check(config: dict[str, Any]) -> None:
 
 
 def _check_size_overrides(config: dict[str, Any]) -> None:
-    """training.sizes: every size exists, and every override is a valid value of its training key."""
+    """training.sizes and pretrain.sizes: every size exists, and every override is a valid value of
+    its section's key."""
+    sizes = config["models"]["sizes"]
+    for section in ("training", "pretrain"):
+        props = load_schema()["properties"][section]["properties"]
+        for size, overrides in ((config.get(section) or {}).get("sizes") or {}).items():
+            if size not in sizes:
+                raise UserError(
+                    f"{section}.sizes.{size}: no such size under models.sizes (sizes: {list(sizes)})"
+                )
+            _check_overrides(overrides, props, f"{section}.sizes.{size}", section)
+
+
+def _check_overrides(overrides: dict[str, Any], props: dict[str, Any], where_size: str, section: str) -> None:
     import jsonschema
 
-    sizes = config["models"]["sizes"]
-    props = load_schema()["properties"]["training"]["properties"]
-    for size, overrides in (config["training"].get("sizes") or {}).items():
-        if size not in sizes:
-            raise UserError(f"training.sizes.{size}: no such size under models.sizes (sizes: {list(sizes)})")
-        for key, value in overrides.items():
-            where = f"training.sizes.{size}.{key}"
-            if key not in props:
-                raise UserError(f"{where}: not a training setting")
-            try:
-                jsonschema.validate(value, props[key])
-            except jsonschema.ValidationError as err:
-                raise UserError(f"{where}: {err.message}") from None
+    for key, value in overrides.items():
+        where = f"{where_size}.{key}"
+        if key not in props or key == "sizes":
+            raise UserError(f"{where}: not a {section} setting")
+        try:
+            jsonschema.validate(value, props[key])
+        except jsonschema.ValidationError as err:
+            raise UserError(f"{where}: {err.message}") from None
+
+
+def pretrain_settings(config: dict[str, Any], size: str) -> dict[str, Any]:
+    """The pre-training settings of one size: `pretrain`, then its `pretrain.sizes` overrides (so a
+    size's pretrain job depends only on its own resolved values)."""
+    pretrain = copy.deepcopy(config.get("pretrain") or {})
+    per_size = pretrain.pop("sizes", None) or {}
+    pretrain.update(per_size.get(size, {}))
+    return pretrain
 
 
 def _resolve(p: str | Path) -> Path:

@@ -30,7 +30,7 @@ rule pretrain:
         model=directory(f"{S}/models/{{size}}/base"),
         record=f"{S}/models/{{size}}/pretrain.json",
     params:
-        cfg=lambda w: as_json({"arch": SIZES[w.size], "pretrain": config.get("pretrain", {}),
+        cfg=lambda w: as_json({"arch": SIZES[w.size], "pretrain": rc.pretrain_settings(config, w.size),
                                "seed": config["seed"], "size": w.size}),
     conda:
         "../../envs/cpu.yaml"
