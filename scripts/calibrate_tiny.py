@@ -131,7 +131,7 @@ def main() -> int:
         if not (args.reuse and record_file.is_file()):
             params = {
                 "arch": cfg["models"]["sizes"][size],
-                "pretrain": cfg["pretrain"],
+                "pretrain": rc.pretrain_settings(cfg, size),
                 "seed": cfg["seed"],
                 "size": size,
             }
