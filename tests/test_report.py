@@ -223,3 +223,11 @@ def test_data_report_entries_are_listed_when_present(study):
     (study / "data" / "report.json").write_text(json.dumps(record))
     text = section(run_report(study), "Data")
     assert "| n_train | 4000 |" in text and "| levels | 1, 2, 3 |" in text and "| heldout.n | 200 |" in text
+
+
+def test_final_loss_that_rises_with_N_fails_naming_the_pair(study):
+    curves_frame(final={"xs": 0.20, "s": 0.45, "m": 0.40}).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    assert check_result(text, "final loss decreasing") == "**FAIL**"
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| final loss"))
+    assert "rises: s → m +0.050" in line and "xs → s" not in line

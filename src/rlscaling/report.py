@@ -323,12 +323,17 @@ def _later_checks(per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, 
     if len(losses) < 2:
         out.append(("final loss decreasing with N", "n/a", "needs two sizes or more"))
     else:
-        ok = all(b[1] < a[1] for a, b in zip(losses[:-1], losses[1:], strict=True))
+        rises = [
+            f"{a[0]} → {b[0]} {b[1] - a[1]:+.3f}"
+            for a, b in zip(losses[:-1], losses[1:], strict=True)
+            if b[1] >= a[1]
+        ]
+        values = ", ".join(f"{s} {fmt(v, 'p')}" for s, v in losses)
         out.append(
             (
                 "final loss decreasing with N",
-                "pass" if ok else "FAIL",
-                " > ".join(f"{s} {fmt(v, 'p')}" for s, v in losses),
+                "FAIL" if rises else "pass",
+                f"{values}; rises: {', '.join(rises)}" if rises else values,
             )
         )
     if not fits:
