@@ -309,6 +309,15 @@ def test_scoring_uses_the_shared_rewards_module(tmp_path):
     assert len(samples) == 1 and samples["reason"].iloc[0] != ""
 
 
+def test_a_correct_sample_has_an_empty_reason(tmp_path):
+    score_fn, _ = ev._load_scoring()
+    bench = ev.load_bench(write_bench(tmp_path / "b.parquet", n=1))
+    truth = bench.problems[0].ground_truth
+    gens = [[ev.Generation(text=f"1+1=2. #### {truth}", n_tokens=5, finished=True)]]
+    samples = ev.score_samples(bench, gens, ["flexible"], score_fn)
+    assert bool(samples["correct"].iloc[0]) and samples["reason"].iloc[0] == ""
+
+
 @pytest.mark.parametrize("rel", ["benchmarks/gsm8k.parquet", "benchmarks/math__math_500.parquet",
                                  "guru/heldout_test_500.parquet"])  # fmt: skip
 def test_reads_the_reference_benchmarks(shared_data, rel):

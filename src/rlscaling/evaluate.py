@@ -480,7 +480,7 @@ def score_samples(
                 s = score_fn(g.text, p.ground_truth, method)
                 value, correct = float(getattr(s, "score", 0.0)), bool(getattr(s, "correct", False))
                 extracted, format_ok = getattr(s, "extracted", None), bool(getattr(s, "format_ok", False))
-                reason = str(getattr(s, "reason", ""))
+                reason = str(getattr(s, "reason", None) or "")  # "" when correct, as the verl adapter
             except UserError:
                 raise
             except Exception as err:  # noqa: BLE001 - a checker failure on one answer scores it 0
