@@ -313,8 +313,8 @@ def test_a_correct_sample_has_an_empty_reason(tmp_path):
     score_fn, _ = ev._load_scoring()
     bench = ev.load_bench(write_bench(tmp_path / "b.parquet", n=1))
     truth = bench.problems[0].ground_truth
-    gens = [[ev.Generation(text=f"1+1=2. #### {truth}", n_tokens=5, finished=True)]]
-    samples = ev.score_samples(bench, gens, ["flexible"], score_fn)
+    gens = [[ev.Generation(text=f"So the answer is \\boxed{{{truth}}}.", n_tokens=5, finished=True)]]
+    samples = ev.score_samples(bench, gens, ["boxed"], score_fn)
     assert bool(samples["correct"].iloc[0]) and samples["reason"].iloc[0] == ""
 
 
