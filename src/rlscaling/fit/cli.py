@@ -62,6 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--holdout-N", type=float, nargs="+", default=[], help="inter: N values to hold out")
     parser.add_argument("--holdout-size", nargs="+", default=[], help="inter: size names to hold out")
     parser.add_argument(
+        "--anchor-points",
+        type=int,
+        default=0,
+        metavar="K",
+        help="inter, laws paper / paper-parametric: set each held-out size's intercept E0 from its "
+        "first K points (e.g. its pre-RL evaluation; k(N) still from the other sizes) and score the "
+        "prediction on its remaining points (default 0: nothing of the held-out size is used)",
+    )
+    parser.add_argument(
         "--bootstrap",
         type=int,
         default=DEFAULT_BOOTSTRAP,
@@ -93,6 +102,7 @@ def request_from_args(args: argparse.Namespace):
         fit_fraction=args.fit_fraction,
         holdout_N=list(args.holdout_N),
         holdout_size=list(args.holdout_size),
+        anchor_points=args.anchor_points,
         bootstrap=args.bootstrap,
         bootstrap_unit=args.bootstrap_unit,
         seed=args.seed,
@@ -117,5 +127,7 @@ def main(args: argparse.Namespace) -> int:
         h = result["heldout"]
         r2 = "nan" if h.get("r2") is None else f"{h['r2']:.4f}"
         line += f"; held-out r2={r2} mape={h['mape']:.2f}%"
+        if result.get("anchor"):
+            line += f" (E0 anchored on {result['anchor']['points']} point(s) per held-out size)"
     print(line, file=sys.stderr)
     return 0

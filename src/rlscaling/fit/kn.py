@@ -502,6 +502,24 @@ def refit_E0(fit: KnFit, cs: CurveSet, objective: str | None = None) -> dict[str
     return {lab: float(v) for lab, v in zip(cs.labels, icpt, strict=True)}
 
 
+def anchor_E0(fit: KnFit, cs: CurveSet) -> dict[str, float]:
+    """Anchored intercept per curve of cs (log10 units): with k(N) held at the fit's values,
+    E0 = mean over the curve's points of log10 L + k(N) log10 X, the closed-form log-space
+    least-squares intercept. cs holds only the anchor points (e.g. a held-out size's first K steps,
+    see scenarios.anchor_mask); nothing else of the fit changes."""
+    z = np.log10(cs.L) + fit.k(cs.N) * np.log10(cs.X)
+    counts = np.bincount(cs.curve, minlength=cs.n_curves)  # >= 1: CurveSet.subset drops empty curves
+    e0 = np.bincount(cs.curve, z, cs.n_curves) / counts
+    return {lab: float(v) for lab, v in zip(cs.labels, e0, strict=True)}
+
+
+def predict_with_E0(fit: KnFit, cs: CurveSet, E0: dict[str, float]) -> np.ndarray:
+    """Predicted L for every point of cs with k(N) from the fit and the intercept of each curve
+    given by E0 (label -> log10 units; e.g. anchor_E0's). Curves missing from E0 raise KeyError."""
+    e0 = np.array([E0[lab] for lab in cs.labels], dtype=float)[cs.curve]
+    return 10.0 ** (-fit.k(cs.N) * np.log10(cs.X) + e0)
+
+
 def params_json(fit: KnFit) -> dict[str, Any]:
     """The FIT.json `params` block."""
     out: dict[str, Any] = {"K_max": fit.K_max, "N0": fit.N0}

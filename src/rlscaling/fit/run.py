@@ -17,7 +17,7 @@ from rlscaling.fit.bootstrap import bootstrap, resolve_unit, unflatten
 from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
 from rlscaling.fit.laws import LAW_INFO, LAWS, FitOptions, Refit, fit_law, gain_observed
 from rlscaling.fit.metrics import summary
-from rlscaling.fit.scenarios import Split, split
+from rlscaling.fit.scenarios import Split, anchor_mask, split
 
 
 @dataclass
@@ -35,6 +35,7 @@ class FitRequest:
     fit_fraction: float | None = None
     holdout_N: list[float] = field(default_factory=list)
     holdout_size: list[str] = field(default_factory=list)
+    anchor_points: int = 0
     bootstrap: int = 0
     bootstrap_unit: str = "auto"
     seed: int = 0
@@ -91,6 +92,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     cs = prepare(df, req)
     info = LAW_INFO[req.law]
     scenario = req.scenario
+    check_anchor(req)
     notes: list[str] = []
     if scenario not in info.scenarios:
         notes.append(
@@ -138,6 +140,12 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
             out["heldout"]["E0_source"] = "extrapolated: straight line of the fitted E0 vs log10 N"
         if req.law in ("paper", "paper-parametric"):
             out["baseline"] = _paper_baselines(sp, req.law, lf)
+        if req.anchor_points > 0:
+            anchored = anchored_heldout(lf.model, sp.test, req.anchor_points)
+            out["heldout_unanchored"] = anchored["heldout_unanchored"]
+            out["heldout"] = anchored["heldout"]
+            out["anchor"] = anchored["anchor"]
+            out["baseline"]["anchored"] = _paper_anchored_baselines(sp, req.anchor_points)
     # bootstrap
     if req.bootstrap > 0:
         unit = resolve_unit(sp.train, req.bootstrap_unit, info.boot)
@@ -175,6 +183,88 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     out["notes"] = notes
     out["seconds"] = time.perf_counter() - t0
     return _clean(out)
+
+
+ANCHOR_LAWS = ("paper", "paper-parametric")
+
+
+def check_anchor(req: FitRequest) -> None:
+    """UserError unless req.anchor_points is 0, or > 0 with --scenario inter and a law whose
+    intercept E0 is per size (paper, paper-parametric). The per-curve size limit (K <= points - 2)
+    is checked by scenarios.anchor_mask once the held-out curves are known."""
+    k = req.anchor_points
+    if k < 0:
+        raise UserError(f"--anchor-points {k}: must be >= 0 (0: no anchoring)")
+    if k == 0:
+        return
+    if req.scenario != "inter":
+        raise UserError(
+            f"--anchor-points {k} applies to --scenario inter only (it anchors a held-out size's "
+            f"intercept on its first points); got --scenario {req.scenario}"
+        )
+    if req.law not in ANCHOR_LAWS:
+        raise UserError(
+            f"--anchor-points {k}: law {req.law!r} has no per-size intercept E0 to anchor "
+            f"(laws: {', '.join(ANCHOR_LAWS)})"
+        )
+
+
+def anchored_heldout(model: kn.KnFit, test: CurveSet, k: int) -> dict[str, Any]:
+    """Inter prediction with each held-out curve's intercept anchored on its first k points.
+
+    k(N) (K_max, N0) stays the fit's; E0 of each held-out curve = mean of log10 L + k(N) log10 X over
+    its first k points (kn.anchor_E0). Returns `heldout` (the anchored prediction scored on the
+    remaining points only), `heldout_unanchored` (the fit's own E0(N) on the same scored points, with
+    `all_points` its score on every held-out point) and `anchor` (setting, E0 per curve, counts)."""
+    amask = anchor_mask(test, k)
+    anchors, rest = test.subset(amask), test.subset(~amask)
+    e0 = kn.anchor_E0(model, anchors)
+
+    def predict(cs: CurveSet) -> np.ndarray:
+        return kn.predict_with_E0(model, cs, e0)
+
+    held = summary(rest.L, predict(rest))
+    held["by_curve"] = _by_curve(predict, rest)
+    held["E0_source"] = (
+        f"anchored: mean of log10 L + k(N) log10 X over the first {k} point(s) of each held-out curve "
+        "(k(N) from the fit on the other sizes); those points are not scored"
+    )
+    unanchored = summary(rest.L, model.predict(rest))
+    unanchored["by_curve"] = _by_curve(model.predict, rest)
+    unanchored["all_points"] = summary(test.L, model.predict(test))
+    unanchored["E0_source"] = (
+        "the fit's E0 for an unseen size (E0(N), or for law paper the straight line of E0 vs "
+        "log10 N), scored on the same points as `heldout`; all_points: on every held-out point"
+    )
+    steps = {lab: anchors.step[anchors.curve == i].tolist() for i, lab in enumerate(anchors.labels)}
+    anchor = {
+        "points": k,
+        "E0": e0,
+        "E0_unanchored": {
+            lab: float(model.E0_of_N(n)) for lab, n in zip(test.labels, test.curve_N, strict=True)
+        },
+        "n_anchor_points": int(anchors.n_points),
+        "n_scored_points": int(rest.n_points),
+        "steps": steps,
+    }
+    return {"heldout": held, "heldout_unanchored": unanchored, "anchor": anchor}
+
+
+def _paper_anchored_baselines(sp: Split, k: int) -> dict[str, Any]:
+    """The paper's method (paper law, paper objective) on the anchored split, scored on the same
+    points as the anchored `heldout`: E0 anchored on the first k points, and E0 fitted on the whole
+    held-out curve (the paper's compensation, which uses every held-out point)."""
+    paper = kn.fit_kn(sp.train, law="paper", objective="paper")
+    res = anchored_heldout(paper, sp.test, k)
+    amask = anchor_mask(sp.test, k)
+    rest = sp.test.subset(~amask)
+    refit = kn.refit_E0(paper, sp.test, "paper")
+    return {
+        "paper_method_anchored": {k_: v for k_, v in res["heldout"].items() if k_ != "by_curve"}
+        | {"E0": res["anchor"]["E0"]},
+        "paper_method_E0_refit": summary(rest.L, kn.predict_with_E0(paper, rest, refit))
+        | {"E0": refit, "E0_source": "fitted on the whole held-out curves (uses all their points)"},
+    }
 
 
 def _n_fit(train: CurveSet, label: str) -> int:

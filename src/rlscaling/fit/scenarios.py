@@ -3,7 +3,9 @@
 - full: fit every point, no prediction.
 - intra: fit steps <= K of every curve (K = --fit-steps, or a fraction of the largest step), predict
   the later steps of the same curves.
-- inter: fit every curve except the held-out sizes, predict the held-out curves entirely.
+- inter: fit every curve except the held-out sizes, predict the held-out curves entirely; with
+  --anchor-points K (laws paper / paper-parametric) each held-out curve's first K points set its
+  intercept E0 and only its remaining points are scored (anchor_mask).
 """
 
 from __future__ import annotations
@@ -95,3 +97,22 @@ def split(
     # `holdout` names the held-out curves by label (e.g. '72B')
     point_held = held[cs.curve]
     return Split("inter", cs.subset(~point_held), cs.subset(point_held), holdout=names)
+
+
+def anchor_mask(cs: CurveSet, k: int, option: str = "--anchor-points") -> np.ndarray:
+    """True for the first k points (smallest steps) of every curve of cs, shape (n,).
+
+    Raises UserError when k < 0, or when a curve has fewer than k + 2 points (at least two must be
+    left to score the prediction on)."""
+    if k < 0:
+        raise UserError(f"{option} {k}: must be >= 0")
+    mask = np.zeros(cs.n_points, dtype=bool)
+    for i, lab in enumerate(cs.labels):
+        idx = np.flatnonzero(cs.curve == i)
+        if idx.size < k + 2:
+            raise UserError(
+                f"{option} {k}: held-out curve {lab!r} has {idx.size} points; at most {idx.size - 2} "
+                "can anchor its intercept (at least 2 must be left to score the prediction)"
+            )
+        mask[idx[np.argsort(cs.step[idx], kind="stable")[:k]]] = True
+    return mask
