@@ -317,3 +317,20 @@ def test_constant_loss_is_refused_not_fitted_with_a_perfect_r2(study_parquet, tm
     assert run_fit(args) == 2
     assert "is constant" in capsys.readouterr().err
     assert not (tmp_path / "f.json").exists()
+
+
+def test_anchor_points_set_the_held_out_intercept_and_score_the_rest(study_parquet, tmp_path, capsys):
+    """--anchor-points 1: the held-out size 'l' (4 points at steps 10-40) has its E0 from step 10 and
+    is scored on steps 20-40; the unanchored numbers are kept; K > points - 2 is refused."""
+    out = tmp_path / "a.json"
+    args = [study_parquet, "-o", out, "--law", "paper", "--scenario", "inter", "--holdout-size", "l"]
+    assert run_fit([*args, *WORKFLOW_ARGS, "--anchor-points", "1"]) == 0
+    fit = json.loads(out.read_text())
+    assert fit["anchor"]["points"] == 1 and fit["anchor"]["steps"] == {"l": [10.0]}
+    assert set(fit["anchor"]["E0"]) == {"l"} and "l" not in fit["params"]["E0"]
+    assert fit["heldout"]["n_points"] == 3 and fit["heldout"]["E0_source"].startswith("anchored")
+    assert fit["heldout_unanchored"]["n_points"] == 3
+    assert fit["heldout_unanchored"]["all_points"]["n_points"] == 4
+    assert "anchored on 1 point" in capsys.readouterr().err
+    assert run_fit([*args, *WORKFLOW_ARGS, "--anchor-points", "3"]) == 2
+    assert "--anchor-points 3: held-out curve 'l' has 4 points" in capsys.readouterr().err

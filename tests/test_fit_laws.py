@@ -218,3 +218,68 @@ def test_duplicate_steps_within_a_curve_are_refused():
     df = pd.concat([law_table(), law_table().head(3)])
     with pytest.raises(UserError, match="share step"):
         to_curveset(df, "D")
+
+
+# -- anchored inter prediction (--anchor-points) ----------------------------------------------------
+
+
+def test_anchored_E0_recovers_a_known_intercept_exactly_on_noiseless_curves():
+    """A held-out size off the E0(N) trend: k(N) from the other sizes, its E0 from its first points
+    (closed form), recovered to rounding; the anchored curve is then exact."""
+    from rlscaling.fit.kn import KnFit, anchor_E0, predict_with_E0
+    from rlscaling.fit.scenarios import anchor_mask
+
+    sizes = SIZES + [72e9]
+    e0 = [-0.05 + 1.5 * float(k_of_N(N, 0.14, 12e9)) for N in sizes]
+    e0[-1] += 0.04  # the held-out size starts 10 % worse than the trend says
+    cs = to_curveset(law_table(sizes=sizes, e0=e0), "D")
+    held = cs.subset(cs.curve_N[cs.curve] == 72e9)
+    exact = KnFit(law="paper", objective="", K_max=0.14, N0=12e9)
+    for k in (1, 3):
+        mask = anchor_mask(held, k)
+        assert held.step[mask].tolist() == list(range(1, k + 1))
+        assert anchor_E0(exact, held.subset(mask))["72B"] == pytest.approx(e0[-1], abs=1e-12)
+    fit = fit_kn(cs.subset(cs.curve_N[cs.curve] < 72e9), law="paper-parametric", e0_form="pivot")
+    anchored = anchor_E0(fit, held.subset(anchor_mask(held, 1)))
+    assert anchored["72B"] == pytest.approx(e0[-1], abs=1e-6)
+    np.testing.assert_allclose(predict_with_E0(fit, held, anchored), held.L, rtol=1e-5)
+    assert abs(float(fit.E0_of_N(72e9)) - e0[-1]) > 0.03  # unanchored: the trend's E0
+
+
+def test_anchor_points_are_excluded_from_the_heldout_score_and_recorded():
+    from rlscaling.fit.run import FitRequest, run_fit
+
+    sizes = SIZES + [72e9]
+    e0 = [-0.05 + 1.5 * float(k_of_N(N, 0.14, 12e9)) for N in sizes]
+    e0[-1] += 0.04
+    df = law_table(sizes=sizes, e0=e0)
+    req = FitRequest(
+        law="paper-parametric", x="D", scenario="inter", e0_form="pivot", holdout_N=[72e9], anchor_points=2
+    )
+    out = run_fit(df, req)
+    assert out["heldout"]["n_points"] == 58 and out["anchor"]["n_anchor_points"] == 2
+    assert out["anchor"]["points"] == 2 and out["anchor"]["steps"] == {"72B": [1.0, 2.0]}
+    assert out["anchor"]["E0"]["72B"] == pytest.approx(e0[-1], abs=1e-6)
+    assert out["heldout"]["r2"] > 0.99999 and out["heldout"]["mape"] < 1e-3
+    unanchored = out["heldout_unanchored"]
+    assert unanchored["n_points"] == 58 and unanchored["all_points"]["n_points"] == 60
+    assert unanchored["mape"] > 5.0  # E0(N) from the trend misses the 0.04-decade break
+    assert out["baseline"]["anchored"]["paper_method_anchored"]["n_points"] == 58
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"anchor_points": 59}, "--anchor-points 59: held-out curve '72B' has 60 points; at most 58"),
+        ({"anchor_points": -1}, "--anchor-points -1: must be >= 0"),
+        ({"anchor_points": 1, "scenario": "full"}, "--anchor-points 1 applies to --scenario inter only"),
+        ({"anchor_points": 1, "law": "sigmoid"}, "law 'sigmoid' has no per-size intercept"),
+    ],
+)
+def test_bad_anchor_points_is_a_user_error_naming_the_option(changes, message):
+    from rlscaling.fit.run import FitRequest, run_fit
+
+    df = law_table(sizes=SIZES + [72e9])
+    kw = {"law": "paper-parametric", "x": "D", "scenario": "inter", "holdout_N": [72e9]} | changes
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+        run_fit(df, FitRequest(**kw))
