@@ -25,6 +25,13 @@ def test_default_config_is_valid_and_gets_defaults(default):
     assert cfg["results_dir"] == "results"
     assert cfg["training"]["engine"] == "trl"
     assert cfg["fit"]["min_step"] == 1
+    assert cfg["fit"]["anchor_points"] == 0  # inter fits are not anchored unless asked
+
+
+def test_negative_fit_anchor_points_is_refused_naming_the_key(default):
+    default.setdefault("fit", {})["anchor_points"] = -1
+    with pytest.raises(UserError, match=r"fit\.anchor_points"):
+        rc.validate(default)
 
 
 def test_unknown_key_is_refused_naming_it(default):

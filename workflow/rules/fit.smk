@@ -41,6 +41,8 @@ def fit_args(w):
     if scenario == "inter":
         held = f["holdout_N"] or [list(SIZES)[-1]]
         args.append("--holdout-size " + " ".join(held))
+        if f.get("anchor_points", 0) and law in ("paper", "paper-parametric"):
+            args.append(f"--anchor-points {f['anchor_points']}")
     return " ".join(args)
 
 
