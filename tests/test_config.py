@@ -180,7 +180,7 @@ def test_params_json_is_read_from_text_or_a_file_and_bad_input_names_the_option(
 
 def test_pretrain_size_override_changes_only_that_sizes_settings(default):
     plain = {s: rc.pretrain_settings(rc.validate(copy.deepcopy(default)), s) for s in ("xs", "s", "m")}
-    default["pretrain"]["sizes"] = {"l": {"lr": 0.001, "lr_base_width": None}}
+    default["pretrain"].setdefault("sizes", {})["l"] = {"lr": 0.001, "lr_base_width": None}
     cfg = rc.validate(default)
     l_settings = rc.pretrain_settings(cfg, "l")
     assert (l_settings["lr"], l_settings["lr_base_width"]) == (0.001, None)
