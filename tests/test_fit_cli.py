@@ -334,3 +334,24 @@ def test_anchor_points_set_the_held_out_intercept_and_score_the_rest(study_parqu
     assert "anchored on 1 point" in capsys.readouterr().err
     assert run_fit([*args, *WORKFLOW_ARGS, "--anchor-points", "3"]) == 2
     assert "--anchor-points 3: held-out curve 'l' has 4 points" in capsys.readouterr().err
+
+
+def test_figures_draw_an_anchored_held_out_size_through_its_anchored_intercept(study_parquet, tmp_path):
+    """The dashed line of an anchored held-out size is the law with k(N) from the other sizes and
+    the anchored E0: at the anchor point (one point, so E0 fits it exactly) it passes through it."""
+    import numpy as np
+    import pandas as pd
+
+    from rlscaling import figures
+
+    out = tmp_path / "a.json"
+    args = [study_parquet, "-o", out, "--law", "paper", "--scenario", "inter", "--holdout-size", "l"]
+    assert run_fit([*args, *WORKFLOW_ARGS, "--anchor-points", "1"]) == 0
+    fit = json.loads(out.read_text())
+    df = pd.read_parquet(study_parquet)
+    held = df[(df["size"] == "l") & (df["bench"] == "heldout") & (df["step"] >= 1)]
+    first = held.sort_values("step").iloc[0]
+    N = float(first["N"])
+    X, L = np.array([float(first["C"])]), float(first["L"])
+    assert figures._kn_line(fit, "l", N, X)[0] == pytest.approx(L, rel=1e-9)
+    assert figures._kn_line({**fit, "anchor": None}, "l", N, X)[0] != pytest.approx(L)

@@ -345,14 +345,26 @@ def _kn_band(fit: dict[str, Any], label: str, N: float, X: Any) -> tuple[Any, An
             continue
     if len(preds) < 10:
         return None
-    arr = np.array(preds)
+    arr = np.array(preds) * _anchor_shift(fit, label)
     return np.percentile(arr, 2.5, axis=0), np.percentile(arr, 97.5, axis=0)
+
+
+def _anchor_shift(fit: dict[str, Any], label: str) -> float:
+    """Factor on L that moves a held-out curve's line from the fit's E0 to its anchored E0 (an inter
+    fit with --anchor-points: k(N) unchanged, the intercept set from the curve's first points); 1 for
+    every other curve or fit. The band is the bootstrap's k(N) band shifted the same way."""
+    anchor = fit.get("anchor") or {}
+    e0, e0_plain = (anchor.get("E0") or {}), (anchor.get("E0_unanchored") or {})
+    if label in e0 and label in e0_plain:
+        return float(10.0 ** (e0[label] - e0_plain[label]))
+    return 1.0
 
 
 def _kn_line(fit: dict[str, Any], label: str, N: float, X: Any) -> Any:
     from rlscaling.fit.laws import predict_from_params
 
-    return predict_from_params(fit["law"], fit["params"], label, N, X, (fit.get("data") or {}).get("curves"))
+    curves = (fit.get("data") or {}).get("curves")
+    return predict_from_params(fit["law"], fit["params"], label, N, X, curves) * _anchor_shift(fit, label)
 
 
 def _fit_title(fit: dict[str, Any]) -> str:
