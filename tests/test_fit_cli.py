@@ -169,7 +169,9 @@ def test_a_plain_fit_gives_a_95_interval_for_every_parameter(study_parquet, tmp_
         src = tmp_path / "reuse.parquet"
         reuse_curves().to_parquet(src, index=False)
     out = tmp_path / "f.json"
-    assert run_fit([src, "-o", out, "--law", law, "--where", "bench=heldout", "--min-step", "1"]) == 0
+    # sigmoid has 4 parameters per curve: it keeps step 0 (X = 0 is its R0) to have 5 points
+    min_step = "0" if law == "sigmoid" else "1"
+    assert run_fit([src, "-o", out, "--law", law, "--where", "bench=heldout", "--min-step", min_step]) == 0
     fit = json.loads(out.read_text())
     assert fit["bootstrap"]["n"] == 200 and fit["bootstrap"]["doc"]
     assert params_without_ci(fit["params"], fit["ci95"]) == []
@@ -187,15 +189,36 @@ def test_where_is_repeatable_and_every_filter_applies(tmp_path):
     assert fit["notes"] == []
 
 
-def test_pooling_curves_that_differ_in_a_key_is_said_in_the_fit(tmp_path, capsys):
+def test_curves_of_one_size_that_differ_in_a_column_are_refused_naming_the_column(tmp_path, capsys):
+    """Grouping, never pooling: base and instruct tau curves of one size are two experiments."""
     p = tmp_path / "c.parquet"
     base = reuse_curves()
     pd.concat([base.assign(source="base"), base.assign(source="instruct", L=base["L"] * 0.9)]).to_parquet(p)
     out = tmp_path / "f.json"
-    assert run_fit([p, "-o", out, "--law", "reuse", "--min-step", "1", "--bootstrap", "0"]) == 0
-    msg = "fitting curves across source = ['base', 'instruct']"
-    assert any(msg in n for n in json.loads(out.read_text())["notes"])
-    assert msg in capsys.readouterr().err
+    assert run_fit([p, "-o", out, "--law", "reuse", "--min-step", "1", "--bootstrap", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "differ in source (base, instruct)" in err and "--where source=base" in err
+    assert not out.exists()
+    assert run_fit([p, "-o", out, "--law", "reuse", "--min-step", "1", "--where", "source=base"]) == 0
+
+
+def test_a_text_variant_column_named_like_a_metric_still_groups(tmp_path, capsys):
+    """A sweep's `reward` column (the reward function's name) is a variant, not the reward metric:
+    runs of one size with different rewards are refused, not pooled into one size's gain."""
+    p = tmp_path / "c.parquet"
+    df = study_curves()
+    pd.concat([df.assign(reward="strict"), df.assign(reward="flexible", L=df["L"] * 0.95)]).assign(
+        run=lambda d: d["size"] + "__" + d["reward"]
+    ).to_parquet(p)
+    out = tmp_path / "f.json"
+    assert run_fit([p, "-o", out, "--law", "gain", "--where", "bench=heldout"]) == 2
+    assert "differ in reward (flexible, strict)" in capsys.readouterr().err
+    assert (
+        run_fit([p, "-o", out, "--law", "gain", "--where", "bench=heldout", "--where", "reward=strict"]) == 0
+    )
+    fit = json.loads(out.read_text())
+    assert sorted(fit["params"]["gain"]) == sorted(STUDY_SIZES)  # one spelling: the size column
+    assert sorted(fit["ci95"]["gain"]) == sorted(STUDY_SIZES)
 
 
 def test_fit_is_deterministic_for_a_given_seed(study_parquet, tmp_path):
@@ -235,7 +258,7 @@ def test_other_laws_run_from_a_study_table(study_parquet, tmp_path, law):
                 "--bootstrap",
                 "5",
                 "--min-step",
-                "1",
+                "0" if law == "sigmoid" else "1",  # sigmoid: 4 parameters per curve, 5 points
             ]
         )
         == 0
@@ -277,7 +300,7 @@ def test_a_scenario_a_law_cannot_predict_still_writes_a_fit(study_parquet, tmp_p
         (["--scenario", "inter", "--holdout-size", "xl"], "no curve with that size"),
         (["--scenario", "intra"], "needs --fit-steps"),
         (["--min-step", "0"], "must be > 0"),
-        (["--where", "size=l"], "at least 2 model sizes"),
+        (["--where", "size=l"], "at least 3 distinct model sizes"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_naming_the_problem(study_parquet, tmp_path, capsys, extra, message):

@@ -268,7 +268,19 @@ def fit_table(fits: list[dict[str, Any]]) -> str:
                 fmt(held.get("mape"), "g"),
             ]
         )
-    return table(header, rows)
+    return table(header, rows) + _flag_lines(fits)
+
+
+def _flag_lines(fits: list[dict[str, Any]]) -> str:
+    """Intervals a fit flagged (at an optimizer bound, zero width: FIT.json notes), listed under the
+    table so an interval the data cannot support is not read as one they do."""
+    lines = [
+        f"- ⚠ `{f.get('_name')}`: {n}"
+        for f in fits
+        for n in (f.get("notes") if isinstance(f.get("notes"), list) else [])
+        if isinstance(n, str) and n.startswith("interval flag:")
+    ]
+    return "\n\n**Flagged intervals**\n\n" + "\n".join(lines) if lines else ""
 
 
 def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

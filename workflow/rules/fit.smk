@@ -34,6 +34,11 @@ def fit_args(w):
     f = config["fit"]
     args = [f"--law {law}", f"--x {x}", f"--scenario {scenario}", f"--where bench={f['bench']}",
             f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
+    # grouping, never pooling: `rlscaling fit` refuses curves of one size that differ in a column,
+    # so a sweep (reward, rollout_n, ...; seeds are replicates) is fitted on its first value
+    for key, values in (config.get("sweep") or {}).items():
+        if key != "seed" and len(values) > 1:
+            args.append(f"--where {key}={values[0]}")
     if f["objective"] != "default":
         args.append(f"--objective {f['objective']}")
     if scenario == "intra" and f["fit_steps"]:

@@ -105,7 +105,11 @@ def grouping_columns(df: pd.DataFrame) -> list[str]:
     cols = []
     for c in df.columns:
         if c in MEASUREMENT_COLUMNS or _MEASUREMENT_PATTERN.match(str(c)):
-            continue
+            # a text column of that name that is constant along every curve is a variant, not a
+            # measurement: e.g. `reward` names the reward function of a sweep (strict, flexible)
+            text = not pd.api.types.is_numeric_dtype(df[c])
+            if not (text and c not in ("metric",) and _constant_within(df, base, c)):
+                continue
         if c not in base and c != "N" and pd.api.types.is_float_dtype(df[c]):
             # a float column that varies within a base curve is a measurement, not a key
             if (df.groupby(base, dropna=False)[c].nunique(dropna=False) > 1).any():
@@ -115,6 +119,10 @@ def grouping_columns(df: pd.DataFrame) -> list[str]:
         cols.remove("N")
         cols.insert(0, "N")
     return cols
+
+
+def _constant_within(df: pd.DataFrame, base: list[str], c: str) -> bool:
+    return bool((df.groupby(base, dropna=False)[c].nunique(dropna=False) <= 1).all())
 
 
 def size_label(N: float) -> str:

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 
 from rlscaling.errors import UserError
-from rlscaling.fit.data import CurveSet, size_label
+from rlscaling.fit.data import CurveSet
 
 
 def size_gains(cs: CurveSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """Per distinct N (sorted): N (m,), base pass@1 (m,), final pass@1 (m,), gain (m,), labels."""
+    from rlscaling.fit.identify import size_key
+
     base, final, Ns, labs = [], [], [], []
     for i in range(cs.n_curves):
         m = cs.curve == i
@@ -31,17 +33,12 @@ def size_gains(cs: CurveSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         base.append(1.0 - cs.L[m][np.argmin(steps)])
         final.append(1.0 - cs.L[m][np.argmax(steps)])
         Ns.append(cs.curve_N[i])
-        labs.append(cs.labels[i])
+        labs.append(size_key(cs, i))  # one spelling of a size everywhere: its `size` column, else '7B'
     Ns_a = np.array(Ns)
     uniq = np.unique(Ns_a)
     b = np.array([np.mean(np.array(base)[Ns_a == n]) for n in uniq])
     f = np.array([np.mean(np.array(final)[Ns_a == n]) for n in uniq])
-    lab = [
-        labs[int(np.flatnonzero(Ns_a == n)[0])].split(" [")[0]
-        if np.sum(Ns_a == n) == 1
-        else size_label(float(n))
-        for n in uniq
-    ]
+    lab = [labs[int(np.flatnonzero(Ns_a == n)[0])] for n in uniq]
     return uniq, b, f, f - b, lab
 
 

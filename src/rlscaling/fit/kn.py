@@ -520,6 +520,20 @@ def predict_with_E0(fit: KnFit, cs: CurveSet, E0: dict[str, float]) -> np.ndarra
     return 10.0 ** (-fit.k(cs.N) * np.log10(cs.X) + e0)
 
 
+def bounds(fit: KnFit, cs: CurveSet) -> dict[str, tuple[float, float, bool]]:
+    """The optimizer's bounds of the fit's parameters (flat FIT.json names -> (lo, hi, log10?)):
+    K_max in K_BOUNDS, N0 in 10^log_n0_bounds (searched in log10), per-curve E0 (law paper) in
+    E0_BOUNDS. Used to flag estimates and intervals that end at a bound (identify.interval_flags)."""
+    lo, hi = log_n0_bounds(cs.curve_N, fit.objective)
+    out: dict[str, tuple[float, float, bool]] = {
+        "K_max": (K_BOUNDS[0], K_BOUNDS[1], False),
+        "N0": (10.0**lo, 10.0**hi, True),
+    }
+    if not fit.e0_form:
+        out.update({f"E0/{lab}": (E0_BOUNDS[0], E0_BOUNDS[1], False) for lab in fit.E0})
+    return out
+
+
 def params_json(fit: KnFit) -> dict[str, Any]:
     """The FIT.json `params` block."""
     out: dict[str, Any] = {"K_max": fit.K_max, "N0": fit.N0}

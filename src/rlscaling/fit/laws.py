@@ -8,7 +8,7 @@ the figures.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,8 @@ class LawFit:
     params: dict[str, Any]
     predict: Callable[[CurveSet], np.ndarray]
     start: Any = None  # warm start for bootstrap refits (see Refit); None: always a full search
+    # optimizer bounds of the fitted parameters, flat name (bootstrap.flatten) -> (lo, hi, log10?)
+    bounds: dict[str, tuple[float, float, bool]] = field(default_factory=dict)
 
 
 def fit_law(
@@ -110,10 +112,12 @@ def fit_law(
     parameters (label -> dict) for sigmoid."""
     if law in ("paper", "paper-parametric"):
         m = kn.fit_kn(cs, law=law, objective=opts.kn_objective(), e0_form=opts.e0_form, x0=x0, grid=not fast)
-        return LawFit(law, m, kn.params_json(m), m.predict, np.array([m.K_max, np.log10(m.N0)]))
+        return LawFit(
+            law, m, kn.params_json(m), m.predict, np.array([m.K_max, np.log10(m.N0)]), kn.bounds(m, cs)
+        )
     if law == "sigmoid":
         m = sigmoid_mod.fit_sigmoid(cs, starts=x0 if fast else None)
-        return LawFit(law, m, m.params_json(), m.predict, m.per_curve)
+        return LawFit(law, m, m.params_json(), m.predict, m.per_curve, sigmoid_mod.bounds(cs))
     if law == "gain":
         m = gain_mod.fit_gain(cs)
         return LawFit(law, m, m.params_json(), lambda c: _gain_predict(m, c))

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from rlscaling.errors import UserError
-from rlscaling.fit import kn
+from rlscaling.fit import identify, kn
 from rlscaling.fit import reuse as reuse_mod
-from rlscaling.fit.bootstrap import bootstrap, resolve_unit, unflatten
+from rlscaling.fit.bootstrap import bootstrap, flatten, resolve_unit, unflatten
 from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
 from rlscaling.fit.laws import LAW_INFO, LAWS, FitOptions, Refit, fit_law, gain_observed
 from rlscaling.fit.metrics import summary
@@ -112,9 +112,14 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     if req.law == "reuse" and scenario == "inter":
         notes.append("reuse/inter holds out the curves named by --holdout-size / --holdout-N")
     opts = FitOptions(objective=req.objective, e0_form=req.e0_form)
-    # pooling curves that differ in a grouping column (base + instruct, two benches) is allowed but
-    # said, on stderr and in FIT.json; for reuse the tau column is what the curves should differ in
-    notes += _group_note(sp.train, skip=reuse_mod.TAU_COLUMNS if req.law == "reuse" else ())
+    # grouping, never pooling: curves of one size that differ in a column (reward, rollout n, bench,
+    # base vs instruct) are refused, naming the column to choose with --where; for reuse the tau
+    # column is what the curves should differ in. Columns that differ only *between* sizes (e.g. a
+    # per-size learning rate) are said, on stderr and in FIT.json.
+    skip = reuse_mod.TAU_COLUMNS if req.law == "reuse" else ()
+    identify.refuse_pooling(cs, skip=skip)
+    notes += _group_note(sp.train, skip=skip)
+    identify.check_data(req.law, sp.train, scenario=sp.scenario, e0_params=_e0_params(req, cs))
     lf = fit_law(req.law, sp.train, opts)
     out: dict[str, Any] = {
         "law": req.law,
@@ -153,12 +158,20 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
         bs = bootstrap(
             Refit(req.law, opts, x0), sp.train, req.bootstrap, seed=req.seed, unit=unit, jobs=req.jobs
         )
-        out["ci95"] = unflatten(bs.ci95())
+        ci_flat = bs.ci95()
+        out["ci95"] = unflatten(ci_flat)
         out["bootstrap"] = bs.to_json()
         out["bootstrap"]["doc"] = _BOOT_DOC[unit]
     else:
+        ci_flat = None
         out["ci95"] = None
         out["bootstrap"] = {"n": 0}
+    # honest intervals: an estimate or interval at an optimizer bound, or of zero width, is flagged
+    flags = identify.interval_flags(flatten(lf.params), ci_flat, lf.bounds)
+    out["interval_flags"] = flags
+    notes += identify.flag_notes(flags)
+    for n_ in identify.flag_notes(flags):
+        note(n_)
     out["data"] = {
         "source": source,
         "where": [f"{c}={v}" for c, v in req.where],
@@ -186,6 +199,14 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
 
 
 ANCHOR_LAWS = ("paper", "paper-parametric")
+
+
+def _e0_params(req: FitRequest, cs: CurveSet) -> int:
+    """Parameters of paper-parametric's E0(N) form (2 for other laws; unknown forms are refused later)."""
+    if req.law != "paper-parametric":
+        return 2
+    form = kn.default_e0_form(cs.x_name) if req.e0_form in (None, "auto") else req.e0_form
+    return len(kn.E0_FORMS[form].names) if form in kn.E0_FORMS else 2
 
 
 def check_anchor(req: FitRequest) -> None:

@@ -42,13 +42,13 @@ def fit_curve(X: np.ndarray, R: np.ndarray, start: dict[str, float] | None = Non
     pos = X > 0
     if R.size < 4 or np.unique(X[pos]).size < 2:
         raise UserError(f"law 'sigmoid': a curve has {R.size} points; needs >= 4 (4 parameters)")
+    lo_u, hi_u = _log_xmid_bounds(X)
     lx = np.log10(X[pos])
-    lo_u, hi_u = lx.min() - 2.0, lx.max() + 3.0
 
     def resid(p: np.ndarray) -> np.ndarray:
         return sigmoid_R(X, p[0], p[1], 10.0 ** p[2], 10.0 ** p[3]) - R
 
-    lo, hi = np.array([0, 0, -1.3, lo_u]), np.array([1, 1, 1.3, hi_u])
+    lo, hi = np.array([0, 0, LOG_B_BOUNDS[0], lo_u]), np.array([1, 1, LOG_B_BOUNDS[1], hi_u])
     if start is not None:
         p = [start["R0"], start["A"], np.log10(start["B"]), np.log10(start["X_mid"])]
         starts = [np.clip(np.array(p, dtype=float), lo + 1e-9, hi - 1e-9)]
@@ -66,6 +66,31 @@ def fit_curve(X: np.ndarray, R: np.ndarray, start: dict[str, float] | None = Non
             best = res
     R0, A, lb, u = best.x
     return {"R0": float(R0), "A": float(A), "B": float(10.0**lb), "X_mid": float(10.0**u)}
+
+
+LOG_B_BOUNDS = (-1.3, 1.3)  # B in [0.05, 20]
+
+
+def _log_xmid_bounds(X: np.ndarray) -> tuple[float, float]:
+    """Search range of log10 X_mid: two decades below the smallest X > 0, three above the largest."""
+    lx = np.log10(np.asarray(X, float)[np.asarray(X) > 0])
+    return float(lx.min() - 2.0), float(lx.max() + 3.0)
+
+
+def bounds(cs: CurveSet) -> dict[str, tuple[float, float, bool]]:
+    """Optimizer bounds per curve parameter (flat FIT.json names 'A/7B' -> (lo, hi, log10?)):
+    R0 and A in [0, 1], B in 10^LOG_B_BOUNDS, X_mid in 10^_log_xmid_bounds(curve's X)."""
+    out: dict[str, tuple[float, float, bool]] = {}
+    for i, lab in enumerate(cs.labels):
+        X = cs.X[cs.curve == i]
+        if not (X > 0).any():
+            continue
+        lo, hi = _log_xmid_bounds(X)
+        out[f"R0/{lab}"] = (0.0, 1.0, False)
+        out[f"A/{lab}"] = (0.0, 1.0, False)
+        out[f"B/{lab}"] = (10.0 ** LOG_B_BOUNDS[0], 10.0 ** LOG_B_BOUNDS[1], True)
+        out[f"X_mid/{lab}"] = (10.0**lo, 10.0**hi, True)
+    return out
 
 
 def _loglin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
