@@ -34,9 +34,17 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the prediction table (72B held out; intra from 10/25/50 %% of steps), "
         "ours vs the paper's method on the same points",
     )
+    ap.add_argument(
+        "--select",
+        action="store_true",
+        help="instead: choose the unseen-size method by extrapolation folds on sizes <= 32B "
+        "(rlscaling.fit.predict.select_variant), then score the chosen one on 72B with 0/1/3 anchors",
+    )
     args = ap.parse_args(argv)
     if args.predictions:
         return predictions()
+    if args.select:
+        return select()
 
     from rlscaling.curves_import import import_paper
     from rlscaling.fit.run import FitRequest, run_fit
@@ -129,6 +137,38 @@ def predictions() -> int:
         "paper law, ours: E0 free per size (cannot predict an unseen size; its inter column "
         "extrapolates E0 in log N like the paper method)"
     )
+    return 0
+
+
+def select() -> int:
+    """The method choice (sizes <= 32B only) and the chosen method's 72B table."""
+    from rlscaling.curves_import import import_paper
+    from rlscaling.fit import predict
+    from rlscaling.fit.data import to_curveset
+    from rlscaling.fit.scenarios import split
+    from rlscaling.paths import shared_data_dir
+
+    table = import_paper(shared_data_dir() / "paper" / "holdout_per_step_qwen_llama.csv")
+    cells = [(s, x) for s in ("base", "instruct") for x in ("C", "D")]
+    sets = {c: to_curveset(table[table["source"] == c[0]], c[1], min_step=1) for c in cells}
+    for k in (1, 3):
+        print(f"choice: extrapolation folds 7B/14B/32B from the sizes below, sizes <= 32B, {k} anchor(s)")
+        print("variant      " + " ".join(f"{s} {x}".ljust(15) for s, x in cells) + " mean MAPE")
+        scores = {c: predict.select_variant(sets[c], k, max_N=32e9) for c in cells}
+        for v in predict.VARIANTS:
+            row = [f"{scores[c][v]['r2']:6.3f} / {scores[c][v]['mape']:.2f}%" for c in cells]
+            mean = sum(scores[c][v]["mape"] for c in cells) / len(cells)
+            print(f"{v:12s} " + " ".join(r.ljust(15) for r in row) + f" {mean:.2f}%")
+    print(
+        f"\nchosen: {predict.CHOSEN}; 72B predicted from 0.5B-32B, R^2 / MAPE on the points after the anchors"
+    )
+    for k in (0, 1, 3):
+        row = []
+        for c in cells:
+            sp = split(sets[c], "inter", holdout_N=[72e9])
+            h = predict.predict_heldout(sp.train, sp.test, k, predict.CHOSEN)["heldout"]
+            row.append(f"{h['r2']:6.3f} / {h['mape']:.2f}%")
+        print(f"{k} anchor(s)  " + " ".join(r.ljust(15) for r in row))
     return 0
 
 

@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rlscaling.fit.bootstrap import UNITS
     from rlscaling.fit.kn import E0_FORMS, OBJECTIVES
     from rlscaling.fit.laws import LAWS
+    from rlscaling.fit.predict import CHOSEN, VARIANTS
 
     parser.add_argument("curves", help="curves table (CSV or parquet): columns N, step, C, D, L, ...")
     parser.add_argument("-o", "--output", required=True, help="FIT.json to write")
@@ -71,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "prediction on its remaining points (default 0: nothing of the held-out size is used)",
     )
     parser.add_argument(
+        "--anchor-method",
+        default=None,
+        choices=VARIANTS,
+        help=f"with --anchor-points: how the anchor and the extrapolated E0(N) are combined "
+        f"(default {CHOSEN}, the method chosen by leave-one-size-out on the paper's sizes <= 32B; "
+        "see rlscaling.fit.predict)",
+    )
+    parser.add_argument(
         "--bootstrap",
         type=int,
         default=DEFAULT_BOOTSTRAP,
@@ -84,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def request_from_args(args: argparse.Namespace):
     from rlscaling.fit.data import parse_where
+    from rlscaling.fit.predict import CHOSEN
     from rlscaling.fit.run import FitRequest
 
     if args.bootstrap < 0:
@@ -103,6 +113,7 @@ def request_from_args(args: argparse.Namespace):
         holdout_N=list(args.holdout_N),
         holdout_size=list(args.holdout_size),
         anchor_points=args.anchor_points,
+        anchor_method=args.anchor_method or CHOSEN,
         bootstrap=args.bootstrap,
         bootstrap_unit=args.bootstrap_unit,
         seed=args.seed,

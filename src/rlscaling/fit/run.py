@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from rlscaling.errors import UserError
-from rlscaling.fit import identify, kn
+from rlscaling.fit import identify, kn, predict
 from rlscaling.fit import reuse as reuse_mod
 from rlscaling.fit.bootstrap import bootstrap, flatten, resolve_unit, unflatten
 from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
@@ -36,6 +36,7 @@ class FitRequest:
     holdout_N: list[float] = field(default_factory=list)
     holdout_size: list[str] = field(default_factory=list)
     anchor_points: int = 0
+    anchor_method: str = predict.CHOSEN
     bootstrap: int = 0
     bootstrap_unit: str = "auto"
     seed: int = 0
@@ -146,7 +147,9 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
         if req.law in ("paper", "paper-parametric"):
             out["baseline"] = _paper_baselines(sp, req.law, lf)
         if req.anchor_points > 0:
-            anchored = anchored_heldout(lf.model, sp.test, req.anchor_points)
+            anchored = anchored_heldout(
+                lf.model, sp.test, req.anchor_points, req.anchor_method, sp.train, opts.kn_objective()
+            )
             out["heldout_unanchored"] = anchored["heldout_unanchored"]
             out["heldout"] = anchored["heldout"]
             out["anchor"] = anchored["anchor"]
@@ -230,7 +233,14 @@ def check_anchor(req: FitRequest) -> None:
         )
 
 
-def anchored_heldout(model: kn.KnFit, test: CurveSet, k: int) -> dict[str, Any]:
+def anchored_heldout(
+    model: kn.KnFit,
+    test: CurveSet,
+    k: int,
+    method: str = "anchor",
+    train: CurveSet | None = None,
+    objective: str = kn.DEFAULT_OBJECTIVE,
+) -> dict[str, Any]:
     """Inter prediction with each held-out curve's intercept anchored on its first k points.
 
     k(N) (K_max, N0) stays the fit's; E0 of each held-out curve = mean of log10 L + k(N) log10 X over
@@ -239,16 +249,30 @@ def anchored_heldout(model: kn.KnFit, test: CurveSet, k: int) -> dict[str, Any]:
     `all_points` its score on every held-out point) and `anchor` (setting, E0 per curve, counts)."""
     amask = anchor_mask(test, k)
     anchors, rest = test.subset(amask), test.subset(~amask)
-    e0 = kn.anchor_E0(model, anchors)
+    levels = {}
+    if method == "anchor":
+        e0 = kn.anchor_E0(model, anchors)
+    else:  # the anchor combined with E0(N) by their uncertainties (fit.predict)
+        folds = predict.fold_errors(train, k, objective, model.law) if method == "precision" else None
+        for i, lab in enumerate(test.labels):
+            a = anchors.subset(anchors.curve == anchors.labels.index(lab))
+            lv = predict.combine(
+                model, train, a, float(test.curve_N[i]), lab, k, method, objective=objective, folds=folds
+            )
+            levels[lab] = lv.to_json()
+        e0 = {lab: lv["E0"] for lab, lv in levels.items()}
 
-    def predict(cs: CurveSet) -> np.ndarray:
+    def predict_e0(cs: CurveSet) -> np.ndarray:
         return kn.predict_with_E0(model, cs, e0)
 
-    held = summary(rest.L, predict(rest))
-    held["by_curve"] = _by_curve(predict, rest)
+    held = summary(rest.L, predict_e0(rest))
+    held["by_curve"] = _by_curve(predict_e0, rest)
     held["E0_source"] = (
         f"anchored: mean of log10 L + k(N) log10 X over the first {k} point(s) of each held-out curve "
         "(k(N) from the fit on the other sizes); those points are not scored"
+        if method == "anchor"
+        else f"method {method!r} (fit.predict): E0(N) and the anchor on the first {k} point(s) combined "
+        "by their uncertainties (anchor.levels); the anchor points are not scored"
     )
     unanchored = summary(rest.L, model.predict(rest))
     unanchored["by_curve"] = _by_curve(model.predict, rest)
@@ -260,6 +284,7 @@ def anchored_heldout(model: kn.KnFit, test: CurveSet, k: int) -> dict[str, Any]:
     steps = {lab: anchors.step[anchors.curve == i].tolist() for i, lab in enumerate(anchors.labels)}
     anchor = {
         "points": k,
+        "method": method,
         "E0": e0,
         "E0_unanchored": {
             lab: float(model.E0_of_N(n)) for lab, n in zip(test.labels, test.curve_N, strict=True)
@@ -268,6 +293,8 @@ def anchored_heldout(model: kn.KnFit, test: CurveSet, k: int) -> dict[str, Any]:
         "n_scored_points": int(rest.n_points),
         "steps": steps,
     }
+    if levels:
+        anchor["levels"] = levels
     return {"heldout": held, "heldout_unanchored": unanchored, "anchor": anchor}
 
 
