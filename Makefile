@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STUDY ?= default
 CORES ?= 2
 
-.PHONY: setup verl-venv study report test dryrun clean-study
+.PHONY: setup engines-venv study report test dryrun clean-study
 
 setup: $(VENV)/.installed
 
@@ -18,12 +18,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e '.[dev,cluster]'
 	touch $@
 
-# verl 0.9.1 (CPU) in its own venv, .venv-verl: the verl tests run verl's own code there (they skip
+# verl 0.9.1 (CPU) in its own venv, .venv-engines: the verl tests run verl's own code there (they skip
 # without it). Needs transformers<5.11, so it cannot share .venv.
-verl-venv: .venv-verl/.installed
+engines-venv: .venv-engines/.installed
 
-.venv-verl/.installed: scripts/install_verl_venv.sh
-	scripts/install_verl_venv.sh
+.venv-engines/.installed: scripts/install_engines_venv.sh
+	scripts/install_engines_venv.sh
 	touch $@
 
 study: setup

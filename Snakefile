@@ -13,8 +13,8 @@ min_version("9.0")
 
 import rlscaling.config as rc
 from rlscaling.errors import UserError
-from rlscaling.verl.resources import rule_resources
-from rlscaling.verl.settings import train_params
+from rlscaling.resources import rule_resources
+from rlscaling.train.verl.settings import train_params
 
 
 configfile: "config.yaml"
@@ -62,7 +62,7 @@ def checkpoint_input(run, step):
 
 def resources_for(family, wildcard=None):
     """Snakemake resources of a rule family (light / pretrain / train / evaluate) from the config's
-    `resources` and the sizes' overrides (rlscaling.verl.resources). `wildcard` names the wildcard
+    `resources` and the sizes' overrides (rlscaling.resources). `wildcard` names the wildcard
     that gives the job's size: "run" or "size" (None: no per-size values)."""
     size_of = {"run": lambda w: RUNS[w.run].size, "size": lambda w: w.size, None: None}[wildcard]
     try:

@@ -13,7 +13,7 @@
 #  4. launches scripts/ray_slurm_launch.sh inside a 2-node allocation with a stand-in trainer that joins
 #     the Ray cluster (head on the first node, a worker on the second) and checks the nodes, CPUs and
 #     GPUs Ray was given, then that no Ray process is left; once with sbatch, once as a 2-node rule
-#     submitted through profiles/slurm (needs .venv-verl; skipped without it);
+#     submitted through profiles/slurm (needs .venv-engines; skipped without it);
 #  5. stops every daemon it started, by PID, on success or failure.
 #
 #   .ci/slurm_study.sh            SLURM_CI_DIR (default /tmp/rlscaling-slurm-ci), SLURM_CI_KEEP=1 keeps it,
@@ -191,7 +191,7 @@ PYEOF
 fi
 
 echo "== Ray launcher inside an allocation"
-if [ -x .venv-verl/bin/python ]; then
+if [ -x .venv-engines/bin/python ]; then
   cat >"$WORK/standin_trainer.py" <<'EOF'
 """Stand-in for the verl trainer: join the Ray cluster the launcher started and report its resources.
 The expected node count is the argument (Snakemake's job step scrubs SLURM_JOB_NUM_NODES)."""
@@ -209,7 +209,7 @@ EOF
   # (a) straight through sbatch
   job=$(sbatch --wait --parsable --nodes=2 --ntasks=2 --cpus-per-task=2 --gres=gpu:1 --mem=3000 \
     -o "$WORK/launcher.out" --wrap "scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 \
-      --python $ROOT/.venv-verl/bin/python --timeout 180 -- $ROOT/.venv-verl/bin/python $WORK/standin_trainer.py 2")
+      --python $ROOT/.venv-engines/bin/python --timeout 180 -- $ROOT/.venv-engines/bin/python $WORK/standin_trainer.py 2")
   grep -E "^\[ray_slurm_launch\]|^STANDIN" "$WORK/launcher.out"
   grep -q "STANDIN nodes=2 cpus=4.0 gpus=2.0" "$WORK/launcher.out"
   grep -q "command exited with status 0" "$WORK/launcher.out"
@@ -222,7 +222,7 @@ EOF
   #     job step has scrubbed of most SLURM_* variables), submitted through profiles/slurm
   mkdir -p "$WORK/multinode"
   cat >"$WORK/multinode/Snakefile" <<EOF
-from rlscaling.verl.resources import job_resources
+from rlscaling.resources import job_resources
 
 SPEC = {"models": {"sizes": {"big": {"resources": {"train": {"nodes": 2}}}}},
         "resources": {"train": {"partition": "debug", "gpus_per_node": 1, "cpus_per_task": 2,
@@ -235,8 +235,8 @@ rule train_segment:
     output: "ray.txt"
     resources: **job_resources(SPEC, "train", "big")
     shell:
-        "$ROOT/scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 --python $ROOT/.venv-verl/bin/python"
-        " --timeout 180 -- $ROOT/.venv-verl/bin/python $WORK/standin_trainer.py 2 > {output}"
+        "$ROOT/scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 --python $ROOT/.venv-engines/bin/python"
+        " --timeout 180 -- $ROOT/.venv-engines/bin/python $WORK/standin_trainer.py 2 > {output}"
 EOF
   "$SNAKEMAKE" -s "$WORK/multinode/Snakefile" --directory "$WORK/multinode" --profile profiles/slurm --jobs 1 \
     --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 2>&1 | tee "$WORK/multinode.log" \
@@ -247,6 +247,6 @@ EOF
   sacct -j "$mjob" -X -n -P -o JobID,NNodes,State,AllocTRES
   test "$(sacct -j "$mjob" -X -n -P -o NNodes,State)" = "2|COMPLETED"
 else
-  echo "no .venv-verl (scripts/install_verl_venv.sh): launcher run skipped"
+  echo "no .venv-engines (scripts/install_engines_venv.sh): launcher run skipped"
 fi
 echo "slurm CI: ok"

@@ -7,7 +7,7 @@ and the FLOP/s each achieves against this CPU's peak.
 
 It builds a random Qwen2 model (vocab 512, like the tiny family) with a character-level tokenizer and
 chat template, ~30-token arithmetic prompts, and runs one segment of `--warmup + --steps` GRPO steps with
-the real engine (rlscaling.train.trl_engine, 16 prompts x 8 rollouts, responses up to 48 tokens, seed 0).
+the real engine (rlscaling.train.trl.engine, 16 prompts x 8 rollouts, responses up to 48 tokens, seed 0).
 A random model rarely samples EOS, so most responses run to the 48-token limit: the worst case for
 generation. Warm-up steps are excluded (the first step of a process pays for page-faulting ~1 GB of
 fresh activation memory).
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rlscaling.compute import rl_step_flops, rl_step_flops_full
     from rlscaling.train import metrics as M
-    from rlscaling.train import trl_engine
+    from rlscaling.train.trl import engine as trl_engine
 
     arch = DEFAULT_ARCH
     if args.size:

@@ -64,18 +64,22 @@ def test_params_that_are_not_json_are_a_user_error():
         cli.parse_params("{engine: trl}")
 
 
-def fake_engine(monkeypatch, module_name):
+def fake_engine(monkeypatch, engine):
+    """Replace rlscaling.train.{engine}.engine with a recorder of its train_segment calls."""
+    import importlib
+
     calls = []
-    module = types.ModuleType(module_name)
+    package = importlib.import_module(f"rlscaling.train.{engine}")
+    module = types.ModuleType(f"rlscaling.train.{engine}.engine")
     module.train_segment = lambda params, **kw: calls.append((params, kw))
-    monkeypatch.setitem(sys.modules, module_name, module)
-    monkeypatch.setattr(sys.modules["rlscaling.train"], module_name.rsplit(".", 1)[1], module, raising=False)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(package, "engine", module, raising=False)
     return calls
 
 
 @pytest.mark.parametrize("engine", ["trl", "verl"])
 def test_the_run_is_handed_to_the_engine_it_names(monkeypatch, tmp_path, engine):
-    calls = fake_engine(monkeypatch, f"rlscaling.train.{engine}_engine")
+    calls = fake_engine(monkeypatch, engine)
     assert cli_main(argv(tmp_path, PARAMS | {"engine": engine}, 4, "--threads", "2")) == 0
     ((params, kw),) = calls
     assert params["engine"] == engine and params["lr"] == 0.0001

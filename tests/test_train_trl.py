@@ -1,4 +1,4 @@
-"""Specification of the `trl` training engine (rlscaling.train.trl_engine): GRPO in resumable segments.
+"""Specification of the `trl` training engine (rlscaling.train.trl.engine): GRPO in resumable segments.
 
 A random tiny Qwen2 (hidden 16, 1 layer) with a character-level tokenizer and chat template, 5 synthetic
 prompts, 2 prompts x 4 rollouts per step: with 5 rows a pass over the data takes 2 steps, so segments
@@ -23,7 +23,7 @@ import pytest
 from rlscaling.errors import UserError
 
 pytestmark = pytest.mark.slow
-trl_engine = pytest.importorskip("rlscaling.train.trl_engine")
+trl_engine = pytest.importorskip("rlscaling.train.trl.engine")
 
 SPECIALS = ["<pad>", "<unk>", "<|im_end|>", "<|im_start|>"]
 TEMPLATE = (
@@ -274,7 +274,7 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_train_trl import PARAMS, char_reward
-from rlscaling.train import trl_engine
+from rlscaling.train.trl import engine as trl_engine
 
 def slow_reward(prompts, completions, ground_truth, **kwargs):
     with open({calls!r}, "a") as fh:

@@ -3,21 +3,21 @@
 is set, every value has verl's type, verl's validate_config passes and the dataclass configs its
 workers build (model, actor, reference, rollout, algorithm) construct. One verl process checks all sets.
 
-Runs where a verl environment exists (scripts/install_verl_venv.sh, or RLSCALING_VERL_PYTHON)."""
+Runs where a verl environment exists (scripts/install_engines_venv.sh, or RLSCALING_ENGINES_PYTHON)."""
 
 from __future__ import annotations
 
 import pytest
 
 import rlscaling.config as rc
-from rlscaling.verl import check
-from rlscaling.verl import overrides as O
-from rlscaling.verl import settings
+import verl_harness as check
+from rlscaling.train.verl import overrides as O
+from rlscaling.train.verl import settings
 
 from test_verl_overrides import default_verl_params, preset_config
 
 pytestmark = pytest.mark.skipif(
-    check.verl_python() is None, reason="no verl environment (scripts/install_verl_venv.sh)"
+    check.verl_python() is None, reason="no verl environment (scripts/install_engines_venv.sh)"
 )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rlscaling.errors import UserError
-from rlscaling.train import verl_engine as E
+from rlscaling.train.verl import engine as E
 
 from test_verl_overrides import default_verl_params
 

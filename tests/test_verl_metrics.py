@@ -10,8 +10,8 @@ import pytest
 
 from rlscaling.errors import UserError
 from rlscaling.train import metrics as M
-from rlscaling.verl import check
-from rlscaling.verl import metrics as VM
+import verl_harness as check
+from rlscaling.train.verl import metrics as VM
 
 PARAMS = {
     "prompts_per_step": 2,
@@ -43,7 +43,7 @@ def step_spec(step: int, val: bool = False) -> dict:
 @pytest.fixture(scope="module")
 def verl_log(tmp_path_factory):
     if check.verl_python() is None:
-        pytest.skip("no verl environment (scripts/install_verl_venv.sh)")
+        pytest.skip("no verl environment (scripts/install_engines_venv.sh)")
     work = tmp_path_factory.mktemp("verl_filelog")
     path = work / "segment.jsonl"
     steps = [{"step": 0, "data": {"val-core/math/acc/mean@1": 0.25}}, step_spec(1), step_spec(2, val=True)]

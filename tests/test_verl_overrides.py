@@ -13,9 +13,9 @@ import yaml
 import rlscaling.config as rc
 from rlscaling.errors import UserError
 from rlscaling.paths import PROJECT_ROOT
-from rlscaling.verl import overrides as O
-from rlscaling.verl import settings
-from rlscaling.verl.resources import ClusterShape
+from rlscaling.train.verl import overrides as O
+from rlscaling.train.verl import settings
+from rlscaling.resources import ClusterShape
 
 PRESETS = PROJECT_ROOT / "workflow" / "presets"
 

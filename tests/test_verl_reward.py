@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 from conftest import need_file
 
-from rlscaling.verl import check
-from rlscaling.verl import overrides as O
-from rlscaling.train.verl_engine import reward_path
+import verl_harness as check
+from rlscaling.train.verl import overrides as O
+from rlscaling.train.verl.engine import reward_path
 
 from test_verl_overrides import default_verl_params
 
 pytestmark = pytest.mark.skipif(
-    check.verl_python() is None, reason="no verl environment (scripts/install_verl_venv.sh)"
+    check.verl_python() is None, reason="no verl environment (scripts/install_engines_venv.sh)"
 )
 
 GSM = [

@@ -24,9 +24,9 @@ from typing import Any
 import yaml
 
 from rlscaling.errors import UserError
-from rlscaling.paths import PROJECT_ROOT
+from rlscaling.schema import load_schema, validate_section
+from rlscaling.schema import errors as schema_errors
 
-SCHEMA_PATH = PROJECT_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 # sweep dimensions and the config section they override
 SWEEP_KEYS = {
@@ -62,43 +62,15 @@ class Run:
 # loading and validation
 
 
-def load_schema() -> dict[str, Any]:
-    with open(SCHEMA_PATH) as fh:
-        return yaml.safe_load(fh)
-
-
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Schema validation (with defaults filled in) then semantic checks. Returns a new dict."""
-    import jsonschema
-
     config = copy.deepcopy(config)
-    schema = load_schema()
-    validator_cls = _with_defaults(jsonschema.Draft202012Validator)
-    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = schema_errors(config, load_schema(), defaults=True)
     if errors:
-        lines = []
-        for err in errors[:10]:
-            key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-            lines.append(f"{key}: {err.message}")
+        lines = [f"{path or '(top level)'}: {message}" for path, message in errors[:10]]
         raise UserError("config does not match workflow/schemas/config.schema.yaml:\n  " + "\n  ".join(lines))
     check(config)
     return config
-
-
-def _with_defaults(validator_class):
-    """jsonschema validator that fills in `default` values of properties (as Snakemake's validate does)."""
-    import jsonschema
-
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for prop, sub in properties.items():
-                if isinstance(sub, dict) and "default" in sub and prop not in instance:
-                    instance[prop] = copy.deepcopy(sub["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -176,7 +148,7 @@ def check(config: dict[str, Any]) -> None:
     for key in config.get("sweep", {}):
         if key not in SWEEP_KEYS:
             raise UserError(f"sweep.{key}: not a sweep dimension (allowed: {sorted(SWEEP_KEYS)})")
-    from rlscaling.verl import settings as verl_settings
+    from rlscaling.train.verl import settings as verl_settings
 
     verl_settings.check(config)
 
@@ -196,16 +168,11 @@ def _check_size_overrides(config: dict[str, Any]) -> None:
 
 
 def _check_overrides(overrides: dict[str, Any], props: dict[str, Any], where_size: str, section: str) -> None:
-    import jsonschema
-
     for key, value in overrides.items():
         where = f"{where_size}.{key}"
         if key not in props or key == "sizes":
             raise UserError(f"{where}: not a {section} setting")
-        try:
-            jsonschema.validate(value, props[key])
-        except jsonschema.ValidationError as err:
-            raise UserError(f"{where}: {err.message}") from None
+        validate_section(value, props[key], where)
 
 
 def pretrain_settings(config: dict[str, Any], size: str) -> dict[str, Any]:

@@ -65,9 +65,7 @@ def settings(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], in
     """(data, benchmarks, seed) from the stage's params, validated against the config schema's `data`
     and `benchmarks` sections with their defaults filled in (so prepare() can be called with a
     partial data section)."""
-    import jsonschema
-
-    from rlscaling.config import _with_defaults, load_schema
+    from rlscaling.schema import load_schema, validate_section
 
     if not isinstance(params, dict) or "data" not in params:
         raise UserError("--params-json: expected an object with `data` (and `benchmarks`, `seed`)")
@@ -78,12 +76,7 @@ def settings(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], in
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UserError(f"seed: {seed!r} is not an integer >= 0")
     for key, sub, value in (("data", schema["data"], data), ("benchmarks", schema["benchmarks"], benches)):
-        validator = _with_defaults(jsonschema.Draft202012Validator)(sub)
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-        if errors:
-            err = errors[0]
-            where = ".".join([key] + [str(p) for p in err.absolute_path])
-            raise UserError(f"{where}: {err.message}")
+        validate_section(value, sub, key, defaults=True)
     return data, benches, int(seed)
 
 

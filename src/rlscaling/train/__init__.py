@@ -4,8 +4,8 @@
 previous segment's checkpoint (or the base model) and writes `runs/{run}/step_{K:06d}/`. Engines, chosen
 by the run's `training.engine`, share that contract and the metrics schema (rlscaling.train.metrics):
 
-- `trl`  (rlscaling.train.trl_engine): TRL's GRPOTrainer, CPU or one node — the embedded default;
-- `verl` (rlscaling.train.verl_engine): verl's main_ppo (FSDP + vLLM, multi-node through Ray).
+- `trl`  (rlscaling.train.trl.engine): TRL's GRPOTrainer, CPU or one node — the embedded default;
+- `verl` (rlscaling.train.verl.engine): verl's main_ppo (FSDP + vLLM, multi-node through Ray).
 """
 
 ENGINES = ("trl", "verl")

@@ -13,7 +13,6 @@ writes OUT atomically: an HF model folder that is also a resumable Trainer check
 from __future__ import annotations
 
 import argparse
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def params_schema() -> dict[str, Any]:
     """JSON schema of the params: the config's `training` section without total_steps, plus size and run."""
-    from rlscaling.config import load_schema
+    from rlscaling.schema import subschema
 
-    schema = copy.deepcopy(load_schema()["properties"]["training"])
+    schema = subschema("training")
     del schema["properties"]["total_steps"]
     schema["properties"]["size"] = {"type": "string"}
     schema["properties"]["run"] = {"type": "string"}
@@ -54,21 +53,17 @@ def params_schema() -> dict[str, Any]:
 def parse_params(text: str) -> dict[str, Any]:
     """Parse and check --params-json (JSON text or a JSON file's path); fill in the schema's defaults.
     Raises UserError naming the key."""
-    import jsonschema
-
-    from rlscaling.config import _with_defaults
-
     from rlscaling.io import read_params_json
+    from rlscaling.schema import errors as schema_errors
 
     params = read_params_json(text)
     if "total_steps" in params:
         raise UserError("--params-json: total_steps must not be passed (a segment must not depend on it)")
-    validator = _with_defaults(jsonschema.Draft202012Validator)(params_schema())
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    errors = schema_errors(params, params_schema(), defaults=True)
     if errors:
-        err = errors[0]
-        key = ".".join(["training", *(str(p) for p in err.absolute_path)])
-        raise UserError(f"--params-json: {key}: {err.message}")
+        path, message = errors[0]
+        key = ".".join(p for p in ("training", path) if p)
+        raise UserError(f"--params-json: {key}: {message}")
     return params
 
 
@@ -83,14 +78,14 @@ def main(args: argparse.Namespace) -> int:
     )
     engine = params["engine"]
     if engine == "trl":
-        from rlscaling.train import trl_engine
+        from rlscaling.train.trl import engine as trl_engine
 
         trl_engine.train_segment(params, **common, checkpoint_every=args.checkpoint_every)
     elif engine == "verl":
         try:
-            from rlscaling.train import verl_engine
+            from rlscaling.train.verl import engine as verl_engine
         except ModuleNotFoundError as err:
-            if err.name != "rlscaling.train.verl_engine":
+            if err.name != "rlscaling.train.verl.engine":
                 raise
             raise UserError("training.engine: verl is not available in this installation") from None
         verl_engine.train_segment(params, **common)

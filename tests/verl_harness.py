@@ -1,8 +1,8 @@
 """Checks that run verl's own code (inside an environment with verl 0.9.1; see
-scripts/install_verl_venv.sh). The tests call them through a subprocess; each reads a JSON request and
+scripts/install_engines_venv.sh). The tests call them through a subprocess; each reads a JSON request and
 writes a JSON answer, so the main environment never imports verl.
 
-    python -m rlscaling.verl.check compose REQUEST.json ANSWER.json
+    python tests/verl_harness.py compose REQUEST.json ANSWER.json
         {"make_model"?: DIR, "sets": {name: [override, ...]}}
         -> {name: {"errors", "missing", "type_errors", "added", "values"}}
         Composes every override set against verl/trainer/config/ppo_trainer.yaml with hydra (struct mode:
@@ -10,14 +10,14 @@ writes a JSON answer, so the main environment never imports verl.
         the run uses, compares each overridden value's type with verl's default, resolves every
         interpolation, runs verl's validate_config and builds every verl dataclass config (`_target_`).
 
-    python -m rlscaling.verl.check reward REQUEST.json ANSWER.json
+    python tests/verl_harness.py reward REQUEST.json ANSWER.json
         {"make_model"?: DIR, "cases": {name: {"overrides": [...], "samples": [{data_source, response,
         ground_truth, extra_info}]}}} -> {name: [{"reward_score", "reward_extra_info", "manager",
         "decoded"}]}: verl's RewardLoopWorker built from the composed config (its manager comes from
         load_reward_manager, which reads reward.custom_reward_function), then compute_score_batch on a
         DataProto of the samples, tokenized with the model's own tokenizer.
 
-    python -m rlscaling.verl.check filelog REQUEST.json ANSWER.json
+    python tests/verl_harness.py filelog REQUEST.json ANSWER.json
         {"path": OUT.jsonl, "steps": [{step, prompt_lengths, response_lengths, scores, max_prompt,
         max_response, timing, actor, n_gpus, val?: {data_sources, acc}}]}
         Writes a JSONL through verl's Tracking(default_backend=["file"]) (FileLogger), with each step's
@@ -34,20 +34,16 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-VERL_PYTHON_ENV = "RLSCALING_VERL_PYTHON"
-
-
 def verl_python() -> Path | None:
-    """An interpreter with verl for the checks: $RLSCALING_VERL_PYTHON, else the project's .venv-verl
-    (scripts/install_verl_venv.sh), else None."""
-    from rlscaling.paths import PROJECT_ROOT
+    """An interpreter with verl for the checks: $RLSCALING_ENGINES_PYTHON, else the project's
+    .venv-engines (`make engines-venv`), else None."""
+    from rlscaling.environments import ENGINES_PYTHON_ENV, engines_venv_python
 
-    configured = os.environ.get(VERL_PYTHON_ENV)
-    candidates = [Path(configured)] if configured else [PROJECT_ROOT / ".venv-verl" / "bin" / "python"]
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return c
-    return None
+    configured = os.environ.get(ENGINES_PYTHON_ENV)
+    if configured:
+        c = Path(configured)
+        return c if c.is_file() and os.access(c, os.X_OK) else None
+    return engines_venv_python()
 
 
 def run(
@@ -58,14 +54,14 @@ def run(
     timeout: float = 600,
 ) -> Any:
     """Run one check in the verl environment from any environment: write the request, run
-    `python -m rlscaling.verl.check COMMAND`, return the answer. Raises RuntimeError with the output's
+    `python tests/verl_harness.py COMMAND`, return the answer. Raises RuntimeError with the output's
     tail when the check itself fails."""
     import subprocess
 
     python = python or verl_python()
     if python is None:
         raise RuntimeError(
-            "no verl environment (run scripts/install_verl_venv.sh or set RLSCALING_VERL_PYTHON)"
+            "no verl environment (run make engines-venv or set RLSCALING_ENGINES_PYTHON)"
         )
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +74,7 @@ def run(
         "WANDB_MODE": "disabled",
     }
     proc = subprocess.run(
-        [str(python), "-m", "rlscaling.verl.check", command, str(req), str(ans)],
+        [str(python), str(Path(__file__).resolve()), command, str(req), str(ans)],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -87,7 +83,7 @@ def run(
     )
     if proc.returncode != 0 or not ans.is_file():
         raise RuntimeError(
-            f"rlscaling.verl.check {command} failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
+            f"tests/verl_harness.py {command} failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
         )
     return json.loads(ans.read_text())
 
@@ -415,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 3 or argv[0] not in ("compose", "reward", "filelog"):
         print(
-            "usage: python -m rlscaling.verl.check {compose,reward,filelog} REQUEST.json ANSWER.json",
+            "usage: python tests/verl_harness.py {compose,reward,filelog} REQUEST.json ANSWER.json",
             file=sys.stderr,
         )
         return 2

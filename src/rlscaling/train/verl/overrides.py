@@ -29,7 +29,7 @@
     switches          trainer.use_v1 explicitly
 
 Everything is a plain function of its inputs (no verl import), so the tests compose every generated set
-against verl's real config in verl's environment (rlscaling.verl.check).
+against verl's real config in verl's environment (tests/verl_harness.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ _NOT_PLAIN = re.compile(r"^(true|false|null|nan|inf|-?[0-9].*)$", re.IGNORECASE)
 class Segment:
     """Everything one training segment's verl run depends on.
 
-    `params` is the run's training params with `verl` resolved (rlscaling.verl.settings.resolve);
+    `params` is the run's training params with `verl` resolved (rlscaling.train.verl.settings.resolve);
     `first` / `last` are global steps (the segment trains (first, last]); `resume_from` is the verl
     checkpoint folder `.../global_step_{n}` to resume from, None to start from the base model.
     """

@@ -14,7 +14,8 @@ import functools
 from typing import Any
 
 from rlscaling.errors import UserError
-from rlscaling.verl.resources import ClusterShape, cluster_shape
+from rlscaling.resources import ClusterShape, cluster_shape
+from rlscaling.schema import subschema, validate_section
 
 DEFAULTS: dict[str, Any] = {
     "python": None,
@@ -50,20 +51,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 @functools.lru_cache(maxsize=1)
-def _verl_validator() -> Any:
-    import jsonschema
-
-    from rlscaling.config import load_schema
-
-    return jsonschema.Draft202012Validator(load_schema()["properties"]["training"]["properties"]["verl"])
+def _verl_schema() -> dict[str, Any]:
+    return subschema("training", "verl")
 
 
 def _validate(settings: dict[str, Any], where: str) -> None:
-    errors = sorted(_verl_validator().iter_errors(settings), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        key = ".".join([where, *(str(p) for p in err.absolute_path)])
-        raise UserError(f"{key}: {err.message}")
+    validate_section(settings, _verl_schema(), where)
 
 
 def resolve(

@@ -10,7 +10,7 @@
   calls the reward function through verl's reward manager, writes JSONL with verl's FileLogger.
 
 Nothing here imports verl, torch or hydra at module level: the Snakefile and the main environment
-import these modules, and verl lives in its own environment (see scripts/install_verl_venv.sh).
+import these modules, and verl lives in its own environment (see scripts/install_engines_venv.sh).
 """
 
 VERL_VERSION = "0.9.1"

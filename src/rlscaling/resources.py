@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlscaling.errors import UserError
+from rlscaling.schema import subschema, validate_section
 
 FAMILIES = ("light", "pretrain", "train", "evaluate")
 DEFAULT_RETRY_RUNTIME_FACTOR = 1.5
@@ -91,12 +92,8 @@ class ClusterShape:
 
 
 @functools.lru_cache(maxsize=1)
-def _family_validator() -> Any:
-    import jsonschema
-
-    from rlscaling.config import load_schema
-
-    return jsonschema.Draft202012Validator(load_schema()["properties"]["resources"]["$defs"]["family"])
+def _family_schema() -> dict[str, Any]:
+    return subschema("resources", "$defs/family")
 
 
 def _check_spec(spec: Any, where: str) -> dict[str, Any]:
@@ -105,11 +102,7 @@ def _check_spec(spec: Any, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(spec, dict):
         raise UserError(f"{where}: expected a mapping of resources, got {spec!r}")
-    errors = sorted(_family_validator().iter_errors(spec), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        key = ".".join([where, *(str(p) for p in err.absolute_path)])
-        raise UserError(f"{key}: {err.message}")
+    validate_section(spec, _family_schema(), where)
     return dict(spec)
 
 

@@ -2,14 +2,14 @@
 
     train_segment(params, init, data, step, threads, out)
 
-runs `python -m verl.trainer.main_ppo` with the overrides of rlscaling.verl.overrides for RL steps
+runs `python -m verl.trainer.main_ppo` with the overrides of rlscaling.train.verl.overrides for RL steps
 (step - segment_steps, step] and writes `out` (atomically: a temporary folder renamed into place):
 
 - the Hugging Face model after `step` (config, weights, tokenizer), from verl's checkpoint
   (`actor.checkpoint.save_contents` with hf_model -> global_step_{step}/actor/huggingface, hard-linked), or
   from `python -m verl.model_merger merge` when training.verl.hf_export is `merger`;
 - `metrics.jsonl`: one record per step (rlscaling.train.metrics schema + val_scores, throughput), from
-  verl's file-logger JSONL (rlscaling.verl.metrics), cumulative C / D / tokens continuing from `init`;
+  verl's file-logger JSONL (rlscaling.train.verl.metrics), cumulative C / D / tokens continuing from `init`;
 - `rlscaling_segment.json`: engine, step, the base model (`reference_model`), params, the verl command,
   overrides, checkpoint folder, and the validation before training of the first segment.
 
@@ -44,16 +44,16 @@ from typing import Any
 
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
+from rlscaling.environments import engines_python
 from rlscaling.paths import PROJECT_ROOT
 from rlscaling.train import metrics as M
-from rlscaling.verl import VERL_VERSION, settings
-from rlscaling.verl import metrics as VM
-from rlscaling.verl import overrides as O
-from rlscaling.verl.resources import ClusterShape
+from rlscaling.train.verl import VERL_VERSION, settings
+from rlscaling.train.verl import metrics as VM
+from rlscaling.train.verl import overrides as O
+from rlscaling.resources import ClusterShape
 
 ENGINE = "verl"
 SEGMENT_FILE = "rlscaling_segment.json"
-VERL_PYTHON_ENV = "RLSCALING_VERL_PYTHON"
 DEFAULT_LAUNCHER = PROJECT_ROOT / "scripts" / "ray_slurm_launch.sh"
 _GLOBAL_STEP = re.compile(r"^global_step_(\d+)$")
 
@@ -90,7 +90,7 @@ def shape_from_environment(env: dict[str, str] | None = None) -> ClusterShape:
 
 def resolved_params(params: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
     """`params` with complete verl settings. The Snakefile passes them resolved for the run's size
-    (rlscaling.verl.settings.train_params); by hand, the current allocation fills GPUs and nodes."""
+    (rlscaling.train.verl.settings.train_params); by hand, the current allocation fills GPUs and nodes."""
     params = dict(params)
     v = params.get("verl") or {}
     if all(k in v for k in settings.DEFAULTS):
@@ -147,8 +147,8 @@ def resume_point(ckpt_dir: Path, first: int, last: int) -> Path | None:
 
 
 def python_for(v: dict[str, Any], env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return v.get("python") or env.get(VERL_PYTHON_ENV) or sys.executable
+    """training.verl.python, else the engines' interpreter (rlscaling.environments.engines_python)."""
+    return v.get("python") or engines_python(env)
 
 
 def launcher_argv(v: dict[str, Any]) -> list[str]:

@@ -1,0 +1,35 @@
+"""Which Python runs the cluster engines (verl training, vLLM evaluation).
+
+verl 0.9.1 and vLLM pin transformers below what TRL (the project's .venv) needs, so on a laptop or CI
+they live in a second environment, `.venv-engines` (`make engines-venv`). On a GPU cluster the engines'
+environment (envs/verl-gpu.yaml) runs every rule, and the current interpreter is the right one.
+
+    engines_python()   $RLSCALING_ENGINES_PYTHON, else PROJECT_ROOT/.venv-engines/bin/python where it
+                       exists, else the current interpreter
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from rlscaling.paths import PROJECT_ROOT
+
+ENGINES_PYTHON_ENV = "RLSCALING_ENGINES_PYTHON"
+ENGINES_VENV = PROJECT_ROOT / ".venv-engines"
+
+
+def engines_venv_python() -> Path | None:
+    """The project's engines environment's interpreter (`make engines-venv`), None where it is absent."""
+    python = ENGINES_VENV / "bin" / "python"
+    return python if python.is_file() and os.access(python, os.X_OK) else None
+
+
+def engines_python(env: dict[str, str] | None = None) -> str:
+    """The interpreter that runs verl and vLLM (see the module docstring)."""
+    env = os.environ if env is None else env
+    if env.get(ENGINES_PYTHON_ENV):
+        return env[ENGINES_PYTHON_ENV]
+    venv = engines_venv_python()
+    return str(venv) if venv else sys.executable
