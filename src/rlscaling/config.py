@@ -151,6 +151,9 @@ def check(config: dict[str, Any]) -> None:
     from rlscaling.train.verl import settings as verl_settings
 
     verl_settings.check(config)
+    from rlscaling import config_checks
+
+    config_checks.check(config)  # settings that would fail a later job (data rows, fits, models, ...)
 
 
 def _check_size_overrides(config: dict[str, Any]) -> None:

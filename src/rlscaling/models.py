@@ -36,6 +36,12 @@ def check_arch(arch: dict[str, Any], where: str = "models.sizes") -> dict[str, i
             f"{where}.hidden_size: {out['hidden_size']} is not a multiple of num_attention_heads "
             f"({out['num_attention_heads']})"
         )
+    head_dim = out["hidden_size"] // out["num_attention_heads"]
+    if head_dim % 2:
+        raise UserError(
+            f"{where}.hidden_size: {out['hidden_size']} / num_attention_heads ({out['num_attention_heads']}) "
+            f"gives an odd head size {head_dim}; rotary position embeddings need an even one"
+        )
     if out["num_attention_heads"] % out["num_key_value_heads"]:
         raise UserError(
             f"{where}.num_key_value_heads: {out['num_key_value_heads']} does not divide num_attention_heads "

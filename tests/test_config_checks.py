@@ -1,0 +1,84 @@
+"""Every setting that would fail a later job is refused before the first one: by `snakemake -n` (the
+Snakefile's config check) and by `rlscaling plan`, with a message naming the key.
+
+Each case is the default study (config.yaml) with one bad setting merged in, as a user would add it
+with a second --configfile. The first nine are the issue's; the rest are settings like them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rlscaling import config as rc
+from rlscaling.cli import main as cli_main
+from rlscaling.paths import PROJECT_ROOT
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+# (bad setting, the key the message must name)
+CASES = [
+    ({"fit": {"bench": "nope"}}, "fit.bench"),
+    ({"fit": {"objective": "nonsense"}}, "fit.objective"),
+    ({"data": {"max_train": 3}}, "data.max_train"),
+    ({"data": {"synthetic": {"n_train": 10}}}, "data.synthetic.n_train"),
+    ({"training": {"prompts_per_step": 100000}}, "training.prompts_per_step"),
+    ({"benchmarks": {"heldout": {"source": "heldout", "scorer": "nonsense"}}}, "benchmarks.heldout.scorer"),
+    ({"data": {"heldout_size": 5000}}, "data.heldout_size"),
+    ({"models": {"sizes": {"xs": {"hidden_size": 50}}}}, "models.sizes.xs.hidden_size"),
+    ({"models": {"sizes": {"xs": {"num_key_value_heads": 3}}}}, "models.sizes.xs.num_key_value_heads"),
+    # like them
+    ({"models": {"sizes": {"xs": {"hidden_size": 36}}}}, "models.sizes.xs.hidden_size"),  # head size 9
+    ({"sweep": {"lr": [0.0001, -1]}}, r"sweep.lr\[1\]"),
+    ({"training": {"sizes": {"l": {"prompts_per_step": 5000}}}}, "training.sizes.l.prompts_per_step"),
+    ({"training": {"reuse_tau": 2000}}, "training.reuse_tau"),
+    ({"data": {"synthetic": {"n_ood": 0}}}, "benchmarks.ood.source"),
+    ({"data": {"synthetic": {"levels": [9]}}}, "data.synthetic.levels"),
+    ({"data": {"synthetic": {"n_pretrain": 40}}}, "pretrain.seed_candidates"),
+    ({"fit": {"holdout_N": ["xl"], "scenarios": ["inter"]}}, "fit.holdout_N"),
+    ({"fit": {"scenarios": ["intra"]}}, "fit.fit_steps"),
+    ({"fit": {"scenarios": ["intra"], "fit_steps": 100}}, "fit.fit_steps"),
+    ({"fit": {"laws": ["reuse"]}}, "fit.laws"),
+    ({"fit": {"min_step": 90}}, "fit.laws"),  # one evaluated step left per curve
+    ({"fit": {"min_step": 0}}, "fit.min_step"),  # step 0 has C = D = 0
+    ({"fit": {"scenarios": ["inter"], "holdout_N": ["m", "l"]}}, "fit.laws"),  # 2 sizes left to fit
+]
+IDS = [key for _, key in CASES]
+
+
+@pytest.mark.parametrize(("bad", "key"), CASES, ids=IDS)
+def test_snakemake_dry_run_refuses_the_bad_setting_naming_its_key(tmp_path: Path, bad: dict, key: str):
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(PROJECT_ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "1",
+        "--configfile",
+        str(PROJECT_ROOT / "config.yaml"),
+        str(tmp_path / "bad.yaml"),
+        "-n",
+        "all",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text[-2000:]
+    assert "config: " in text, text[-2000:]  # the Snakefile's config check, not a later failure
+    message = text.split("config: ", 1)[1].splitlines()[0]
+    assert re.search(key, message), message
+
+
+@pytest.mark.parametrize(("bad", "key"), CASES, ids=IDS)
+def test_plan_refuses_the_bad_setting_naming_its_key(tmp_path: Path, bad: dict, key: str, capsys):
+    default = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(rc.deep_merge(default, bad)))
+    assert cli_main(["plan", "--config", str(tmp_path / "config.yaml")]) != 0
+    err = capsys.readouterr().err
+    assert re.search(key, err), err
