@@ -36,5 +36,11 @@ dryrun: setup
 test: setup
 	$(VENV)/bin/pytest
 
+# the workflow against Snakemake's best practices, the code against ruff (pyproject.toml)
+.PHONY: lint
+lint: setup
+	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/ruff check src tests
+
 clean-study:
 	rm -rf results/$(STUDY)

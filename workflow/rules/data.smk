@@ -6,18 +6,6 @@ DATA_OUTPUTS = {
     "heldout": f"{S}/data/heldout.parquet",
     "report": f"{S}/data/report.json",
 }
-# every tau a run trains with: data.reuse_taus, a reuse_tau sweep, and training.reuse_tau
-REUSE_TAUS = sorted(
-    set(config["data"]["reuse_taus"])
-    | set(config.get("sweep", {}).get("reuse_tau", []))
-    | {config["training"].get("reuse_tau", 1)}
-)
-REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in REUSE_TAUS if t != 1]
-CORPUS = f"{S}/data/pretrain_corpus.parquet"
-
-
-def train_file(tau):
-    return f"{S}/data/train.parquet" if int(tau) == 1 else f"{S}/data/train_tau{int(tau)}.parquet"
 
 
 rule data:
@@ -29,7 +17,7 @@ rule data:
     params:
         cfg=as_json({"data": {**config["data"], "reuse_taus": REUSE_TAUS}, "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
                      "seed": config["seed"]}),
-        out_dir=f"{S}/data",
+        out_dir=lambda w, output: os.path.dirname(output.train),
     conda:
         "../../envs/cpu.yaml"
     log:
@@ -40,4 +28,4 @@ rule data:
     resources:
         **resources_for("light"),
     shell:
-        "{RLSCALING} data --params-json {params.cfg:q} --out-dir {params.out_dir} > {log} 2>&1"
+        "$RLSCALING_CMD data --params-json {params.cfg:q} --out-dir {params.out_dir} > {log} 2>&1"

@@ -26,5 +26,5 @@ rule evaluate:
     resources:
         **resources_for("evaluate", "run"),
     shell:
-        "{RLSCALING} evaluate --model {params.model} --bench {input.bench} --params-json {params.cfg:q}"
+        "$RLSCALING_CMD evaluate --model {params.model} --bench {input.bench} --params-json {params.cfg:q}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

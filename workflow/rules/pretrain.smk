@@ -19,7 +19,7 @@ rule tokenizer:
     resources:
         **resources_for("light"),
     shell:
-        "{RLSCALING} tokenizer --corpus {input.corpus} --params-json {params.cfg:q} --out {output} > {log} 2>&1"
+        "$RLSCALING_CMD tokenizer --corpus {input.corpus} --params-json {params.cfg:q} --out {output} > {log} 2>&1"
 
 
 rule pretrain:
@@ -42,6 +42,6 @@ rule pretrain:
     resources:
         **resources_for("pretrain", "size"),
     shell:
-        "{RLSCALING} pretrain --corpus {input.corpus} --tokenizer {input.tokenizer}"
+        "$RLSCALING_CMD pretrain --corpus {input.corpus} --tokenizer {input.tokenizer}"
         " --params-json {params.cfg:q} --threads {threads}"
         " --out {output.model} --record {output.record} > {log} 2>&1"

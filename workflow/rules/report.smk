@@ -1,11 +1,5 @@
 # Stage 7: figures (PNG + PDF, captioned in `snakemake --report`) and summary.md.
 
-from rlscaling.figures import figure_names
-
-FIGURE_NAMES = figure_names(config)
-FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
-FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
-
 
 rule figures:
     input:
@@ -20,7 +14,7 @@ rule figures:
         ],
     params:
         cfg=as_json({"figures": config["figures"], "fit": config["fit"], "names": FIGURE_NAMES}),
-        out_dir=f"{S}/figures",
+        out_dir=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../../envs/analysis.yaml"
     log:
@@ -28,7 +22,7 @@ rule figures:
     benchmark:
         f"{S}/benchmarks/figures.tsv"
     shell:
-        "{RLSCALING} figures --curves {input.curves} --fits {input.fits} --params-json {params.cfg:q}"
+        "$RLSCALING_CMD figures --curves {input.curves} --fits {input.fits} --params-json {params.cfg:q}"
         " --out-dir {params.out_dir} > {log} 2>&1"
 
 
@@ -42,11 +36,11 @@ rule report:
     output:
         report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
-        study_dir=S,
+        study_dir=lambda w, output: os.path.dirname(output[0]),
     conda:
         "../../envs/analysis.yaml"
     log:
         f"{S}/logs/report.log",
     shell:
-        "{RLSCALING} report --study-dir {params.study_dir} --curves {input.curves} --fits {input.fits}"
+        "$RLSCALING_CMD report --study-dir {params.study_dir} --curves {input.curves} --fits {input.fits}"
         " -o {output} > {log} 2>&1"

@@ -3,10 +3,6 @@
 # Raising training.total_steps adds segments and reuses every earlier one (total_steps is not a param).
 
 
-def previous_checkpoint(w):
-    return checkpoint_input(w.run, int(w.step) - SEG)
-
-
 rule train_segment:
     input:
         init=previous_checkpoint,
@@ -26,7 +22,7 @@ rule train_segment:
     resources:
         **resources_for("train", "run"),
     shell:
-        "{RLSCALING} train --params-json {params.cfg:q} --init {params.init} --data {input.data}"
+        "$RLSCALING_CMD train --params-json {params.cfg:q} --init {params.init} --data {input.data}"
         " --step {wildcards.step} --threads {threads} --out {output} > {log} 2>&1"
 
 
@@ -41,4 +37,4 @@ rule run_metrics:
     log:
         f"{S}/logs/run_metrics/{{run}}.log",
     shell:
-        "{RLSCALING} curves metrics {input} -o {output} > {log} 2>&1"
+        "$RLSCALING_CMD curves metrics {input} -o {output} > {log} 2>&1"

@@ -1,0 +1,133 @@
+# Everything the rules share: the study's names and paths, the input functions and the helpers that
+# turn the config into params and resources. Rules (workflow/rules/*.smk) hold rules only.
+
+import json
+import os
+import sys
+
+import rlscaling.config as rc
+from rlscaling.errors import UserError
+from rlscaling.figures import figure_names
+from rlscaling.resources import rule_resources
+from rlscaling.train.verl.settings import train_params
+
+
+# The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
+# names another install (cluster environments, conda-deployed rules; see profiles/slurm/README.md).
+# Exported here, so the shell of every job sees it: local jobs inherit it, and a cluster job parses
+# this file again in its own process.
+os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
+
+S = rc.study_dir(config)
+RUNS = {r.name: r for r in rc.runs(config)}
+SIZES = config["models"]["sizes"]
+TINY = config["models"]["family"] == "tiny"
+BENCHES = config["evaluation"]["benchmarks"]
+SEG = config["training"]["segment_steps"]
+
+
+wildcard_constraints:
+    run="|".join(sorted(RUNS, key=len, reverse=True)) or "NONE",
+    size="|".join(sorted(SIZES, key=len, reverse=True)),
+    step=r"\d{6}",
+    bench="|".join(BENCHES),
+
+
+# ---- files of each stage ---------------------------------------------------------------------
+CORPUS = f"{S}/data/pretrain_corpus.parquet"
+# every tau a run trains with: data.reuse_taus, a reuse_tau sweep, and training.reuse_tau
+REUSE_TAUS = sorted(
+    set(config["data"]["reuse_taus"])
+    | set(config.get("sweep", {}).get("reuse_tau", []))
+    | {config["training"].get("reuse_tau", 1)}
+)
+REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in REUSE_TAUS if t != 1]
+EVAL_FILES = [
+    f"{S}/eval/{run}/step_{step:06d}/{bench}.json"
+    for run in RUNS
+    for step in rc.eval_steps(config)
+    for bench in BENCHES
+]
+FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
+FIGURE_NAMES = figure_names(config)
+FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def as_json(obj):
+    """Compact, key-sorted JSON: Snakemake compares params textually to decide reruns."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def train_file(tau):
+    """The training parquet of data-reuse factor `tau` (1: the curriculum itself)."""
+    return f"{S}/data/train.parquet" if int(tau) == 1 else f"{S}/data/train_tau{int(tau)}.parquet"
+
+
+def step_dir(run, step):
+    return f"{S}/runs/{run}/step_{int(step):06d}"
+
+
+def base_model(size):
+    """Input path of a size's base model (tiny: built here; hub: a path or id, not a workflow file)."""
+    return f"{S}/models/{size}/base" if TINY else SIZES[size]["path"]
+
+
+def checkpoint(run, step):
+    """Path of the checkpoint of `run` at `step` (step 0 is the base model)."""
+    return base_model(RUNS[run].size) if int(step) == 0 else step_dir(run, step)
+
+
+def checkpoint_input(run, step):
+    """The checkpoint as a workflow input: none for a hub base model (a hub id or an outside path)."""
+    return [] if (int(step) == 0 and not TINY) else [checkpoint(run, step)]
+
+
+def resources_for(family, wildcard=None):
+    """Snakemake resources of a rule family (light / pretrain / train / evaluate) from the config's
+    `resources` and the sizes' overrides (rlscaling.resources). `wildcard` names the wildcard
+    that gives the job's size: "run" or "size" (None: no per-size values)."""
+    size_of = {"run": lambda w: RUNS[w.run].size, "size": lambda w: w.size, None: None}[wildcard]
+    try:
+        return rule_resources(config, family, size_of)
+    except UserError as err:
+        raise WorkflowError(f"config: {err}")
+
+
+_SEGMENT_PARAMS = {}
+
+
+def segment_params(run):
+    """A run's training-segment params (verl runs: settings resolved for the run's size), computed once."""
+    if run not in _SEGMENT_PARAMS:
+        _SEGMENT_PARAMS[run] = train_params(config, RUNS[run])
+    return _SEGMENT_PARAMS[run]
+
+
+# ---- input functions and params of rules -----------------------------------------------------
+def previous_checkpoint(w):
+    """Input of a training segment: the checkpoint it continues from (none for a hub base model)."""
+    return checkpoint_input(w.run, int(w.step) - SEG)
+
+
+def fit_args(w):
+    """Command-line arguments of `rlscaling fit` for the target {law}__{x}__{scenario}."""
+    law, x, scenario = w.fit.split("__")
+    f = config["fit"]
+    args = [f"--law {law}", f"--x {x}", f"--scenario {scenario}", f"--where bench={f['bench']}",
+            f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
+    # grouping, never pooling: `rlscaling fit` refuses curves of one size that differ in a column,
+    # so a sweep (reward, rollout_n, ...; seeds are replicates) is fitted on its first value
+    for key, values in (config.get("sweep") or {}).items():
+        if key != "seed" and len(values) > 1:
+            args.append(f"--where {key}={values[0]}")
+    if f["objective"] != "default":
+        args.append(f"--objective {f['objective']}")
+    if scenario == "intra" and f["fit_steps"]:
+        args.append(f"--fit-steps {f['fit_steps']}")
+    if scenario == "inter":
+        held = f["holdout_N"] or [list(SIZES)[-1]]
+        args.append("--holdout-size " + " ".join(held))
+        if f.get("anchor_points", 0) and law in ("paper", "paper-parametric"):
+            args.append(f"--anchor-points {f['anchor_points']}")
+    return " ".join(args)
