@@ -15,7 +15,10 @@ Three pure checks, used by `run.run_fit` (and `compare`):
   sigmoid           1 (3 for inter) >= 5 per curve (4 distinct X > 0)
   gain              3               >= 2 steps per curve (base and post-RL)
   reuse             (2 tau values)  >= 3 distinct steps per tau curve
+  chinchilla        3               >= 2 per curve (2 distinct X), > 5 in all
   ================  ==============  ====================================================
+
+  (chinchilla: `rlscaling compare` only, fit.chinchilla.)
 
   Why: k(N) = K_max N / (N + N0) has two parameters, so two sizes give two slopes that fix K_max
   and N0 exactly (zero degrees of freedom: R^2 says nothing, and a curve bootstrap that must draw
@@ -68,6 +71,10 @@ MIN_DATA: dict[str, Requirement] = {
     "sigmoid": Requirement(1, 5, 4, 4, 0, "4 parameters per curve (R0, A, B, X_mid) and one to spare"),
     "gain": Requirement(3, 2, 2, 0, 2, "gain = a N^b has 2 parameters: 2 sizes fit any power law exactly"),
     "reuse": Requirement(1, 3, 3, 2, 0, "a line in log-log per tau curve (2 parameters) and one to spare"),
+    # `rlscaling compare` only (fit.chinchilla)
+    "chinchilla": Requirement(
+        3, 2, 2, 0, 5, "E + A N^-alpha needs 3 sizes to separate E, A and alpha; B X^-beta a slope per curve"
+    ),
 }
 
 # inter predictions of a per-curve law extrapolate trends in N (sigmoid: 4 lines in log10 N)
