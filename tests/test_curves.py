@@ -251,3 +251,65 @@ def test_seed_is_the_training_seed_from_the_run_metrics(tmp_path):
     write_jsonl(path, [{**json.loads(x), "seed": 5} for x in path.read_text().splitlines()])
     df = curves.build_curves(s, params)
     assert set(df.loc[df.run == "xs", "seed"]) == {5} and set(df.loc[df.run == "s", "seed"]) == {0}
+
+
+# -- numbers are validated where they enter ---------------------------------------------------------
+
+
+def rewrite_eval(s: Path, **fields) -> Path:
+    path = s / "eval" / "xs" / "step_000002" / "heldout.json"
+    ev = json.loads(path.read_text())
+    ev.update(fields)
+    path.write_text(json.dumps(ev))  # json.dumps writes NaN / Infinity literals, as a sloppy writer would
+    return path
+
+
+@pytest.mark.parametrize("value", [1.7, -0.3, float("nan"), float("inf"), "0.5", None, True])
+def test_build_refuses_a_pass_at_1_that_is_not_a_rate_naming_file_and_field(tmp_path, value):
+    s, params = make_study(tmp_path)
+    path = rewrite_eval(s, pass_at_1=value)
+    with pytest.raises(UserError, match=rf"{path}: field `pass_at_1` is .*expected a number in \[0, 1\]"):
+        curves.build_curves(s, params)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"pass_at_k": {"1": 0.2, "2": 1.5}}, "pass_at_k.2"),
+        ({"pass_at_k": {"1": 0.2, "4": float("nan")}}, "pass_at_k.4"),
+        ({"format_rate": -0.1}, "format_rate"),
+        ({"mean_response_tokens": float("inf")}, "mean_response_tokens"),
+    ],
+)
+def test_build_refuses_other_out_of_range_evaluation_numbers_naming_the_field(tmp_path, fields, field):
+    s, params = make_study(tmp_path)
+    path = rewrite_eval(s, **fields)
+    with pytest.raises(UserError, match=rf"{path}: field `{field}`"):
+        curves.build_curves(s, params)
+
+
+def test_build_refuses_a_non_finite_compute_record_naming_file_and_field(tmp_path):
+    s, params = make_study(tmp_path)
+    records = [metrics_record(k, 1000.0) for k in range(1, 5)]
+    records[2]["C"] = float("nan")
+    write_jsonl(s / "runs" / "xs" / "metrics.jsonl", records)
+    with pytest.raises(UserError, match=r"runs/xs/metrics\.jsonl, record 3: field `C` is nan"):
+        curves.build_curves(s, params)
+
+
+@pytest.mark.parametrize(("column", "value"), [("pass_at_1", 1.7), ("L", float("nan")), ("pass_at_4", -0.2)])
+def test_check_table_refuses_pass_at_k_or_loss_outside_0_1_naming_column_and_row(column, value):
+    df = pd.DataFrame(
+        {
+            "run": ["xs", "xs"],
+            "step": [0, 2],
+            "bench": ["heldout"] * 2,
+            "pass_at_1": [0.2, 0.3],
+            "pass_at_4": [0.4, None],
+            "L": [0.8, 0.7],
+        }
+    )
+    curves.check_table(df, "c.parquet")  # an empty pass_at_4 cell is allowed
+    df.loc[1, column] = value
+    with pytest.raises(UserError, match=rf"c\.parquet: column `{column}` .*run='xs', step=2"):
+        curves.check_table(df, "c.parquet")

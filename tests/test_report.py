@@ -21,7 +21,7 @@ def curves_frame(base=None, final=None) -> pd.DataFrame:
     for size, n in SIZES.items():
         for step in (0, 10, 20):
             for bench, shift in (("heldout", 0.0), ("ood", -0.05)):
-                p1 = base[size] + (final[size] - base[size]) * step / 20 + shift
+                p1 = max(0.0, base[size] + (final[size] - base[size]) * step / 20 + shift)  # a rate
                 rows.append(
                     {
                         "study": "t",
@@ -231,3 +231,36 @@ def test_final_loss_that_rises_with_N_fails_naming_the_pair(study):
     assert check_result(text, "final loss decreasing") == "**FAIL**"
     line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| final loss"))
     assert "rises: s → m +0.050" in line and "xs → s" not in line
+
+
+# -- numbers are validated where they enter ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("column", "value"), [("pass_at_1", 1.7), ("pass_at_1", float("nan")), ("L", -0.7)])
+def test_a_curves_table_with_a_pass_at_1_or_loss_outside_0_1_is_refused_naming_it(
+    study, capsys, column, value
+):
+    df = curves_frame()
+    df.loc[4, column] = value
+    df.to_parquet(study / "curves.parquet")
+    argv = [
+        "report",
+        "--study-dir",
+        str(study),
+        "--curves",
+        str(study / "curves.parquet"),
+        "-o",
+        str(study / "x.md"),
+    ]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"curves.parquet: column `{column}`" in err and "run='xs', step=20" in err, err
+    assert not (study / "x.md").exists()
+
+
+def test_a_fit_with_a_nan_r2_is_shown_as_nan_and_fails_the_fit_check(study):
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(fit("paper__C__full", r2=float("nan"))))
+    text = run_report(study)
+    row = next(x for x in section(text, "Fits").splitlines() if x.startswith("| paper__C__full"))
+    assert "**NaN**" in row
+    assert check_result(text, "fit R²") == "**FAIL**"

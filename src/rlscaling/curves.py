@@ -37,6 +37,13 @@ _STEP_DIR_RE = re.compile(r"step_(\d+)$")
 # metrics.jsonl keys read by `build` (the trainer's schema; alternatives in order of preference)
 _CUMULATIVE_KEYS = {"C": ("C", "C_rl"), "D": ("D",), "C_full": ("C_full", "C_rl_full")}
 _PER_STEP_KEYS = {"C": ("flops", "C_step"), "D": ("prompts",), "C_full": ("flops_full", "C_full_step")}
+# every metrics.jsonl key `build` reads a number from: a finite number >= 0 or null
+_NUMBER_KEYS = (
+    "prompt_tokens",
+    "response_tokens",
+    "tokens",
+    *(k for keys in (*_CUMULATIVE_KEYS.values(), *_PER_STEP_KEYS.values()) for k in keys),
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -126,6 +133,30 @@ def _finite(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _rate(value: Any, path: Path, field: str) -> float:
+    """A probability read from an evaluation file: a finite number in [0, 1], else UserError naming the
+    file and the field (json reads NaN / Infinity literals, and a hand-made file can hold anything)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{path}: field `{field}` is {value!r}; expected a number in [0, 1]")
+    f = float(value)
+    if not math.isfinite(f) or not 0.0 <= f <= 1.0:
+        raise UserError(f"{path}: field `{field}` is {value!r}; expected a number in [0, 1]")
+    return f
+
+
+def _checked_number(rec: dict[str, Any], key: str, path: Path, record: int) -> None:
+    """UserError when a metrics record holds `key` with a value that is not a finite number >= 0 (null
+    is allowed: the trainer did not record it)."""
+    value = rec.get(key)
+    if value is None:
+        return
+    f = _finite(value)
+    if f is None or f < 0:
+        raise UserError(
+            f"{path}, record {record}: field `{key}` is {value!r}; expected a finite number >= 0 (or null)"
+        )
+
+
 def cumulative_by_step(
     records: list[dict[str, Any]], n_params: float | None, path: Path
 ) -> dict[int, dict[str, float | None]]:
@@ -141,6 +172,8 @@ def cumulative_by_step(
     sums: dict[str, float | None] = {"D": 0.0, "C": 0.0, "C_full": 0.0, "tokens": 0.0}
     for i, rec in enumerate(records, start=1):
         step = _step_of(rec, path, i)
+        for key in _NUMBER_KEYS:
+            _checked_number(rec, key, path, i)
         pt, rt = _finite(rec.get("prompt_tokens")), _finite(rec.get("response_tokens"))
         step_tokens = (pt or 0.0) + (rt or 0.0) if (pt is not None or rt is not None) else None
         cum_tokens = _finite(rec.get("tokens"))
@@ -270,9 +303,9 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
             for bench in benches:
                 path = study_dir / "eval" / run / f"step_{step:06d}" / f"{bench}.json"
                 ev = _read_json(path)
-                p1 = _finite(ev.get("pass_at_1"))
-                if p1 is None:
+                if "pass_at_1" not in ev:
                     raise UserError(f"{path}: missing field `pass_at_1`")
+                p1 = _rate(ev["pass_at_1"], path, "pass_at_1")
                 row: dict[str, Any] = {
                     "study": params.get("study"),
                     "run": run,
@@ -294,11 +327,21 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                     bench=bench,
                     pass_at_1=p1,
                 )
-                for k, v in sorted((ev.get("pass_at_k") or {}).items(), key=lambda kv: int(kv[0])):
+                pass_at_k = ev.get("pass_at_k") or {}
+                if not isinstance(pass_at_k, dict) or not all(str(k).isdigit() for k in pass_at_k):
+                    raise UserError(f"{path}: field `pass_at_k` must map k (an integer) to a rate")
+                for k, v in sorted(pass_at_k.items(), key=lambda kv: int(kv[0])):
+                    rate = _rate(v, path, f"pass_at_k.{k}")
                     if str(k) != "1":
-                        row[f"pass_at_{k}"] = _finite(v)
-                row["format_rate"] = _finite(ev.get("format_rate"))
-                row["mean_response_tokens"] = _finite(ev.get("mean_response_tokens"))
+                        row[f"pass_at_{k}"] = rate
+                fr = ev.get("format_rate")
+                row["format_rate"] = None if fr is None else _rate(fr, path, "format_rate")
+                mrt = ev.get("mean_response_tokens")
+                if mrt is not None and (_finite(mrt) is None or _finite(mrt) < 0):
+                    raise UserError(
+                        f"{path}: field `mean_response_tokens` is {mrt!r}; expected a finite number >= 0"
+                    )
+                row["mean_response_tokens"] = _finite(mrt)
                 row["L"] = 1.0 - p1
                 rows.append(row)
     df = pd.DataFrame(rows)
@@ -311,6 +354,38 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
     df = df[base[:at] + k_cols + base[at:]]
     for col in ("N", "N_nonembed", "D", "C", "C_full", "C_pretrain", "tokens"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    return df
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (for messages)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def check_table(df: Any, source: str | Path) -> Any:
+    """UserError unless every pass@k and L of a curves table (built here, imported or hand-made) is a
+    number in [0, 1]: pass_at_1 and L on every row, pass_at_<k> where present (a benchmark evaluated
+    without that k leaves it empty). Names the file, the column and the first bad row. Returns `df`."""
+    import numpy as np
+    import pandas as pd
+
+    cols = [c for c in df.columns if c == "L" or re.fullmatch(r"pass_at_\d+", str(c))]
+    for col in cols:
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        raw_missing = df[col].isna().to_numpy()
+        required = col in ("pass_at_1", "L")
+        nan = np.isnan(values)  # empty, NaN or not a number
+        # inf is out of range; an empty pass_at_<k> cell is allowed, a non-number never
+        bad = (nan & (required | ~raw_missing)) | (~nan & ((values < 0) | (values > 1)))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            where = ", ".join(
+                f"{k}={_plain(df[k].iloc[i])!r}" for k in ("run", "step", "bench") if k in df.columns
+            )
+            raise UserError(
+                f"{source}: column `{col}` has {int(bad.sum())} value(s) that are not a number in [0, 1] "
+                f"(first: {_plain(df[col].iloc[i])!r} at row {i}{', ' + where if where else ''})"
+            )
     return df
 
 

@@ -418,7 +418,9 @@ def import_curves(args: argparse.Namespace) -> pd.DataFrame:
 def run_import(args: argparse.Namespace) -> int:
     from rlscaling.io import atomic_path, write_parquet
 
-    df = import_curves(args)
+    from rlscaling.curves import check_table
+
+    df = check_table(import_curves(args), args.src)  # pass@k and L in [0, 1], named by file and row
     out = Path(args.output)
     if out.suffix.lower() == ".csv":
         with atomic_path(out) as tmp:

@@ -67,6 +67,14 @@ def fmt(x: Any, kind: str = "g") -> str:
     return f"{v:.4g}"
 
 
+def fmt_value(x: Any, kind: str = "g") -> str:
+    """A cell for a value read from a JSON file (FIT.json), where a missing value is absent or null and
+    NaN / infinity is a broken number: shown as **NaN** / **inf**, never as '–' (missing)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool) and not math.isfinite(x):
+        return "**NaN**" if math.isnan(x) else f"**{'+' if x > 0 else '-'}inf**"
+    return fmt(x, kind)
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -92,7 +100,9 @@ def load_curves(path: str | Path) -> Any:
             raise UserError(f"{path}: missing column `{col}`")
     if df.empty:
         raise UserError(f"{path}: has no rows")
-    return df
+    from rlscaling.curves import check_table
+
+    return check_table(df, path)  # pass@1 and L in [0, 1] on every row (NaN too is refused)
 
 
 def load_fit(path: str | Path) -> dict[str, Any]:
@@ -226,9 +236,9 @@ def _param(fit: dict[str, Any], *names: str) -> tuple[Any, Any]:
 
 
 def _with_ci(value: Any, ci: Any, kind: str) -> str:
-    text = fmt(value, kind)
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_num(v) is not None for v in ci):
-        text += f" [{fmt(ci[0], kind)}, {fmt(ci[1], kind)}]"
+    text = fmt_value(value, kind)
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(v is not None for v in ci):
+        text += f" [{fmt_value(ci[0], kind)}, {fmt_value(ci[1], kind)}]"
     return text
 
 
@@ -260,12 +270,12 @@ def fit_table(fits: list[dict[str, Any]]) -> str:
                 fmt(str(f.get("scenario", "–"))),
                 _with_ci(k, k_ci, "g"),
                 _with_ci(n0, n0_ci, "e"),
-                fmt(f.get("r2"), "p"),
-                fmt(f.get("r2_log"), "p"),
-                fmt(f.get("n_points")),
-                fmt(held.get("r2"), "p"),
-                fmt(held.get("rmse"), "g"),
-                fmt(held.get("mape"), "g"),
+                fmt_value(f.get("r2"), "p"),
+                fmt_value(f.get("r2_log"), "p"),
+                fmt_value(f.get("n_points")),
+                fmt_value(held.get("r2"), "p"),
+                fmt_value(held.get("rmse"), "g"),
+                fmt_value(held.get("mape"), "g"),
             ]
         )
     return table(header, rows) + _flag_lines(fits)
@@ -351,13 +361,13 @@ def _later_checks(per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, 
     if not fits:
         out.append((f"fit R² >= {MIN_R2}", "n/a", "no fits given"))
     else:
-        r2 = [(str(f.get("_name")), _num(f.get("r2"))) for f in fits]
-        bad = [f"{n} {fmt(v, 'p')}" for n, v in r2 if v is None or v < MIN_R2]
+        r2 = [(str(f.get("_name")), f.get("r2")) for f in fits]
+        bad = [f"{n} {fmt_value(v, 'p')}" for n, v in r2 if _num(v) is None or v < MIN_R2]
         out.append(
             (
                 f"fit R² >= {MIN_R2} for every fit",
                 "FAIL" if bad else "pass",
-                "below: " + ", ".join(bad) if bad else ", ".join(f"{n} {fmt(v, 'p')}" for n, v in r2),
+                "below: " + ", ".join(bad) if bad else ", ".join(f"{n} {fmt_value(v, 'p')}" for n, v in r2),
             )
         )
     return out
