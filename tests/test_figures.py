@@ -211,7 +211,7 @@ def test_standalone_on_imported_paper_data_draws_the_paper_set(shared_data, tmp_
 def _context(curves_path, fit_paths):
     import pandas as pd
 
-    from rlscaling.figures import _Context
+    from rlscaling.figures.base import _Context
 
     fits = [json.loads(Path(f).read_text()) for f in fit_paths]
     return _Context(pd.read_parquet(curves_path), fits, "heldout")
@@ -219,7 +219,7 @@ def _context(curves_path, fit_paths):
 
 def test_loss_vs_x_draws_the_sizes_an_inter_fit_held_out_dashed_with_its_band(study):
     """Full fit solid for the fitted sizes; the held-out size dashed, from the inter fit."""
-    from rlscaling.figures import _loss_vs_x
+    from rlscaling.figures.loss import _loss_vs_x
 
     _d, curves, fits = study
     ctx = _context(curves, [fits[0], fits[2]])  # paper C full, paper-parametric C inter (l held out)
@@ -248,7 +248,7 @@ def test_pass1_vs_step_shows_the_curves_the_laws_were_fitted_to(shared_data, tmp
     """On the paper's folder (base, instruct, Llama, reuse and rollout sweeps: 40 curves) with fits
     of the base curves, the step plot shows those 7 curves, not all 40."""
     from rlscaling.curves_import import import_paper
-    from rlscaling.figures import _pass1_vs_step
+    from rlscaling.figures.loss import _pass1_vs_step
 
     need_file(shared_data, "paper/holdout_per_step_qwen_llama.csv")
     curves = tmp_path / "paper.parquet"

@@ -365,7 +365,7 @@ def test_figures_draw_an_anchored_held_out_size_through_its_anchored_intercept(s
     import numpy as np
     import pandas as pd
 
-    from rlscaling import figures
+    from rlscaling.figures import base as figures
 
     out = tmp_path / "a.json"
     args = [study_parquet, "-o", out, "--law", "paper", "--scenario", "inter", "--holdout-size", "l"]

@@ -7,7 +7,7 @@ import sys
 
 import rlscaling.config as rc
 from rlscaling.errors import UserError
-from rlscaling.figures import figure_names
+from rlscaling.figures.names import figure_names
 from rlscaling.resources import rule_resources
 from rlscaling.train.verl.settings import train_params
 
