@@ -38,3 +38,31 @@ rule fit:
         f"{S}/benchmarks/fit/{{fit}}.tsv"
     shell:
         "$RLSCALING_CMD fit {input} -o {output} {params.args} > {log} 2>&1"
+
+
+def compare_args(w):
+    """`rlscaling compare` on the study's main benchmark; curves that must not be pooled (a sweep's
+    variants) become separate groups of the tournament."""
+    return f"--where bench={config['fit']['bench']} --min-step {config['fit']['min_step']}"
+
+
+# The law tournament (src/rlscaling/fit/compare.py): every law's out-of-sample R² / MAPE. Not in
+# `rule all` yet: `snakemake results/{study}/compare.json` (seconds on the default study).
+rule compare:
+    input:
+        f"{S}/curves.parquet",
+    output:
+        json=f"{S}/compare.json",
+        md=f"{S}/compare.md",
+        figure=f"{S}/figures/compare.png",
+    params:
+        args=compare_args,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        f"{S}/logs/compare.log",
+    benchmark:
+        f"{S}/benchmarks/compare.tsv"
+    shell:
+        "$RLSCALING_CMD compare {input} -o {output.json} --markdown {output.md} --figure {output.figure} "
+        "{params.args} > {log} 2>&1"
