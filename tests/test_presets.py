@@ -125,9 +125,9 @@ def test_paper_preset_gpus_nodes_and_time_per_size(paper):
     expect = {
         "0.5B": (1, "4", None, "60"),
         "1.5B": (1, "4", None, "90"),
-        "3B": (1, "8", None, "120"),
+        "3B": (1, "4", None, "120"),
         "7B": (1, "8", None, "180"),
-        "14B": (2, None, "gpu:8", "240"),
+        "14B": (1, "8", None, "480"),
         "32B": (2, None, "gpu:8", "480"),
         "72B": (4, None, "gpu:8", "720"),
     }
@@ -205,8 +205,8 @@ def test_qwen3_sizes_fit_on_one_node(qwen3):
     _, res, _ = qwen3
     train = {wc.split(",")[0].split("=")[1].split("__")[0]: r for wc, r in res["train_segment"].items()}
     assert {s: (r["nodes"], r["gpu"]) for s, r in train.items()} == {
-        "0.6B": ("1", "4"),
-        "1.7B": ("1", "4"),
+        "0.6B": ("1", "8"),
+        "1.7B": ("1", "8"),
         "4B": ("1", "8"),
         "8B": ("1", "8"),
         "14B": ("1", "8"),

@@ -325,6 +325,6 @@ def test_resolved_params_pass_the_train_commands_own_check(tmp_path, monkeypatch
 
 def test_config_check_names_a_per_size_section_of_an_unknown_size(tmp_path, monkeypatch):
     cfg = preset_config("qwen3-gsm8k", tmp_path, monkeypatch)
-    cfg["training"]["verl"]["sizes"]["70B"] = {"tensor_parallel_size": 8}
+    cfg["training"]["verl"].setdefault("sizes", {})["70B"] = {"tensor_parallel_size": 8}
     with pytest.raises(UserError, match=r"training\.verl\.sizes\.70B"):
         settings.check(cfg)
