@@ -24,7 +24,7 @@ Curves of one size that differ in a column (base / instruct, reward, ...) are ne
 table is split into one *group* per combination of those columns, and each group is a tournament.
 Winner of a scenario: the highest R^2 (MAPE breaks ties and decides where R^2 is undefined);
 overall winner: the best mean rank over the out-of-sample scenarios among the laws scored in all of
-them.
+them (a tie goes to the law listed first in --laws).
 """
 
 from __future__ import annotations
