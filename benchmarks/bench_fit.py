@@ -1,10 +1,10 @@
-"""Speed of the fitting suite on the paper's curves: every Qwen2.5 curve set (base and instruct, X = C
-and X = D), paper law, full scenario, with bootstrap intervals.
+"""Speed of the fitting suite on the paper's curves: every curve set (Qwen2.5 base and instruct,
+Llama-3 instruct; X = C and X = D), paper law, full scenario, with bootstrap intervals.
 
     .venv/bin/python benchmarks/bench_fit.py [--bootstrap 1000] [--jobs 2] [--objective default]
                                              [--unit curve] [--law paper]
 
-Target (issue 3): all four fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
+Target (issues 3, 11): all six fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
 Prints one row per fit (points, K_max, N0 and their 95 % intervals, seconds) and the total with the
 machine's load average (other jobs sharing the cores slow it down). Needs the reference data
 (../shared/data/paper, or RLSCALING_SHARED_DATA).
@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--objective", default="default")
     ap.add_argument("--unit", default="curve", choices=["auto", "curve", "block"])
     ap.add_argument("--law", default="paper", choices=["paper", "paper-parametric"])
+    ap.add_argument(
+        "--sources",
+        nargs="+",
+        default=["base", "instruct", "llama-instruct"],
+        help="curve sets of the paper's CSV (default: all of them)",
+    )
     ap.add_argument(
         "--predictions",
         action="store_true",
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     head = ("source", "x", "pts", "K_max", "95% CI", "N0/1e9", "95% CI", "s")
     print("{:9s} {:2s} {:>4s} {:>7s} {:>17s} {:>7s} {:>15s} {:>6s}".format(*head))
-    for source in ("base", "instruct"):
+    for source in args.sources:
         for x in ("C", "D"):
             req = FitRequest(
                 law=args.law,
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     total = time.perf_counter() - t_all
     print(
-        f"total: {total:.1f} s for 4 fits x {args.bootstrap} bootstrap resamples "
+        f"total: {total:.1f} s for {2 * len(args.sources)} fits x {args.bootstrap} bootstrap resamples "
         f"({args.jobs} process{'es' if args.jobs > 1 else ''}, objective {args.objective}, "
         f"unit {args.unit}); 1-min load average {load0:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs"
