@@ -79,6 +79,9 @@ def fake_engine(monkeypatch, engine):
 
 @pytest.mark.parametrize("engine", ["trl", "verl"])
 def test_the_run_is_handed_to_the_engine_it_names(monkeypatch, tmp_path, engine):
+    from test_train_trl import write_data
+
+    write_data(tmp_path / "train.parquet")  # the pre-flight check reads it before the engine starts
     calls = fake_engine(monkeypatch, engine)
     assert cli_main(argv(tmp_path, PARAMS | {"engine": engine}, 4, "--threads", "2")) == 0
     ((params, kw),) = calls

@@ -579,3 +579,106 @@ def validate_rows(df: pd.DataFrame, origin: str = "rows") -> list[BadRow]:
         except _Reject as rej:
             bad.append(BadRow(origin, i, rej.field, rej.reason, rej.detail))
     return bad
+
+
+# --------------------------------------------------------------------------------------------------
+# rows a trainer scores (the one reader of verl-schema rows for training: the trl engine, the TRL and
+# verl reward adapters and `rlscaling train`'s pre-flight check)
+
+
+class UnscorableRow(UserError):
+    """A row without what a reward needs (a reference answer); names the field and says why."""
+
+    def __init__(self, field: str, reason: str, detail: str):
+        super().__init__(f"{field}: {detail}")
+        self.field, self.reason, self.detail = field, reason, detail
+
+
+def _answer(ground_truth: Any, reward_model: Any) -> str:
+    if not _is_missing(ground_truth):
+        return _ground_truth(ground_truth, "ground_truth")
+    if isinstance(reward_model, Mapping):
+        return _ground_truth(reward_model.get("ground_truth"), "reward_model.ground_truth")
+    if _is_missing(reward_model):
+        raise _Reject(
+            "reward_model.ground_truth", "missing_ground_truth", "missing (expected a non-empty string)"
+        )
+    raise _Reject(
+        "reward_model",
+        "bad_reward_model",
+        f"{type(reward_model).__name__} (expected {{style, ground_truth}})",
+    )
+
+
+def reference_answer(ground_truth: Any = None, reward_model: Any = None) -> str:
+    """The reference answer of one verl-schema row as a string: the flat `ground_truth` when set, else
+    `reward_model.ground_truth` (integers and finite numbers are spelled as strings). Raises
+    UnscorableRow when neither holds a non-empty answer."""
+    try:
+        return _answer(ground_truth, reward_model)
+    except _Reject as rej:
+        raise UnscorableRow(rej.field, rej.reason, rej.detail) from None
+
+
+def unscorable_message(bad: list[BadRow], total: int, origin: str, unit: str = "rows") -> str:
+    """'{origin}: N of M rows cannot be scored (counts by reason); first: row, field, detail'."""
+    from collections import Counter
+
+    counts = ", ".join(f"{n} {reason}" for reason, n in sorted(Counter(b.reason for b in bad).items()))
+    first = bad[0]
+    return (
+        f"{origin}: {len(bad)} of {total} {unit} cannot be scored ({counts}); first: row {first.row}, "
+        f"field {first.field}: {first.detail}"
+    )
+
+
+def read_training_rows(path: str | Any) -> Any:
+    """A train parquet (verl RL schema) as a pyarrow Table a trainer can score, rows in file order.
+
+    Every row needs a chat prompt with user text (`prompt`) and a reference answer (a flat
+    `ground_truth` column, or `reward_model.ground_truth`); the returned table's `ground_truth` column
+    holds the answers as strings. Raises UserError naming the file, with the number of rows that cannot
+    be scored by reason and the first one's row and field: a row without an answer would only ever
+    score 0 (the data stage drops such rows; hand-made and outside files reach training directly).
+    """
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--data {path}: file does not exist")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
+        raise UserError(f"{path}: cannot be read as parquet ({type(err).__name__}: {err})") from None
+    cols = table.column_names
+    if "prompt" not in cols:
+        raise UserError(f"{path}: no `prompt` column (chat messages, verl RL schema)")
+    if "ground_truth" not in cols and "reward_model" not in cols:
+        raise UserError(f"{path}: no `ground_truth` column and no `reward_model.ground_truth`")
+    n = table.num_rows
+    if n == 0:
+        raise UserError(f"{path}: no rows")
+    prompts = table.column("prompt").to_pylist()
+    flat = table.column("ground_truth").to_pylist() if "ground_truth" in cols else [None] * n
+    rms = table.column("reward_model").to_pylist() if "reward_model" in cols else [None] * n
+    answers: list[str | None] = []
+    bad: list[BadRow] = []
+    for i in range(n):
+        try:
+            _messages(prompts[i], "prompt")
+            answers.append(_answer(flat[i], rms[i]))
+        except _Reject as rej:
+            bad.append(BadRow(str(path), i, rej.field, rej.reason, rej.detail))
+            answers.append(None)
+    if bad:
+        raise UserError(
+            unscorable_message(bad, n, str(path))
+            + "; fix or drop these rows (the data stage drops them from the files it writes)"
+        )
+    column = pa.array(answers, pa.string())
+    if "ground_truth" in cols:
+        return table.set_column(cols.index("ground_truth"), "ground_truth", column)
+    return table.append_column("ground_truth", column)

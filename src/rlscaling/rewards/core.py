@@ -232,19 +232,34 @@ def completion_text(completion: Any) -> str:
     return "" if content is None else str(content)
 
 
-def _ground_truths(n: int, ground_truth: Sequence[Any] | None, kwargs: dict[str, Any]) -> list[Any]:
-    if ground_truth is None:
-        rm = kwargs.get("reward_model")
-        if rm is None:
-            raise UserError(
-                "TRL reward: the dataset has no `ground_truth` column (nor verl's `reward_model` "
-                "{ground_truth} column)"
-            )
-        ground_truth = [r.get("ground_truth") if isinstance(r, dict) else None for r in rm]
-    gts = list(ground_truth)
-    if len(gts) != n:
-        raise UserError(f"TRL reward: {n} completions but {len(gts)} ground_truth values")
-    return gts
+def _ground_truths(n: int, ground_truth: Sequence[Any] | None, kwargs: dict[str, Any]) -> list[str]:
+    """The batch's reference answers (rlscaling.data.schema.reference_answer: the flat `ground_truth`
+    column, else verl's `reward_model` {ground_truth}); UserError with the counts when a row has none."""
+    from rlscaling.data.schema import BadRow, UnscorableRow, reference_answer, unscorable_message
+
+    rm = kwargs.get("reward_model")
+    if ground_truth is None and rm is None:
+        raise UserError(
+            "TRL reward: the dataset has no `ground_truth` column (nor verl's `reward_model` "
+            "{ground_truth} column)"
+        )
+    flat = list(ground_truth) if ground_truth is not None else [None] * n
+    rms = list(rm) if rm is not None else [None] * n
+    if len(flat) != n or len(rms) != n:
+        raise UserError(f"TRL reward: {n} completions but {max(len(flat), len(rms))} ground_truth values")
+    out, bad = [], []
+    for i, (g, r) in enumerate(zip(flat, rms, strict=True)):
+        try:
+            out.append(reference_answer(g, r))
+        except UnscorableRow as err:
+            bad.append(BadRow("batch", i, err.field, err.reason, err.detail))
+    if bad:
+        raise UserError(
+            "TRL reward: "
+            + unscorable_message(bad, n, "this batch", "completions")
+            + " (a row without a reference answer would score 0; rlscaling train refuses such train files)"
+        )
+    return out
 
 
 def trl_reward(method: str, format_weight: float = 0.0, timeout_s: float = 1.0) -> Callable[..., list[float]]:
@@ -282,7 +297,7 @@ def trl_reward(method: str, format_weight: float = 0.0, timeout_s: float = 1.0) 
         results = [
             score(
                 completion_text(c),
-                "" if g is None else g,
+                g,
                 m,
                 format_weight=format_weight,
                 timeout_s=timeout_s,

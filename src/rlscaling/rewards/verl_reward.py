@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlscaling.data.schema import UnscorableRow, reference_answer
+from rlscaling.errors import UserError
 from rlscaling.rewards import score as _score
 from rlscaling.rewards import scorer_for_source
 
@@ -47,13 +49,22 @@ def compute_score(
     The method is, in order: the `method` keyword (from `reward_kwargs`), `extra_info["reward_method"]`,
     else `scorer_for_source(data_source)`. Returns {"score", "acc", "format_ok", "pred", "reason"}.
     """
+    try:
+        answer = reference_answer(ground_truth)
+    except UnscorableRow as err:
+        index = extra_info.get("index") if isinstance(extra_info, dict) else None
+        raise UserError(
+            f"verl reward: reward_model.ground_truth of a {data_source!r} row (extra_info.index {index}) is "
+            f"{ground_truth!r}: {err.detail}. A row without a reference answer cannot be scored (it would "
+            "score 0 on every rollout); drop it from the train / validation parquet"
+        ) from None
     if method is None and isinstance(extra_info, dict) and extra_info.get("reward_method"):
         method = str(extra_info["reward_method"])
     if method is None:
         method = scorer_for_source(str(data_source))
     s = _score(
         solution_str if isinstance(solution_str, str) else str(solution_str),
-        ground_truth if isinstance(ground_truth, str) else str(ground_truth),
+        answer,
         method,
         format_weight=format_weight,
         timeout_s=timeout_s,

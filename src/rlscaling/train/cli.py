@@ -76,6 +76,11 @@ def main(args: argparse.Namespace) -> int:
     common = dict(
         init=Path(args.init), data=Path(args.data), step=args.step, threads=args.threads, out=Path(args.out)
     )
+    # pre-flight, before any engine starts: every train row has a prompt and a reference answer (a row
+    # without one would only ever score 0; verl would train on it silently)
+    from rlscaling.data.schema import read_training_rows
+
+    read_training_rows(args.data)
     engine = params["engine"]
     if engine == "trl":
         from rlscaling.train.trl import engine as trl_engine

@@ -44,8 +44,6 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
 
@@ -284,20 +282,15 @@ class _Recorder(TrainerCallback):
 def load_prompts(path: str | Path, params: dict[str, Any]):
     """The train parquet (verl RL schema) as a datasets.Dataset, rows in file order.
 
-    Needs `prompt` (chat messages) and the answer: a flat `ground_truth` column, or else
-    `reward_model.ground_truth`. Every column reaches the reward function as a keyword argument.
+    Read by rlscaling.data.schema.read_training_rows: every row needs `prompt` (chat messages) and a
+    reference answer (a flat `ground_truth` column, or else `reward_model.ground_truth`), and a file
+    with rows that cannot be scored is refused with their counts. Every column reaches the reward
+    function as a keyword argument.
     """
+    from rlscaling.data.schema import read_training_rows
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--data {path}: file does not exist")
-    table = pq.read_table(path)
-    if "prompt" not in table.column_names:
-        raise UserError(f"{path}: no `prompt` column (chat messages, verl RL schema)")
-    if "ground_truth" not in table.column_names:
-        if "reward_model" not in table.column_names:
-            raise UserError(f"{path}: no `ground_truth` column and no `reward_model.ground_truth`")
-        answers = [str((rm or {}).get("ground_truth", "")) for rm in table.column("reward_model").to_pylist()]
-        table = table.append_column("ground_truth", pa.array(answers, pa.string()))
+    table = read_training_rows(path)
     if table.num_rows < params["prompts_per_step"]:
         raise UserError(
             f"{path}: {table.num_rows} prompts, fewer than "
