@@ -133,3 +133,22 @@ def test_summary_md_lists_flagged_intervals(tmp_path):
         in text
     )
     assert "Flagged" not in fit_table([{"_name": "x", "notes": []}])
+
+
+def test_the_figure_title_carries_the_flags(tmp_path):
+    """The L vs C figure of a fit whose N0 ran into its bound says so under its parameters."""
+    import pandas as pd
+
+    from rlscaling.figures.base import _Context
+    from rlscaling.figures.loss import _loss_vs_x
+
+    df = study_curves()
+    df["L"] = np.where(
+        df["bench"] == "heldout", (0.95 - 0.1 * np.log10(df["N"] / 1e5)) * (1 + df["step"]) ** (-0.2), df["L"]
+    )
+    p = write(df, tmp_path)
+    out = tmp_path / "f.json"
+    assert fit([p, "-o", out, "--law", "paper", *WORKFLOW_ARGS]) == 0
+    ctx = _Context(pd.read_parquet(p), [json.loads(out.read_text())], "heldout")
+    title = _loss_vs_x(ctx, "C").axes[0].get_title()
+    assert "\n⚠ N0 at optimizer bound" in title

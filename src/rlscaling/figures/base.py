@@ -175,7 +175,27 @@ def _fit_title(fit: dict[str, Any]) -> str:
         s += f": K_max={p['K_max']:.3f}, N0={_size(p['N0'])}"
     if fit.get("r2") is not None:
         s += f", R²={fit['r2']:.4f}"
-    return s
+    return s + _flag_text(fit)
+
+
+_FLAG_SHORT = {
+    "estimate_at_bound": "at optimizer bound",
+    "ci_at_bound": "CI ends at bound",
+    "zero_width": "zero-width CI",
+}
+
+
+def _flag_text(fit: dict[str, Any]) -> str:
+    """'\n⚠ N0 at optimizer bound; K_max CI ends at bound' for the fit's interval_flags (FIT.json;
+    fit.identify): an interval the data cannot support is not drawn as if they did."""
+    flags = [
+        f for f in fit.get("interval_flags") or [] if isinstance(f, dict) and f.get("kind") in _FLAG_SHORT
+    ]
+    if not flags:
+        return ""
+    items = list(dict.fromkeys(f"{f.get('param')} {_FLAG_SHORT[f['kind']]}" for f in flags))
+    more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+    return "\n⚠ " + "; ".join(items[:3]) + more
 
 
 _XLABEL = {"C": "RL compute C (FLOPs)", "D": "data D (prompts)", "step": "RL step"}
