@@ -125,11 +125,12 @@ def test_every_generated_key_exists_in_verls_config(composed):
         assert not [e for e in ans["errors"] if e.startswith("compose")], (name, ans["errors"])
 
 
-def test_only_the_reward_kwargs_and_the_loggers_path_are_added_to_verls_config(composed):
+def test_only_the_reward_kwargs_and_the_workers_environment_are_added_to_verls_config(composed):
     for name, ans in generated(composed).items():
         assert ans["added"] == [
             "reward.custom_reward_function.reward_kwargs.method",
             "ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH",
+            "ray_kwargs.ray_init.runtime_env.env_vars.VERL_USE_EXTERNAL_MODULES",
         ], name
 
 

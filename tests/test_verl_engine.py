@@ -90,7 +90,15 @@ def fake_verl(tmp_path, tiny_model, monkeypatch):
 def params(script: Path, **verl) -> dict:
     p = default_verl_params(prompts_per_step=4, rollouts_per_prompt=2, segment_steps=2, kl_coef=0.0)
     p["verl"].update(
-        {"python": str(script), "n_gpus_per_node": 1, "test_freq": 1, "ray_num_cpus": None, **verl}
+        # a GPU node's settings (this machine has none: device auto would pick verl's CPU mode)
+        {
+            "python": str(script),
+            "n_gpus_per_node": 1,
+            "test_freq": 1,
+            "ray_num_cpus": None,
+            "device": "cuda",
+            **verl,
+        }
     )
     return p
 

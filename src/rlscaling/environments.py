@@ -6,6 +6,7 @@ environment (envs/verl-gpu.yaml) runs every rule, and the current interpreter is
 
     engines_python()   $RLSCALING_ENGINES_PYTHON, else PROJECT_ROOT/.venv-engines/bin/python where it
                        exists, else the current interpreter
+    visible_gpus()     the GPUs this process may use (CUDA_VISIBLE_DEVICES, Slurm, torch)
 """
 
 from __future__ import annotations
@@ -33,3 +34,21 @@ def engines_python(env: dict[str, str] | None = None) -> str:
         return env[ENGINES_PYTHON_ENV]
     venv = engines_venv_python()
     return str(venv) if venv else sys.executable
+
+
+def visible_gpus(env: dict[str, str] | None = None) -> int:
+    """GPUs this process may use: CUDA_VISIBLE_DEVICES, else Slurm's count, else torch's (0 without)."""
+    env = dict(os.environ if env is None else env)
+    cvd = env.get("CUDA_VISIBLE_DEVICES")
+    if cvd is not None:
+        return len([d for d in cvd.split(",") if d.strip() and d.strip() != "-1"])
+    for key in ("SLURM_GPUS_ON_NODE", "SLURM_GPUS"):
+        v = env.get(key, "").rsplit(":", 1)[-1]
+        if v.isdigit():
+            return int(v)
+    try:
+        import torch
+
+        return int(torch.cuda.device_count())
+    except Exception:  # pragma: no cover - torch missing or broken
+        return 0

@@ -44,7 +44,7 @@ from typing import Any
 
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
-from rlscaling.environments import engines_python
+from rlscaling.environments import engines_python, visible_gpus
 from rlscaling.paths import PROJECT_ROOT
 from rlscaling.train import metrics as M
 from rlscaling.train.verl import VERL_VERSION, settings
@@ -179,6 +179,7 @@ def plan(
     """Everything a segment will run with, without running it: base model, previous records, verl
     folders, resume point, overrides and command. Raises UserError on inconsistent inputs."""
     params = resolved_params(params, env)
+    params["verl"] = settings.for_device(params["verl"], visible_gpus(env))
     seg = int(params["segment_steps"])
     first = step - seg
     if first < 0:
@@ -248,6 +249,7 @@ def plan(
 
 def _environment(v: dict[str, Any], log_path: Path) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(O.plugin_environment(v))
     env.update({str(k): str(x) for k, x in (v.get("env") or {}).items()})
     env["VERL_FILE_LOGGER_PATH"] = str(log_path)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -289,6 +291,37 @@ def _count_parameters(model_dir: Path) -> tuple[int, int]:
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg)
     return count_parameters(model)
+
+
+def record_weight_dtype(model_dir: Path) -> str:
+    """Make config.json state the dtype its weights are stored in; returns it (e.g. "float32").
+
+    verl 0.9.1 exports the HF model from FSDP's full state dict, i.e. the fp32 master weights
+    (fsdp_config.model_dtype fp32), but builds the saved config with torch_dtype=bfloat16
+    (verl/utils/checkpoint/fsdp_checkpoint_manager.py). Loaders that honour the config (vLLM's and
+    transformers' dtype "auto") would then round every weight to bf16. A segment therefore writes fp32
+    weights, like the base models and the trl engine, and its config says so."""
+    from safetensors import safe_open
+
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise RuntimeError(f"{model_dir}: no *.safetensors weights in the exported model")
+    dtypes = set()
+    for f in files:
+        with safe_open(str(f), "pt") as fh:
+            dtypes |= {str(fh.get_slice(k).get_dtype()) for k in fh.keys()}
+    names = {"F32": "float32", "BF16": "bfloat16", "F16": "float16"}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in names:
+        raise RuntimeError(f"{model_dir}: weights in mixed or unknown dtypes {sorted(dtypes)}")
+    dtype = names[next(iter(dtypes))]
+    cfg_path = model_dir / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    if cfg.get("dtype") != dtype or cfg.get("torch_dtype", dtype) != dtype:
+        cfg["dtype"] = dtype
+        cfg.pop("torch_dtype", None)
+        cfg_path.unlink()  # a hard link into verl's checkpoint: replace it, never write through it
+        write_json(cfg_path, cfg)
+    return dtype
 
 
 def train_segment(
@@ -338,6 +371,7 @@ def train_segment(
             cmd = O.merger_command(python_for(v, env), str(final / "actor"), str(tmp))
             if subprocess.run(cmd, env=_environment(v, logs / "merger.jsonl"), check=False).returncode != 0:
                 raise RuntimeError(f"verl.model_merger failed for {final / 'actor'}")
+        dtype = record_weight_dtype(tmp)
         n_params, n_nonembed = _count_parameters(tmp)
         records = VM.to_records(
             by_step,
@@ -359,6 +393,7 @@ def train_segment(
                 "reference_model": p["base"],
                 "params": p["params"],
                 "verl_checkpoint": str(final),
+                "weight_dtype": dtype,
                 "resumed_from": str(p["resume"]) if p["resume"] else None,
                 "command": p["command"],
                 "overrides": p["overrides"],

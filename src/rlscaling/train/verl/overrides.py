@@ -11,9 +11,13 @@
                       entropy_coeff, kl_loss_coef / kl_loss_type, loss_agg_mode
     lengths           data.max_prompt_length / max_response_length, dynamic batch size with a token budget
     rollout           vllm or sglang, tensor parallel size, memory utilisation, temperature, seed;
-                      validation sampling in rollout.val_kwargs (temperature 0 = greedy)
+                      validation sampling in rollout.val_kwargs (temperature 0 = greedy, or do_sample);
+                      optional pins (emitted only when set): optim.weight_decay, optim.clip_grad (the
+                      clip verl 0.9.1's FSDP engine applies), max_num_seqs, val_kwargs.top_k, the
+                      log-prob token budget
     data order        data.shuffle=false: prompts in file order (the curriculum); the dataloader state is
                       part of verl's checkpoint, so segments continue where the last one stopped
+                      (verl.data_shuffle: true reshuffles every epoch, seeded, as verl's default does)
     reward            reward.custom_reward_function.path/name = rlscaling/rewards/verl_reward.py
                       compute_score, with reward_kwargs.method = training.reward. (0.9.1 reads the reward
                       section; its legacy top-level `custom_reward_function` is never set here.)
@@ -156,7 +160,12 @@ def build(seg: Segment) -> list[str]:
     dynamic = bool(v["use_dynamic_bsz"])
     test_freq = int(v["test_freq"])
     val = v["validation"]
-    val_greedy = float(val["temperature"]) == 0.0
+    if val.get("do_sample") is not None:
+        if val["do_sample"] and float(val["temperature"]) == 0.0:
+            raise UserError("training.verl.validation: do_sample true needs a temperature above 0")
+        val_greedy = not val["do_sample"]
+    else:
+        val_greedy = float(val["temperature"]) == 0.0
     seg_len = seg.last - seg.first
     save_freq = int(v["save_freq"]) if int(v["save_freq"]) > 0 else seg_len
     loggers = list(dict.fromkeys([*v["logger"], "file"]))
@@ -180,7 +189,7 @@ def build(seg: Segment) -> list[str]:
         ("data.train_batch_size", prompts),
         ("data.max_prompt_length", int(p["max_prompt_tokens"])),
         ("data.max_response_length", int(p["max_response_tokens"])),
-        ("data.shuffle", False),
+        ("data.shuffle", bool(v.get("data_shuffle", False))),
         ("data.seed", seed),
         ("data.filter_overlong_prompts", True),
         ("data.truncation", "error"),
@@ -202,6 +211,9 @@ def build(seg: Segment) -> list[str]:
     ]
     if dynamic:
         o.append((f"{a}.ppo_max_token_len_per_gpu", token_budget(p)))
+        if v.get("log_prob_max_token_len_per_gpu"):
+            # the rollout's (old-policy) log-prob pass; the reference's follows the actor's, as in verl
+            o.append((f"{r}.log_prob_max_token_len_per_gpu", int(v["log_prob_max_token_len_per_gpu"])))
     else:
         mb = int(v["micro_batch_size_per_gpu"])
         o += [
@@ -260,6 +272,15 @@ def build(seg: Segment) -> list[str]:
         ("trainer.max_actor_ckpt_to_keep", v["keep_checkpoints"]),
         ("trainer.resume_mode", "resume_path" if seg.resume_from else "disable"),
     ]
+    # settings a study may pin (a public script's values); null leaves verl's default and adds nothing
+    for key, setting, cast in (
+        (f"{a}.optim.weight_decay", v.get("weight_decay"), float),
+        (f"{a}.optim.clip_grad", v.get("grad_clip"), float),
+        (f"{r}.max_num_seqs", v.get("max_num_seqs"), int),
+        (f"{r}.val_kwargs.top_k", val.get("top_k"), int),
+    ):
+        if setting is not None:
+            o.append((key, cast(setting)))
     if seg.resume_from:
         o.append(("trainer.resume_from_path", seg.resume_from))
     if v.get("ray_num_cpus") and int(v["nnodes"] or 1) == 1:
@@ -270,8 +291,64 @@ def build(seg: Segment) -> list[str]:
         # the file logger lives in verl's TaskRunner (a Ray actor, possibly on another node): the path
         # goes to every Ray worker through the job's runtime environment, not only the driver's
         o.append(("+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH", str(seg.log_path)))
+    for key, val in sorted(plugin_environment(v).items()):
+        # verl's workers and vLLM servers are Ray actors: they get our plugin and the CPU mode's
+        # variables through the job's runtime environment as well as the driver's environment
+        o.append((f"+ray_kwargs.ray_init.runtime_env.env_vars.{key}", val))
+    if v.get("device") == "cpu":
+        o += cpu_overrides(p)
     out = [f"{k}={value(x)}" for k, x in o]
     return out + list(v.get("overrides") or []) + list(seg.extra)
+
+
+PLUGIN_MODULE = "rlscaling.train.verl.plugin"
+# vLLM's CPU backend reserves its KV cache in host RAM (GiB)
+CPU_KVCACHE_GIB = 1
+
+
+def plugin_environment(v: dict[str, Any]) -> dict[str, str]:
+    """Environment variables of every verl process: our plugin module (always; rlscaling.train.verl.plugin)
+    and, in CPU mode, the device switches of the plugin and of vLLM's CPU build."""
+    env = {"VERL_USE_EXTERNAL_MODULES": PLUGIN_MODULE}
+    if v.get("device") == "cpu":
+        env.update(
+            RLSCALING_VERL_DEVICE="cpu",
+            VLLM_TARGET_DEVICE="cpu",
+            VLLM_CPU_KVCACHE_SPACE=str(CPU_KVCACHE_GIB),
+        )
+    return env
+
+
+def cpu_overrides(params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """verl's CPU mode (training.verl.device: cpu; for CI and laptops): CPU device, one logical Ray GPU,
+    FSDP2 (FSDP1 passes a CUDA device id), sdpa attention (flash-attention is CUDA-only), no
+    torch.compile, an eager vLLM without sleep mode, single workers, and fp32 everywhere (the tiny base
+    models are fp32; CPUs have no fast bf16 path that verl uses)."""
+    a = "actor_rollout_ref.actor"
+    r = "actor_rollout_ref.rollout"
+    ref = "actor_rollout_ref.ref"
+    return [
+        ("trainer.device", "cpu"),
+        ("+ray_kwargs.ray_init.num_gpus", 1),
+        (f"{a}.strategy", "fsdp2"),
+        (f"{a}.fsdp_config.strategy", "fsdp2"),
+        (f"{ref}.strategy", "fsdp2"),
+        (f"{ref}.fsdp_config.strategy", "fsdp2"),
+        (f"{a}.use_torch_compile", False),
+        (f"{a}.fsdp_config.use_torch_compile", False),
+        (f"{ref}.fsdp_config.use_torch_compile", False),
+        (f"{a}.fsdp_config.dtype", "float32"),
+        (f"{ref}.fsdp_config.dtype", "float32"),
+        ("+actor_rollout_ref.model.override_config.attn_implementation", "sdpa"),
+        (f"{r}.dtype", "float32"),
+        (f"{r}.enforce_eager", True),
+        (f"+{r}.enable_sleep_mode", False),
+        (f"{r}.free_cache_engine", False),
+        (f"{r}.agent.num_workers", 1),
+        ("transfer_queue.backend.SimpleStorage.num_data_storage_units", 1),
+        ("reward.num_workers", 1),
+        ("data.dataloader_num_workers", 0),
+    ]
 
 
 def as_dict(overrides: list[str]) -> dict[str, str]:

@@ -30,16 +30,22 @@ DEFAULTS: dict[str, Any] = {
     "kl_loss_type": "low_var_kl",
     "clip_ratio_high": None,
     "loss_agg_mode": "token-mean",
+    "weight_decay": None,
+    "grad_clip": None,
+    "log_prob_max_token_len_per_gpu": None,
+    "max_num_seqs": None,
+    "data_shuffle": False,
     "gradient_checkpointing": True,
     "param_offload": False,
     "optimizer_offload": False,
     "test_freq": 0,
     "val_files": [],
-    "validation": {"n": 1, "temperature": 0.0, "top_p": 1.0},
+    "validation": {"n": 1, "temperature": 0.0, "top_p": 1.0, "top_k": None, "do_sample": None},
     "save_freq": 0,
     "keep_checkpoints": 2,
     "hf_export": "checkpoint",
     "use_v1": True,
+    "device": "auto",
     "logger": ["console", "file"],
     "ray_num_cpus": None,
     "n_gpus_per_node": None,
@@ -112,3 +118,43 @@ def train_params(config: dict[str, Any], run: Any) -> dict[str, Any]:
         return params
     params["verl"] = resolve(params.get("verl"), run.size, cluster_shape(config, run.size))
     return params
+
+
+# verl's CPU mode (training.verl.device: cpu): one logical GPU on one node, vLLM's CPU build as the
+# rollout. verl's transfer-queue actors need more logical CPUs than a 2-core machine reports (it hangs
+# after printing its config with 2), so Ray is told there are at least CPU_RAY_NUM_CPUS.
+CPU_RAY_NUM_CPUS = 8
+# on vLLM's CPU backend gpu_memory_utilization is a fraction of host RAM: verl's GPU default fails on a
+# busy machine, 0.1 works (the KV cache itself is VLLM_CPU_KVCACHE_SPACE GiB)
+CPU_MEMORY_FRACTION = 0.1
+
+
+def for_device(verl: dict[str, Any], gpus: int) -> dict[str, Any]:
+    """Resolved settings with `device` decided for a node with `gpus` visible GPUs: auto -> cpu without
+    GPUs, cuda with them. cpu mode runs on one logical GPU of one node. Raises UserError for cpu on a
+    node with GPUs (CPU mode is for CI and laptops, never for a GPU node) and for cuda without GPUs."""
+    out = copy.deepcopy(verl)
+    device = out.get("device") or "auto"
+    if device == "auto":
+        device = "cuda" if gpus > 0 else "cpu"
+    if device == "cpu" and gpus > 0:
+        raise UserError(
+            f"training.verl.device: cpu on a node with {gpus} visible GPU(s); verl's CPU mode is for "
+            "machines without GPUs (use cuda or auto)"
+        )
+    if device == "cuda" and gpus == 0 and out.get("n_gpus_per_node") is None:
+        raise UserError(
+            "training.verl.device: cuda, but no GPU is visible to this job (set resources.train."
+            "gpus_per_node, or training.verl.device: cpu to run verl's CPU mode)"
+        )
+    out["device"] = device
+    if device == "cpu":
+        out.update(
+            n_gpus_per_node=1,
+            nnodes=1,
+            tensor_parallel_size=1,
+            rollout_engine="vllm",
+            gpu_memory_utilization=CPU_MEMORY_FRACTION,
+        )
+        out["ray_num_cpus"] = max(int(out.get("ray_num_cpus") or 0), CPU_RAY_NUM_CPUS)
+    return out
