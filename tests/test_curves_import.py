@@ -63,6 +63,28 @@ def test_paper_reuse_csv_gets_reuse_tau_and_D_from_steps(shared_data):
     assert df["C"].isna().all()
 
 
+def test_paper_rollout_csv_names_the_group_size_as_our_curves_do(shared_data):
+    """One name for the GRPO group size: the paper's rollout_n column becomes rollouts_per_prompt (the
+    config key and the study's curves column), in the column and in the run names."""
+    df = import_paper(need_file(shared_data, "paper/grpo_rollout_n_7B.csv"))
+    assert "rollout_n" not in df.columns
+    assert sorted(df["rollouts_per_prompt"].unique()) == sorted(
+        pd.read_csv(shared_data / "paper/grpo_rollout_n_7B.csv")["rollout_n"].unique()
+    )
+    assert df["run"].str.contains("__rollouts_per_prompt-").all()
+
+
+def test_imported_C_is_the_compute_module_s_rl_flops(tmp_path):
+    """C of a wide CSV with --tokens-per-step is rlscaling.compute's 6 N T, bit for bit."""
+    from rlscaling.compute import rl_flops, rl_step_flops
+
+    p = tmp_path / "w.csv"
+    pd.DataFrame({"Step": [0, 10, 20], "qwen-1.5b - val/acc": [0.1, 0.2, 0.3]}).to_csv(p, index=False)
+    df = import_wandb_csv(p, prompts_per_step=4, tokens_per_step=1000.0)
+    assert df["C"].tolist() == [rl_step_flops(1.5e9, 0.0, t) for t in df["tokens"]]
+    assert df["C"].tolist() == rl_flops(df["N"], df["tokens"]).tolist()
+
+
 def test_paper_folder_imports_every_experiment(shared_data, tmp_path):
     need_file(shared_data, "paper/holdout_per_step_qwen_llama.csv")
     out = tmp_path / "paper.parquet"

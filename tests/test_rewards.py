@@ -22,6 +22,14 @@ def test_methods_are_the_four_documented_ones():
     assert METHODS == ("strict", "flexible", "custom_flexible", "boxed")
 
 
+def test_the_config_offers_exactly_these_methods_as_reward_and_benchmark_scorer():
+    """The schema lists the methods as enums (training.reward, benchmarks.*.scorer); they are these."""
+    from rlscaling.schema import subschema
+
+    assert subschema("training", "reward")["enum"] == list(METHODS)
+    assert subschema("benchmarks")["additionalProperties"]["properties"]["scorer"]["enum"] == list(METHODS)
+
+
 def test_score_is_a_frozen_record_of_the_verdict():
     s = score("so 18\n#### 18", "18", "strict")
     assert s == Score(score=1.0, correct=True, extracted="18", format_ok=True, reason=None)

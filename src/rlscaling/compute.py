@@ -17,9 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 
+def rl_flops(n_params: Any, tokens: Any) -> Any:
+    """Paper-convention RL FLOPs of `tokens` rollout tokens (prompt + response, of one step or
+    cumulative): 6 * N * tokens. Elementwise on numpy arrays and pandas Series (imported curves)."""
+    return 6.0 * n_params * tokens
+
+
 def rl_step_flops(n_params: float, prompt_tokens: float, response_tokens: float) -> float:
     """Paper-convention FLOPs of one RL step: 6 * N * (prompt + response tokens of all rollouts)."""
-    return 6.0 * float(n_params) * (float(prompt_tokens) + float(response_tokens))
+    return rl_flops(float(n_params), float(prompt_tokens) + float(response_tokens))
 
 
 def rl_step_flops_full(

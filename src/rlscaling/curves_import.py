@@ -1,14 +1,16 @@
 """`rlscaling curves import`: turn outside logs into a curves table that `rlscaling fit` reads.
 
 Output columns (a subset of a study's curves.parquet, same names): study, run, size, family, N,
-<variant columns>, step, D (cumulative prompts), C (cumulative RL FLOPs, 6 N tokens), bench,
-pass_at_1, L (= 1 - pass_at_1), plus format-specific extras (source, tokens, ...).
+<variant columns>, step, D (cumulative prompts), C (cumulative RL FLOPs, 6 N tokens, from
+rlscaling.compute.rl_flops), bench, pass_at_1, L (= 1 - pass_at_1), plus format-specific extras
+(source, tokens, ...).
 
 Formats
 - `paper`: the CSVs of arXiv 2509.25300 (../shared/data/paper). holdout_per_step_qwen_llama.csv ->
   C = C_raw, D = E, L = ErrRate, grouping columns family / source, size e.g. "72B", bench "heldout".
   data_reuse_tau_7B.csv -> reuse_tau, D = 512 * step (the paper's 512 prompts per step), C unknown
-  (NaN). grpo_rollout_n_7B.csv -> rollout_n. A folder imports all three with an `experiment` column.
+  (NaN). grpo_rollout_n_7B.csv -> rollouts_per_prompt (its rollout_n column: the GRPO group size, as
+  our curves name it). A folder imports all three with an `experiment` column.
 - `seed000`: the Qwen3-Base GSM8K study (josancamon19/rl-scaling-laws). export.csv (in-training GSM8K
   validation mean@1 per step) -> bench "gsm8k_val", one run per size; {size}.json -> bench "gsm8k"
   (greedy 0-shot accuracy) with the base model at step 0 and every RL checkpoint at its global step,
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rlscaling.compute import rl_flops
 from rlscaling.errors import UserError
 
 FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
@@ -52,7 +55,7 @@ COLUMN_ORDER = [
     "source",
     "N",
     "reuse_tau",
-    "rollout_n",
+    "rollouts_per_prompt",
     "reward",
     "step",
     "D",
@@ -122,7 +125,7 @@ def import_paper(src: str | Path) -> pd.DataFrame:
         out["family"], out["source"] = _family_source(raw["source"])
     out["N"] = raw["N"].astype(float)
     out["size"] = out["N"].map(size_name)
-    for col, new in (("tau", "reuse_tau"), ("rollout_n", "rollout_n")):
+    for col, new in (("tau", "reuse_tau"), ("rollout_n", "rollouts_per_prompt")):
         if col in raw.columns:
             out[new] = raw[col].astype(int)
     out["step"] = raw["step"].astype(int)
@@ -137,7 +140,7 @@ def import_paper(src: str | Path) -> pd.DataFrame:
 
 def _run_names(df: pd.DataFrame) -> pd.Series:
     parts = [df["source"].astype(str), df["size"].astype(str)]
-    for c in ("reuse_tau", "rollout_n"):
+    for c in ("reuse_tau", "rollouts_per_prompt"):
         if c in df.columns:
             parts.append(c + "-" + df[c].astype(str))
     name = parts[0]
@@ -213,7 +216,7 @@ def _add_x(df: pd.DataFrame, prompts_per_step: float | None, tokens_per_step: fl
     df["D"] = df["step"] * float(prompts_per_step) if prompts_per_step else np.nan
     if tokens_per_step:
         df["tokens"] = df["step"] * float(tokens_per_step)
-        df["C"] = 6.0 * df["N"] * df["tokens"]
+        df["C"] = rl_flops(df["N"], df["tokens"])
     elif "C" not in df.columns:
         df["C"] = np.nan
 
@@ -235,7 +238,7 @@ def import_seed000(src: str | Path) -> pd.DataFrame:
             study="seed000",
         )
         val["N"] = val["run"].map(lambda r: SEED000_N.get(r.lower(), parse_N(r)))
-        val["C"] = 6.0 * val["N"] * val["tokens"]
+        val["C"] = rl_flops(val["N"], val["tokens"])
         val["size"] = val["N"].map(size_name)
         val["reward"] = "strict"
         parts.append(val)
@@ -355,10 +358,10 @@ def import_verl_jsonl(
         steps = np.array(sorted(tok))
         cum = np.cumsum([tok[s] for s in steps])
         df["tokens"] = [float(cum[steps <= s][-1]) if (steps <= s).any() else 0.0 for s in df["step"]]
-        df["C"] = 6.0 * df["N"] * df["tokens"]
+        df["C"] = rl_flops(df["N"], df["tokens"])
     elif tokens_per_step:
         df["tokens"] = df["step"] * float(tokens_per_step)
-        df["C"] = 6.0 * df["N"] * df["tokens"]
+        df["C"] = rl_flops(df["N"], df["tokens"])
     else:
         df["C"] = np.nan
     df["L"] = 1.0 - df["pass_at_1"]

@@ -8,6 +8,7 @@ import sys
 import rlscaling.config as rc
 from rlscaling.errors import UserError
 from rlscaling.figures.names import figure_names
+from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.resources import rule_resources
 from rlscaling.train.verl.settings import train_params
 
@@ -117,7 +118,7 @@ def fit_args(w):
     args = [f"--law {law}", f"--x {x}", f"--scenario {scenario}", f"--where bench={f['bench']}",
             f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
     # grouping, never pooling: `rlscaling fit` refuses curves of one size that differ in a column,
-    # so a sweep (reward, rollout_n, ...; seeds are replicates) is fitted on its first value
+    # so a sweep (reward, rollouts_per_prompt, ...; seeds are replicates) is fitted on its first value
     for key, values in (config.get("sweep") or {}).items():
         if key != "seed" and len(values) > 1:
             args.append(f"--where {key}={values[0]}")
@@ -128,6 +129,6 @@ def fit_args(w):
     if scenario == "inter":
         held = f["holdout_N"] or [list(SIZES)[-1]]
         args.append("--holdout-size " + " ".join(held))
-        if f.get("anchor_points", 0) and law in ("paper", "paper-parametric"):
+        if f.get("anchor_points", 0) and law in PAPER_LAWS:
             args.append(f"--anchor-points {f['anchor_points']}")
     return " ".join(args)

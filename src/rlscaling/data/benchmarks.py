@@ -33,9 +33,9 @@ from typing import Any
 
 from rlscaling.errors import UserError
 from rlscaling.paths import shared_data_dir
+from rlscaling.rewards import METHODS as SCORERS  # a benchmark is scored by a reward method
 
 SOURCES = ("heldout", "synthetic_ood", "parquet", "hf")
-SCORERS = ("strict", "flexible", "custom_flexible", "boxed")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """Figure-name planning: which figures a study produces (the workflow's outputs) or, standalone, what
-the given fits support. Imported by the Snakefile when it plans the DAG: no matplotlib (nor anything
-heavy) here."""
+the given fits support. Imported by the Snakefile when it plans the DAG: no matplotlib here (the law
+names come from rlscaling.fit.laws, which the config checks load anyway)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from rlscaling.fit.laws import PAPER_LAWS
 
 # Every name figure_names can return; workflow/report/{name}.rst must exist for each.
 ALL_FIGURE_NAMES: tuple[str, ...] = (
@@ -23,7 +25,6 @@ ALL_FIGURE_NAMES: tuple[str, ...] = (
     "reuse",
 )
 
-PAPER_LAWS = ("paper", "paper-parametric")
 MAIN_BENCH = "heldout"
 
 

@@ -22,6 +22,7 @@ from rlscaling.fit.bootstrap import flatten
 from rlscaling.fit.data import CurveSet
 
 LAWS = ("paper", "paper-parametric", "sigmoid", "gain", "reuse")
+PAPER_LAWS = ("paper", "paper-parametric")  # the k(N) laws: E0 per size, E0(N)
 
 
 @dataclass(frozen=True)
