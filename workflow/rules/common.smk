@@ -132,3 +132,9 @@ def fit_args(w):
         if f.get("anchor_points", 0) and law in PAPER_LAWS:
             args.append(f"--anchor-points {f['anchor_points']}")
     return " ".join(args)
+
+
+def compare_args(w):
+    """`rlscaling compare` on the study's main benchmark; curves that must not be pooled (a sweep's
+    variants) become separate groups of the tournament."""
+    return f"--where bench={config['fit']['bench']} --min-step {config['fit']['min_step']}"

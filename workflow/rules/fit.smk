@@ -40,12 +40,6 @@ rule fit:
         "$RLSCALING_CMD fit {input} -o {output} {params.args} > {log} 2>&1"
 
 
-def compare_args(w):
-    """`rlscaling compare` on the study's main benchmark; curves that must not be pooled (a sweep's
-    variants) become separate groups of the tournament."""
-    return f"--where bench={config['fit']['bench']} --min-step {config['fit']['min_step']}"
-
-
 # The law tournament (src/rlscaling/fit/compare.py): every law's out-of-sample R² / MAPE. Not in
 # `rule all` yet: `snakemake results/{study}/compare.json` (seconds on the default study).
 rule compare:
