@@ -31,6 +31,7 @@ import copy
 import importlib
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -198,90 +199,123 @@ def _conflicts(frame: pd.DataFrame) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
-# the stage
+# steps 1-2: read the source, score difficulty
 
 
-def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
-    """Write train / held-out / reuse / benchmark parquet files and report.json to `out_dir`.
+@dataclass
+class _Source:
+    """What the source gave: the train pool (difficulty scored), the held-out rows given as files or
+    a split (None: carve them out of the pool), the synthetic generator's output (None for real data),
+    the train cap, the synthetic difficulty medians (for the OOD benchmark) and the report's
+    `difficulty` block."""
 
-    `params` = {"data": <config data section>, "benchmarks": {name: spec}, "seed": int}; missing keys
-    take the config schema's defaults. Returns the report (also written to report.json).
-    """
-    t0 = time.perf_counter()
-    data, benches, seed = settings(params)
-    out = Path(out_dir)
-    template = PromptTemplate.from_config(data["prompt"])
-    inputs = _Inputs(float(data["max_bad_fraction"]))
-    source = data["source"]
-    syn = None
-    given_heldout: pd.DataFrame | None = None
-    median_level: float | None = None
-    median_difficulty = 0.5
-    report: dict[str, Any] = {"source": source, "seed": seed}
+    pool: pd.DataFrame
+    given_heldout: pd.DataFrame | None
+    syn: Any
+    cap: int | None
+    medians: tuple[float | None, float]
+    difficulty: dict[str, str]
 
-    # 1-2. read and score difficulty
-    if source == "synthetic":
-        syn = _generate_synthetic(data["synthetic"], seed)
-        spec = ReadSpec(difficulty_from="extra_info", template=template, default_data_source="synthetic")
-        pool, _ = inputs.read(syn.problems, "synthetic:problems", spec)
-        median_level, median_difficulty = _medians(pool)
-        pool = _bin_synthetic(pool, median_level, median_difficulty)
-        report["difficulty"] = {
-            "signal": "extra_info.difficulty (generator)",
-            "easy_rule": f"level <= {median_level} (median level)"
-            if median_level is not None
-            else f"difficulty <= {median_difficulty} (median)",
-        }
-        cap = data.get("max_train")
+
+def _read_synthetic(data: dict[str, Any], seed: int, template: PromptTemplate, inputs: _Inputs) -> _Source:
+    """Generated problems; easy when the level is at most the median generated level."""
+    syn = _generate_synthetic(data["synthetic"], seed)
+    spec = ReadSpec(difficulty_from="extra_info", template=template, default_data_source="synthetic")
+    pool, _ = inputs.read(syn.problems, "synthetic:problems", spec)
+    median_level, median_difficulty = _medians(pool)
+    pool = _bin_synthetic(pool, median_level, median_difficulty)
+    difficulty = {
+        "signal": "extra_info.difficulty (generator)",
+        "easy_rule": f"level <= {median_level} (median level)"
+        if median_level is not None
+        else f"difficulty <= {median_difficulty} (median)",
+    }
+    return _Source(pool, None, syn, data.get("max_train"), (median_level, median_difficulty), difficulty)
+
+
+def _read_real(data: dict[str, Any], template: PromptTemplate, inputs: _Inputs) -> _Source:
+    """Rows of a parquet or hf source; difficulty = 1 - the pass rate at pass_rate_key."""
+    ss = _source_settings(data)
+    spec = ReadSpec(
+        columns=dict(ss["columns"] or {}),
+        pass_rate_key=ss["pass_rate_key"],
+        easy_threshold=float(ss["easy_threshold"]),
+        template=template,
+    )
+    difficulty = {
+        "signal": f"1 - pass rate ({ss['pass_rate_key']})",
+        "easy_rule": f"pass rate >= {ss['easy_threshold']}; missing pass rate = hard",
+    }
+    cap = data.get("max_train") if data.get("max_train") is not None else ss["max_train"]
+    if data["source"] == "parquet":
+        frames, held = _read_parquet_files(data["parquet"], spec, inputs)
     else:
-        ss = _source_settings(data)
-        spec = ReadSpec(
-            columns=dict(ss["columns"] or {}),
-            pass_rate_key=ss["pass_rate_key"],
-            easy_threshold=float(ss["easy_threshold"]),
-            template=template,
-        )
-        report["difficulty"] = {
-            "signal": f"1 - pass rate ({ss['pass_rate_key']})",
-            "easy_rule": f"pass rate >= {ss['easy_threshold']}; missing pass rate = hard",
-        }
-        cap = data.get("max_train") if data.get("max_train") is not None else ss["max_train"]
-        frames, held = [], []
-        if source == "parquet":
-            files = data["parquet"]["train_files"]
-            if not files:
-                raise UserError("data.parquet.train_files: empty (source parquet needs at least one file)")
-            for i, f in enumerate(files):
-                df = sources.read_parquet(f, f"data.parquet.train_files[{i}]")
-                spec.default_data_source = Path(f).stem
-                frames.append(inputs.read(df, str(f), spec)[0])
-            for i, f in enumerate(data["parquet"].get("heldout_files") or []):
-                df = sources.read_parquet(f, f"data.parquet.heldout_files[{i}]")
-                spec.default_data_source = Path(f).stem
-                held.append(inputs.read(df, str(f), spec)[0])
-        else:
-            hf = data["hf"]
-            if not hf.get("dataset"):
-                raise UserError(
-                    "data.hf.dataset: required for source hf (a hub id or a local dataset folder)"
-                )
-            df = sources.read_hf(hf["dataset"], hf.get("config_name"), hf["split"], "data.hf.dataset")
-            spec.default_data_source = hf["dataset"]
-            frames.append(inputs.read(df, sources.hf_origin(hf["dataset"], hf["split"]), spec)[0])
-            if hf.get("heldout_split"):
-                df = sources.read_hf(
-                    hf["dataset"], hf.get("config_name"), hf["heldout_split"], "data.hf.heldout_split"
-                )
-                held.append(inputs.read(df, sources.hf_origin(hf["dataset"], hf["heldout_split"]), spec)[0])
-        pool = _concat(frames)
-        given_heldout = _concat(held) if held else None
+        frames, held = _read_hf_splits(data["hf"], spec, inputs)
+    pool = _concat(frames)
+    given_heldout = _concat(held) if held else None
+    return _Source(pool, given_heldout, None, cap, (None, 0.5), difficulty)
 
+
+def _read_parquet_files(
+    cfg: dict[str, Any], spec: ReadSpec, inputs: _Inputs
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """(train frames, held-out frames) of data.parquet's train_files and heldout_files."""
+    files = cfg["train_files"]
+    if not files:
+        raise UserError("data.parquet.train_files: empty (source parquet needs at least one file)")
+    frames, held = [], []
+    for i, f in enumerate(files):
+        df = sources.read_parquet(f, f"data.parquet.train_files[{i}]")
+        spec.default_data_source = Path(f).stem
+        frames.append(inputs.read(df, str(f), spec)[0])
+    for i, f in enumerate(cfg.get("heldout_files") or []):
+        df = sources.read_parquet(f, f"data.parquet.heldout_files[{i}]")
+        spec.default_data_source = Path(f).stem
+        held.append(inputs.read(df, str(f), spec)[0])
+    return frames, held
+
+
+def _read_hf_splits(
+    hf: dict[str, Any], spec: ReadSpec, inputs: _Inputs
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """(train frames, held-out frames) of data.hf's split and heldout_split."""
+    if not hf.get("dataset"):
+        raise UserError("data.hf.dataset: required for source hf (a hub id or a local dataset folder)")
+    df = sources.read_hf(hf["dataset"], hf.get("config_name"), hf["split"], "data.hf.dataset")
+    spec.default_data_source = hf["dataset"]
+    frames = [inputs.read(df, sources.hf_origin(hf["dataset"], hf["split"]), spec)[0]]
+    held = []
+    if hf.get("heldout_split"):
+        df = sources.read_hf(
+            hf["dataset"], hf.get("config_name"), hf["heldout_split"], "data.hf.heldout_split"
+        )
+        held.append(inputs.read(df, sources.hf_origin(hf["dataset"], hf["heldout_split"]), spec)[0])
+    return frames, held
+
+
+# --------------------------------------------------------------------------------------------------
+# steps 3-4: de-duplicate, split
+
+
+@dataclass
+class _Split:
+    """The train pool and the held-out split after de-duplication, with their report blocks."""
+
+    train_pool: pd.DataFrame
+    heldout: pd.DataFrame
+    duplicates: dict[str, Any]
+    heldout_info: dict[str, Any]
+
+
+def _dedup_and_split(src: _Source, data: dict[str, Any], seed: int) -> _Split:
+    """Drop repeated problems (first copy kept; a given held-out copy wins over train's) and take the
+    held-out split: the given rows, else data.heldout_size problems carved out by difficulty."""
+    pool, given_heldout = src.pool, src.given_heldout
     # unique problem ids in reading order (train inputs, then held-out inputs)
     pool["uid"] = np.arange(len(pool))
     if given_heldout is not None:
         given_heldout["uid"] = np.arange(len(pool), len(pool) + len(given_heldout))
 
-    # 3-4. de-duplicate, split
     everything = _concat([pool] + ([given_heldout] if given_heldout is not None else []))
     dup: dict[str, Any] = {"key": "normalised question text (schema.normalise_question)"}
     if given_heldout is not None:
@@ -315,33 +349,38 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         )
     overlap = set(train_pool["key"]) & set(heldout["key"])
     assert not overlap, "a problem is in both splits"  # guaranteed by construction
+    return _Split(train_pool, heldout, dup, heldout_info)
 
-    # 5. cap, order
-    if cap is not None and cap < len(train_pool):
-        train_pool = cur.stratified_sample(train_pool, int(cap), seed, "max_train")
-    train = cur.order_curriculum(train_pool, seed, data["order"])
 
-    # 6. write
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, int] = {}
+# --------------------------------------------------------------------------------------------------
+# step 6: write
 
-    def put(name: str, frame: pd.DataFrame, split: str) -> pd.DataFrame:
+
+class _Writer:
+    """Writes frames as verl-schema parquet files under `out` and counts the rows of each file."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.written: dict[str, int] = {}
+
+    def __call__(self, name: str, frame: pd.DataFrame, split: str) -> pd.DataFrame:
         import pyarrow as pa
 
         rows = to_verl(frame, split)
         try:
-            write_parquet(out / name, rows)
+            write_parquet(self.out / name, rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
             raise UserError(
-                f"cannot write {out / name}: a field has values of different types across rows "
+                f"cannot write {self.out / name}: a field has values of different types across rows "
                 f"(typically an extra_info key that differs between input files): {err}"
             ) from err
-        written[name] = len(rows)
+        self.written[name] = len(rows)
         return rows
 
-    put("train.parquet", train, "train")
-    put("heldout.parquet", heldout, "heldout")
 
+def _write_reuse(train: pd.DataFrame, data: dict[str, Any], seed: int, put: _Writer) -> dict[str, Any]:
+    """train_tau{tau}.parquet for every tau > 1 (a subset of size D/tau repeated tau times); the report's
+    `reuse` block (`nested`: each larger tau's subset lies inside the smaller tau's)."""
     reuse: dict[str, Any] = {"mode": data["reuse_mode"], "taus": {}}
     subsets: dict[int, set[int]] = {}
     for tau in sorted(set(data["reuse_taus"])):
@@ -361,37 +400,68 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     reuse["nested"] = (
         all(subsets[b] <= subsets[a] for a, b in zip(taus, taus[1:], strict=False)) if taus else None
     )
+    return reuse
 
+
+def _write_corpus(syn: Any, heldout: pd.DataFrame, put: _Writer) -> dict[str, int]:
+    """The synthetic pre-training corpus; the report's `corpus` block."""
+    corpus = syn.corpus
+    if not isinstance(corpus, pd.DataFrame) or "text" not in corpus.columns:
+        raise UserError("data.source synthetic: the generator's corpus has no `text` column")
+    write_parquet(put.out / "pretrain_corpus.parquet", corpus)
+    put.written["pretrain_corpus.parquet"] = len(corpus)
+    return {"rows": len(corpus), "contains_heldout": _corpus_overlap(corpus, heldout)}
+
+
+# --------------------------------------------------------------------------------------------------
+# the stage
+
+
+def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """Write train / held-out / reuse / benchmark parquet files and report.json to `out_dir`.
+
+    `params` = {"data": <config data section>, "benchmarks": {name: spec}, "seed": int}; missing keys
+    take the config schema's defaults. Returns the report (also written to report.json).
+    """
+    t0 = time.perf_counter()
+    data, benches, seed = settings(params)
+    template = PromptTemplate.from_config(data["prompt"])
+    inputs = _Inputs(float(data["max_bad_fraction"]))
+    report: dict[str, Any] = {"source": data["source"], "seed": seed}
+
+    # 1-2. read and score difficulty
+    if data["source"] == "synthetic":
+        src = _read_synthetic(data, seed, template, inputs)
+    else:
+        src = _read_real(data, template, inputs)
+    report["difficulty"] = src.difficulty
+    # 3-4. de-duplicate, split
+    split = _dedup_and_split(src, data, seed)
+    # 5. cap, order
+    train_pool = split.train_pool
+    if src.cap is not None and src.cap < len(train_pool):
+        train_pool = cur.stratified_sample(train_pool, int(src.cap), seed, "max_train")
+    train = cur.order_curriculum(train_pool, seed, data["order"])
+    # 6. write
+    put = _Writer(Path(out_dir))
+    put.out.mkdir(parents=True, exist_ok=True)
+    put("train.parquet", train, "train")
+    put("heldout.parquet", split.heldout, "heldout")
+    reuse = _write_reuse(train, data, seed, put)
     bench_report = _write_benchmarks(
-        benches,
-        out,
-        put,
-        heldout,
-        train,
-        syn,
-        inputs,
-        template,
-        seed,
-        (median_level, median_difficulty),
-        data,
+        benches, put.out, put, split.heldout, train, src.syn, inputs, template, seed, src.medians, data
     )
-
-    if syn is not None:
-        corpus = syn.corpus
-        if not isinstance(corpus, pd.DataFrame) or "text" not in corpus.columns:
-            raise UserError("data.source synthetic: the generator's corpus has no `text` column")
-        write_parquet(out / "pretrain_corpus.parquet", corpus)
-        written["pretrain_corpus.parquet"] = len(corpus)
-        report["corpus"] = {"rows": len(corpus), "contains_heldout": _corpus_overlap(corpus, heldout)}
+    if src.syn is not None:
+        report["corpus"] = _write_corpus(src.syn, split.heldout, put)
 
     violations = cur.order_violations(train)
     report.update(
         {
             "inputs": inputs.files,
             "malformed": _malformed_summary(inputs.bad),
-            "duplicates": dup,
-            "heldout": heldout_info,
-            "splits": {"train": cur.split_counts(train), "heldout": cur.split_counts(heldout)},
+            "duplicates": split.duplicates,
+            "heldout": split.heldout_info,
+            "splits": {"train": cur.split_counts(train), "heldout": cur.split_counts(split.heldout)},
             "order": {
                 "mode": data["order"],
                 "monotone": violations == 0,
@@ -399,7 +469,7 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
                 "first_difficulty": float(cur.difficulty_of(train)[0]),
                 "last_difficulty": float(cur.difficulty_of(train)[-1]),
             },
-            "max_train": cap,
+            "max_train": src.cap,
             "reuse": reuse,
             "prompt": {
                 "system": template.system,
@@ -407,11 +477,11 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
                 "applied": template.active,
             },
             "benchmarks": bench_report,
-            "files": written,
+            "files": put.written,
             "wall_s": round(time.perf_counter() - t0, 3),
         }
     )
-    write_json(out / "report.json", report)
+    write_json(put.out / "report.json", report)
     return report
 
 
