@@ -30,8 +30,10 @@ SCAN_BOUND = 0.5  # seconds: generous bound for scanning a 100,000-character res
 
 @pytest.fixture(autouse=True, scope="module")
 def _math_verify_loaded():
-    """Import and warm up math-verify first (about 1 s, once per process, not part of the bound)."""
+    """Import and warm up math-verify first, and start a first worker (about 1 s each, once per
+    process, not part of the bound)."""
     equivalence._mv()
+    equivalence._POOL.check("1", "1", 5.0)
 
 
 def timed(fn, *args, **kwargs):
@@ -394,3 +396,47 @@ def test_answers_that_could_build_huge_integers_are_checked_in_a_killable_worker
 def test_ordinary_powers_and_factorials_stay_in_process():
     for answer in ("x^2", "2^{10}", "3^2+4^2", "5!", "e^{i\\pi}", "\\frac{1}{2}"):
         assert not equivalence.huge_number_risk(answer), answer
+
+
+# ---------------------------------------------------------------------------------------------
+# the batch bound: score_batch (and the TRL adapter) return within batch_timeout_s + timeout_s + 0.5 s
+
+
+BATCH_BOUND = 4.0 + 1.0 + 0.5  # DEFAULT_BATCH_TIMEOUT_S + timeout_s + worker grace (the stated bound)
+
+
+@pytest.fixture(scope="module")
+def warm_worker():
+    """A first worker started (its start is outside the bound), killed by a pathological check, and its
+    background replacement ready."""
+    score("\\boxed{(10^{99})!}", "1", "boxed")
+    time.sleep(3.0)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        ["\\boxed{(10^{100})!}"] * 16,  # the issue's batch: 21 s before the batch bound
+        [f"\\boxed{{(10^{{{100 + i}}})!}}" for i in range(16)],  # 16 different ones: 17 s before
+    ],
+    ids=["16 identical", "16 distinct"],
+)
+def test_a_batch_of_pathological_answers_returns_within_the_batch_bound(warm_worker, answers):
+    from rlscaling.rewards import DEFAULT_BATCH_TIMEOUT_S, trl_reward
+
+    assert DEFAULT_BATCH_TIMEOUT_S + 1.0 + equivalence.WORKER_GRACE_S == BATCH_BOUND
+    equivalence.clear_caches()
+    out, dt = timed(trl_reward("boxed"), completions=answers, ground_truth=["42"] * len(answers))
+    assert out == [0.0] * len(answers)
+    assert dt < BATCH_BOUND + SLACK, dt
+
+
+def test_a_spent_batch_budget_still_scores_cheap_and_remembered_answers(warm_worker):
+    from rlscaling.rewards import score_batch
+
+    score("\\boxed{\\sqrt{18}}", "3\\sqrt{2}", "boxed")  # a verdict math-verify gave before
+    responses = ["\\boxed{(10^{100})!}", "#### 7", "\\boxed{14/4}", "\\boxed{\\sqrt{18}}"]
+    gts = ["42", "7", "\\frac{7}{2}", "3\\sqrt{2}"]
+    methods = ["boxed", "strict", "boxed", "boxed"]
+    out = score_batch(responses, gts, methods, batch_timeout_s=0.01)
+    assert [s.reason for s in out] == ["timeout", None, None, None]

@@ -144,3 +144,35 @@ def test_reward_loop_calls_from_executor_threads(compute_score):
 
     results = asyncio.run(batch())
     assert [r["acc"] for r in results] == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_the_batch_function_scores_like_the_per_sample_one_when_called_like_the_batch_manager():
+    batch = load_like_verl(verl_reward_module.__file__, "compute_score_batch")
+    responses = ["#### 18", "so \\boxed{\\frac{1}{2}}", "#### 5"]
+    out = batch(
+        data_sources=np.array(["openai/gsm8k", "math__math", "openai/gsm8k"], dtype=object),
+        solution_strs=responses,
+        ground_truths=["18", "0.5", "6"],
+        extra_infos=np.array([{"index": i, "rollout_reward_scores": {}} for i in range(3)], dtype=object),
+    )
+    assert [r["score"] for r in out] == [1.0, 1.0, 0.0]
+    assert out[2] == call_like_naive_manager(
+        load_like_verl(verl_reward_module.__file__), "openai/gsm8k", "#### 5", "6"
+    )
+
+
+def test_the_batch_function_keeps_a_pathological_batch_within_its_budget():
+    import time
+
+    batch = load_like_verl(verl_reward_module.__file__, "compute_score_batch")
+    t0 = time.perf_counter()
+    out = batch(
+        data_sources=["math__math"] * 16,
+        solution_strs=[f"\\boxed{{(10^{{{100 + i}}})!}}" for i in range(16)],
+        ground_truths=["42"] * 16,
+        extra_infos=[{}] * 16,
+        batch_timeout_s=1.0,
+    )
+    # budget 1 s + one check (1 s + 0.5 s grace) + a worker start (~1.5 s, not counted in the bound)
+    assert time.perf_counter() - t0 < 1.0 + 1.5 + 1.5 + 1.0
+    assert {r["reason"] for r in out} == {"timeout"}

@@ -11,6 +11,7 @@ as code, and every check is time-bounded (see rlscaling.rewards.core).
 """
 
 from rlscaling.rewards.core import (
+    DEFAULT_BATCH_TIMEOUT_S,
     MAX_RESPONSE_CHARS,
     METHODS,
     REASONS,
@@ -18,11 +19,13 @@ from rlscaling.rewards.core import (
     Score,
     completion_text,
     score,
+    score_batch,
     scorer_for_source,
     trl_reward,
 )
 
 __all__ = [
+    "DEFAULT_BATCH_TIMEOUT_S",
     "MAX_RESPONSE_CHARS",
     "METHODS",
     "REASONS",
@@ -30,6 +33,7 @@ __all__ = [
     "Score",
     "completion_text",
     "score",
+    "score_batch",
     "scorer_for_source",
     "trl_reward",
 ]

@@ -32,6 +32,16 @@ worker subprocess killed at the deadline). Not in the bound: math-verify's one-t
 warm-up (~0.5-1.3 s per process), starting a worker (~0.5-1.5 s, on first use and after a kill: off
 the main thread, and in the main thread for answers that could build a huge integer, such as
 `10^{10^{10}}`, which always go to a worker) and waiting for a free one.
+Batch bound (`score_batch`, and the TRL adapter, which scores each generation batch with it): a batch
+of responses returns within batch_timeout_s (default DEFAULT_BATCH_TIMEOUT_S = 4 s) + timeout_s + 0.5 s
++ the string scans, whatever the answers. Each equivalence check gets min(timeout_s, what is left of
+the batch budget), and waits for a free worker no longer than that; once the budget is spent, answers
+that would need math-verify score as "timeout" at once (remembered verdicts still count); and an answer
+that timed out is not checked again in the same batch (the rollouts of one prompt often repeat it).
+A killed worker's replacement starts in the background. Measured (tests/test_rewards_adversarial.py):
+16 copies of `\boxed{(10^{100})!}` took 21 s before this bound, now 1.0-2.9 s; 16 distinct such
+answers (10^{100}, 10^{101}, ...) 17 s before, now 4.0 s (the budget; the bound is 5.5 s).
+Not in the bound: a worker's first start in a process (see above).
 Model text is only ever scanned by regular expressions / brace matching and parsed by math-verify's
 LaTeX parser (not its sympy `parse_expr` path, which uses eval); it is never evaluated as code.
 """
@@ -39,6 +49,7 @@ LaTeX parser (not its sympy `parse_expr` path, which uses eval); it is never eva
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +65,8 @@ from rlscaling.rewards.extract import (
 )
 
 METHODS: tuple[str, ...] = ("strict", "flexible", "custom_flexible", "boxed")
+DEFAULT_BATCH_TIMEOUT_S = 4.0  # equivalence-check time of one batch (score_batch, the TRL adapter)
+MIN_CHECK_S = 0.05  # a check is not started with less budget than this left
 MAX_RESPONSE_CHARS = 100_000  # longer responses score 0 with reason "too_long" (about 25k tokens)
 REASONS = ("no_answer", "mismatch", "timeout", "too_long")
 
@@ -74,6 +87,20 @@ class Score:
     extracted: str | None
     format_ok: bool
     reason: str | None
+
+
+class BatchBudget:
+    """The time budget of one batch's equivalence checks (see the module docstring): a deadline, and
+    the (ground truth, answer) pairs that already timed out in this batch."""
+
+    def __init__(self, seconds: float):
+        if not isinstance(seconds, (int, float)) or not (seconds > 0 and math.isfinite(seconds)):
+            raise UserError(f"reward batch_timeout_s must be a positive number of seconds, got {seconds!r}")
+        self.deadline = time.monotonic() + float(seconds)
+        self.timed_out: set[tuple[str, str]] = set()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 def _check_args(method: str, format_weight: float, timeout_s: float) -> None:
@@ -100,12 +127,14 @@ def score(
     format_weight: float = 0.0,
     timeout_s: float = 1.0,
     max_chars: int = MAX_RESPONSE_CHARS,
+    budget: BatchBudget | None = None,
 ) -> Score:
     """Score one response against its ground truth (see the module docstring for the methods).
 
     response: model output text (untrusted; never evaluated). ground_truth: the reference answer, a
     number (`"18"`, `"1,450,000"`) or LaTeX (`"\\frac{14}{3}"`); non-strings are converted with str().
     timeout_s: seconds allowed for the equivalence check (boxed). max_chars: longer responses score 0.
+    budget: the batch's time budget when scored as part of one (score_batch).
     Raises UserError for an unknown method, an out-of-range format_weight / timeout_s, or a missing
     (None) ground truth.
     """
@@ -134,7 +163,7 @@ def score(
 
     reason: str | None = None
     if method == "boxed":
-        correct = _boxed_equal(extracted, gt, timeout_s)
+        correct = _boxed_equal(extracted, gt, timeout_s, budget)
         if correct is None:
             correct, reason = False, "timeout"
     else:
@@ -146,8 +175,8 @@ def score(
     )
 
 
-def _boxed_equal(extracted: str, gt: str, timeout_s: float) -> bool | None:
-    """Cheap checks, then math-verify (None: timed out)."""
+def _boxed_equal(extracted: str, gt: str, timeout_s: float, budget: BatchBudget | None = None) -> bool | None:
+    """Cheap checks, then math-verify (None: timed out, or the batch budget is spent)."""
     if equivalence.normalize_latex(extracted) == equivalence.normalize_latex(gt):
         return True
     eq = equivalence.numbers_equal(extracted, gt)
@@ -156,9 +185,54 @@ def _boxed_equal(extracted: str, gt: str, timeout_s: float) -> bool | None:
     a, b = equivalence.rational_value(extracted), equivalence.rational_value(gt)
     if a is not None and b is not None:
         return a == b  # integers and simple fractions, exactly
-    return equivalence.math_verify_equal(
-        equivalence.undouble_backslashes(gt), equivalence.undouble_backslashes(extracted), timeout_s
-    )
+    g, p = equivalence.undouble_backslashes(gt), equivalence.undouble_backslashes(extracted)
+    if budget is None:
+        return equivalence.math_verify_equal(g, p, timeout_s)
+    known = equivalence.known_verdict(g, p)
+    if known is not None:
+        return known
+    left = budget.left()
+    if (g, p) in budget.timed_out or left < MIN_CHECK_S:
+        return None
+    equal = equivalence.math_verify_equal(g, p, min(timeout_s, left), wait_s=left)
+    if equal is None:
+        budget.timed_out.add((g, p))
+    return equal
+
+
+def score_batch(
+    responses: Sequence[Any],
+    ground_truths: Sequence[Any],
+    methods: str | Sequence[str],
+    *,
+    format_weight: float = 0.0,
+    timeout_s: float = 1.0,
+    batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S,
+    max_chars: int = MAX_RESPONSE_CHARS,
+) -> list[Score]:
+    """Score a batch of responses (`score` each) within one time budget: the call returns within
+    batch_timeout_s + timeout_s + 0.5 s + the string scans (see the module docstring). `methods`: one
+    method for all, or one per response."""
+    budget = BatchBudget(batch_timeout_s)
+    if isinstance(methods, str):
+        methods = [methods] * len(responses)
+    if not (len(responses) == len(ground_truths) == len(methods)):
+        raise UserError(
+            f"score_batch: {len(responses)} responses, {len(ground_truths)} ground truths and "
+            f"{len(methods)} methods; expected one of each per response"
+        )
+    return [
+        score(
+            "" if r is None else r if isinstance(r, str) else str(r),
+            g,
+            m,
+            format_weight=format_weight,
+            timeout_s=timeout_s,
+            max_chars=max_chars,
+            budget=budget,
+        )
+        for r, g, m in zip(responses, ground_truths, methods, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -262,7 +336,12 @@ def _ground_truths(n: int, ground_truth: Sequence[Any] | None, kwargs: dict[str,
     return out
 
 
-def trl_reward(method: str, format_weight: float = 0.0, timeout_s: float = 1.0) -> Callable[..., list[float]]:
+def trl_reward(
+    method: str,
+    format_weight: float = 0.0,
+    timeout_s: float = 1.0,
+    batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S,
+) -> Callable[..., list[float]]:
     """A reward function for TRL's GRPOTrainer (`reward_funcs=[trl_reward("strict")]`).
 
     The function is `f(prompts, completions, ground_truth, **kwargs) -> list[float]`, one score per
@@ -271,11 +350,13 @@ def trl_reward(method: str, format_weight: float = 0.0, timeout_s: float = 1.0) 
     may also be "auto": per row, `scorer_for_source` of the `data_source` column. When TRL passes
     `log_metric`, the batch's format rate, no-answer rate and timeouts are logged as
     `{name}/format_ok`, `{name}/no_answer`, `{name}/timeouts`. Its __name__ is `reward_<method>`.
+    Each call (one generation batch) is scored by `score_batch` within batch_timeout_s (+ one check).
     """
     if method != "auto":
         _check_args(method, format_weight, timeout_s)
     else:
         _check_args("strict", format_weight, timeout_s)
+    BatchBudget(batch_timeout_s)  # checks the number
     name = f"reward_{method}"
 
     def reward(
@@ -294,16 +375,14 @@ def trl_reward(method: str, format_weight: float = 0.0, timeout_s: float = 1.0) 
             methods = [scorer_for_source(s) for s in sources]
         else:
             methods = [method] * len(completions)
-        results = [
-            score(
-                completion_text(c),
-                g,
-                m,
-                format_weight=format_weight,
-                timeout_s=timeout_s,
-            )
-            for c, g, m in zip(completions, gts, methods, strict=True)
-        ]
+        results = score_batch(
+            [completion_text(c) for c in completions],
+            gts,
+            methods,
+            format_weight=format_weight,
+            timeout_s=timeout_s,
+            batch_timeout_s=batch_timeout_s,
+        )
         log_metric = kwargs.get("log_metric")
         if callable(log_metric) and results:
             n = len(results)

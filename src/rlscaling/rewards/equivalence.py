@@ -322,12 +322,13 @@ def operator_count(s: str) -> int:
 
 
 def math_verify_equal(
-    gt: str, pred: str, timeout_s: float = 1.0, *, isolate: bool | None = None
+    gt: str, pred: str, timeout_s: float = 1.0, *, isolate: bool | None = None, wait_s: float | None = None
 ) -> bool | None:
     """math-verify equivalence within `timeout_s` seconds; None when the time ran out.
 
     `isolate`: None picks in-process (main thread, signals usable) or a worker subprocess (otherwise);
     True forces the worker, False forces in-process (only valid where signals are usable).
+    `wait_s`: longest wait for a free worker (None: as long as it takes); None when none came free.
     Answers longer than MAX_ANSWER_CHARS are not equal (False) without being parsed. Verdicts are
     remembered (the last VERDICT_CACHE_SIZE pairs): the rollouts of one prompt often repeat an answer.
     """
@@ -342,13 +343,19 @@ def math_verify_equal(
         if key in _VERDICTS:
             _VERDICTS.move_to_end(key)
             return _VERDICTS[key]
-    equal = _math_verify_equal(gt, pred, timeout_s, isolate)
+    equal = _math_verify_equal(gt, pred, timeout_s, isolate, wait_s)
     if equal is not None:  # timeouts are not remembered: a later call may have more time
         with _VERDICTS_LOCK:
             _VERDICTS[key] = equal
             if len(_VERDICTS) > VERDICT_CACHE_SIZE:
                 _VERDICTS.popitem(last=False)
     return equal
+
+
+def known_verdict(gt: str, pred: str) -> bool | None:
+    """The remembered verdict of (gt, pred), or None when not checked yet (costs no math-verify call)."""
+    with _VERDICTS_LOCK:
+        return _VERDICTS.get((gt, pred))
 
 
 def clear_caches() -> None:
@@ -358,7 +365,9 @@ def clear_caches() -> None:
     _parse_gold.cache_clear()
 
 
-def _math_verify_equal(gt: str, pred: str, timeout_s: float, isolate: bool | None) -> bool | None:
+def _math_verify_equal(
+    gt: str, pred: str, timeout_s: float, isolate: bool | None, wait_s: float | None = None
+) -> bool | None:
     if isolate is None:
         isolate = (
             os.environ.get(ISOLATION_ENV, "auto") == "process"
@@ -372,7 +381,7 @@ def _math_verify_equal(gt: str, pred: str, timeout_s: float, isolate: bool | Non
             return _in_process(gt, pred, timeout_s)
         except ValueError:  # signals refused (e.g. a sub-interpreter): use a worker
             pass
-    return _POOL.check(gt, pred, timeout_s)
+    return _POOL.check(gt, pred, timeout_s, wait_s)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -472,12 +481,17 @@ class _Pool:
             self.idle.put(None)
         self.all: list[_Worker] = []
 
-    def _acquire(self) -> _Worker:
+    def _acquire(self, wait_s: float | None = None) -> _Worker | None:
+        """A live worker; None when none came free within `wait_s` seconds (None: wait as long as it
+        takes). A free slot without a worker (first use) starts one here."""
         with self.lock:
             if self.pid != os.getpid():  # forked: the parent's pipes are not ours
                 self._reset()
             idle = self.idle
-        w = idle.get()
+        try:
+            w = idle.get(timeout=None if wait_s is None else max(0.0, wait_s))
+        except queue.Empty:
+            return None
         if w is not None and w.alive():
             return w
         try:
@@ -493,13 +507,38 @@ class _Pool:
         with self.lock:
             if w.alive():
                 self.idle.put(w)
-            else:
-                if w in self.all:
-                    self.all.remove(w)
-                self.idle.put(None)
+                return
+            if w in self.all:
+                self.all.remove(w)
+            idle = self.idle
+        self._respawn(idle)
 
-    def check(self, gt: str, pred: str, timeout_s: float) -> bool | None:
-        w = self._acquire()
+    def _respawn(self, idle: queue.LifoQueue[_Worker | None]) -> None:
+        """Start the replacement of a killed worker in the background (its ~0.5-1.5 s start-up overlaps
+        the caller's next answers instead of delaying the next check); it joins `idle` when ready."""
+
+        def start() -> None:
+            try:
+                w = _Worker()
+            except BaseException:  # noqa: BLE001 - the slot stays free; the next user starts one
+                idle.put(None)
+                return
+            with self.lock:
+                current = idle is self.idle and self.pid == os.getpid()
+                if current:
+                    self.all.append(w)
+            if current:
+                idle.put(w)
+            else:  # the pool was shut down or forked meanwhile
+                w.close()
+
+        threading.Thread(target=start, name="rlscaling-reward-worker-start", daemon=True).start()
+
+    def check(self, gt: str, pred: str, timeout_s: float, wait_s: float | None = None) -> bool | None:
+        """The worker's verdict; None on timeout, or when no worker came free within `wait_s`."""
+        w = self._acquire(wait_s)
+        if w is None:
+            return None
         try:
             return w.check(gt, pred, timeout_s)
         except (OSError, ValueError):  # broken pipe or garbled reply: the worker is unusable

@@ -18,6 +18,12 @@ one call per sample) and the reward-loop `NaiveRewardManager.run_single`, which 
 `reward_model_tokenizer`; unknown keyword arguments are ignored. Checks from a worker thread are
 time-bounded by a worker subprocess (see rlscaling.rewards.equivalence).
 
+`compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos, ...)` is the same for
+verl's batch reward manager (`reward_model.reward_manager=batch`, custom_reward_function.name=
+compute_score_batch): one call per batch, scored within one time budget (`batch_timeout_s`, see
+rlscaling.rewards.core.score_batch), so a batch of pathological answers cannot stall a step. The
+per-sample `compute_score` is bounded per answer only (timeout_s + 0.5 s each).
+
 The returned dict always has the same keys with the same types, because verl stacks every key over
 the batch (`reward_extra_info[key].append(value)`) and averages numeric ones in validation metrics:
 `score` (float, the reward), `acc` (float 0/1, correctness), `format_ok` (float 0/1), `pred` (str,
@@ -30,8 +36,8 @@ from typing import Any
 
 from rlscaling.data.schema import UnscorableRow, reference_answer
 from rlscaling.errors import UserError
+from rlscaling.rewards import DEFAULT_BATCH_TIMEOUT_S, score_batch, scorer_for_source
 from rlscaling.rewards import score as _score
-from rlscaling.rewards import scorer_for_source
 
 
 def compute_score(
@@ -49,6 +55,52 @@ def compute_score(
     The method is, in order: the `method` keyword (from `reward_kwargs`), `extra_info["reward_method"]`,
     else `scorer_for_source(data_source)`. Returns {"score", "acc", "format_ok", "pred", "reason"}.
     """
+    answer, method = _answer_and_method(data_source, ground_truth, extra_info, method)
+    s = _score(
+        solution_str if isinstance(solution_str, str) else str(solution_str),
+        answer,
+        method,
+        format_weight=format_weight,
+        timeout_s=timeout_s,
+    )
+    return _result(s)
+
+
+def compute_score_batch(
+    data_sources: Any,
+    solution_strs: Any,
+    ground_truths: Any,
+    extra_infos: Any = None,
+    method: str | None = None,
+    format_weight: float = 0.0,
+    timeout_s: float = 1.0,
+    batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Score a batch for verl's batch reward manager: one result dict (as compute_score's) per response,
+    within batch_timeout_s + timeout_s + 0.5 s for the whole batch."""
+    n = len(solution_strs)
+    extras = list(extra_infos) if extra_infos is not None else [None] * n
+    pairs = [
+        _answer_and_method(ds, gt, ex, method)
+        for ds, gt, ex in zip(list(data_sources), list(ground_truths), extras, strict=True)
+    ]
+    scores = score_batch(
+        [r if isinstance(r, str) else str(r) for r in solution_strs],
+        [a for a, _ in pairs],
+        [m for _, m in pairs],
+        format_weight=format_weight,
+        timeout_s=timeout_s,
+        batch_timeout_s=batch_timeout_s,
+    )
+    return [_result(s) for s in scores]
+
+
+def _answer_and_method(
+    data_source: Any, ground_truth: Any, extra_info: Any, method: str | None
+) -> tuple[str, str]:
+    """The row's reference answer (UserError naming the row when it has none) and its method: the
+    `method` keyword, else extra_info["reward_method"], else scorer_for_source(data_source)."""
     try:
         answer = reference_answer(ground_truth)
     except UnscorableRow as err:
@@ -62,13 +114,10 @@ def compute_score(
         method = str(extra_info["reward_method"])
     if method is None:
         method = scorer_for_source(str(data_source))
-    s = _score(
-        solution_str if isinstance(solution_str, str) else str(solution_str),
-        answer,
-        method,
-        format_weight=format_weight,
-        timeout_s=timeout_s,
-    )
+    return answer, method
+
+
+def _result(s: Any) -> dict[str, Any]:
     return {
         "score": float(s.score),
         "acc": 1.0 if s.correct else 0.0,
