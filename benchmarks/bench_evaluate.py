@@ -1,4 +1,4 @@
-"""Generation throughput of the hf evaluation engine (rlscaling.evaluate.HFEngine).
+"""Generation throughput of the hf evaluation engine (rlscaling.evaluate.hf.HFEngine).
 
     .venv/bin/python benchmarks/bench_evaluate.py [--batch-sizes 32 64 128 256 512] [--threads 1]
 
@@ -20,48 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
-SPECIALS = ["<pad>", "<unk>", "<|im_end|>", "<|im_start|>"]
-TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# the shared tiny-model builder (tests/helpers.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def build_model(out: Path, vocab_size: int = 512) -> tuple[Path, int]:
     """Random Qwen2 (hidden 128, 6 layers) + char-level tokenizer padded to `vocab_size`; returns
     (folder, parameter count)."""
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from helpers import build_tiny_model
+    from transformers import Qwen2ForCausalLM
 
-    chars = ["\n"] + [chr(i) for i in range(32, 127)]
-    filler = [f"<x{i}>" for i in range(vocab_size - len(SPECIALS) - len(chars))]
-    vocab = {t: i for i, t in enumerate(SPECIALS + chars + filler)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"<\|im_(?:start|end)\|>|.|\n"), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIALS)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>"
-    )
-    hf_tok.chat_template = TEMPLATE
-    cfg = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=128,
-        num_hidden_layers=6,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=384,
-        max_position_embeddings=512,
-        eos_token_id=vocab["<|im_end|>"],
-        pad_token_id=vocab["<pad>"],
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    model = Qwen2ForCausalLM(cfg)
-    model.save_pretrained(out)
-    hf_tok.save_pretrained(out)
-    return out, sum(p.numel() for p in model.parameters())
+    arch = dict(hidden_size=128, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2)
+    build_tiny_model(out, vocab_size=vocab_size, intermediate_size=384, **arch)
+    return out, sum(p.numel() for p in Qwen2ForCausalLM.from_pretrained(out).parameters())
 
 
 def prompts(n: int, seed: int = 0) -> list[list[dict[str, str]]]:

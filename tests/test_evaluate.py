@@ -15,52 +15,12 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import build_tiny_model
 
 import rlscaling.evaluate as ev
 from rlscaling.cli import main as cli_main
 from rlscaling.errors import UserError
 from rlscaling.passk import pass_at_k
-
-SPECIALS = ["<pad>", "<unk>", "<|im_end|>", "<|im_start|>"]
-TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def build_tiny_model(out: Path, hidden: int = 16, layers: int = 1) -> Path:
-    """A random Qwen2 causal LM + char-level tokenizer (with a chat template) saved in HF format."""
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    chars = ["\n"] + [chr(i) for i in range(32, 127)]
-    vocab = {t: i for i, t in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"<\|im_(?:start|end)\|>|.|\n"), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIALS)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>"
-    )
-    hf_tok.chat_template = TEMPLATE
-    cfg = Qwen2Config(
-        vocab_size=len(vocab),
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        intermediate_size=2 * hidden,
-        max_position_embeddings=512,
-        eos_token_id=vocab["<|im_end|>"],
-        pad_token_id=vocab["<pad>"],
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(cfg).save_pretrained(out)
-    hf_tok.save_pretrained(out)
-    return out
-
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
@@ -97,7 +57,7 @@ def fake_score(response: str, ground_truth: str, method: str):
 
 @pytest.fixture
 def fake_scoring(monkeypatch):
-    monkeypatch.setattr(ev, "_load_scoring", lambda: (fake_score, lambda source: "fake"))
+    monkeypatch.setattr("rlscaling.evaluate.cli._load_scoring", lambda: (fake_score, lambda s: "fake"))
 
 
 def run_eval(model: Path, benches: list[Path], out_dir: Path, **params) -> int:
@@ -301,7 +261,7 @@ def test_scorer_from_params_overrides_the_data_source_default(tmp_path):
 
 def test_scoring_uses_the_shared_rewards_module(tmp_path):
     rewards = pytest.importorskip("rlscaling.rewards")
-    score_fn, for_source = ev._load_scoring()
+    score_fn, for_source = ev.bench._load_scoring()
     assert score_fn is rewards.score and for_source is rewards.scorer_for_source
     bench = ev.load_bench(write_bench(tmp_path / "b.parquet", n=1))
     gens = [[ev.Generation(text="The answer is #### a", n_tokens=5, finished=True)]]
@@ -310,7 +270,7 @@ def test_scoring_uses_the_shared_rewards_module(tmp_path):
 
 
 def test_a_correct_sample_has_an_empty_reason(tmp_path):
-    score_fn, _ = ev._load_scoring()
+    score_fn, _ = ev.bench._load_scoring()
     bench = ev.load_bench(write_bench(tmp_path / "b.parquet", n=1))
     truth = bench.problems[0].ground_truth
     gens = [[ev.Generation(text=f"So the answer is \\boxed{{{truth}}}.", n_tokens=5, finished=True)]]

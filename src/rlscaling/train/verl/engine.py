@@ -293,6 +293,45 @@ def _count_parameters(model_dir: Path) -> tuple[int, int]:
     return count_parameters(model)
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the trainer gets SIGKILL when the process that started it dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def run_trainer(command: list[str], env: dict[str, str]) -> int:
+    """Run verl's trainer and return its exit status; no process of it outlives this call or its caller.
+
+    The trainer runs in a session (process group) of its own, dies with this process (PR_SET_PDEATHSIG:
+    a SIGKILLed job takes verl's driver with it, and Ray's own fate-sharing takes the raylet, GCS and
+    workers with the driver), and whatever of its group is still alive when it exits, or when this
+    process is interrupted or terminated, is killed (Ray workers, vLLM engine cores)."""
+    import signal
+
+    proc = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def kill_group(*_: Any) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    previous = {
+        sig: signal.signal(sig, lambda s, f: (kill_group(), sys.exit(128 + s))) for sig in (signal.SIGTERM,)
+    }
+    try:
+        return proc.wait()
+    finally:
+        kill_group()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def record_weight_dtype(model_dir: Path) -> str:
     """Make config.json state the dtype its weights are stored in; returns it (e.g. "float32").
 
@@ -351,10 +390,10 @@ def train_segment(
     if p["resume_step"] < step:  # else an earlier attempt finished training and died while exporting
         log_path = p["log_path"]
         print("verl command:", " ".join(p["command"]), file=sys.stderr, flush=True)
-        proc = subprocess.run(p["command"], env=_environment(v, log_path), check=False)
-        if proc.returncode != 0:
+        returncode = run_trainer(p["command"], _environment(v, log_path))
+        if returncode != 0:
             raise RuntimeError(
-                f"verl exited with status {proc.returncode} (segment to step {step}); see the job log"
+                f"verl exited with status {returncode} (segment to step {step}); see the job log"
             )
     final = checkpoints(ckpt_dir).get(step)
     if final is None:

