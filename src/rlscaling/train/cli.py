@@ -68,6 +68,9 @@ def parse_params(text: str) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> int:
+    from rlscaling import lifecycle
+
+    lifecycle.die_with_parent()  # killed with the job's shell wrapper, never writing step_k after it
     params = parse_params(args.params_json)
     if args.threads < 1:
         raise UserError(f"--threads: must be at least 1, got {args.threads}")

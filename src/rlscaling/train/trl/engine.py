@@ -50,6 +50,7 @@ from transformers import AutoModelForCausalLM, TrainerCallback
 from rlscaling.checkpoint import load_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
+from rlscaling import lifecycle
 from rlscaling.compute import count_parameters
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
@@ -121,6 +122,7 @@ def train_segment(
 
     if not (final / "metrics.jsonl").is_file():
         raise RuntimeError(f"training ended without its final checkpoint {final}")
+    lifecycle.check_parent(f"{out}")  # the job that started us is gone: Snakemake has recorded a failure
     with atomic_dir(out) as tmp:
         os.replace(final, tmp)  # rename onto the empty temp dir; atomic_dir renames it to `out`
     shutil.rmtree(work, ignore_errors=True)
