@@ -39,11 +39,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SPECIALS = ["<pad>", "<unk>", "<|im_end|>", "<|im_start|>"]
-TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# the shared tiny-model builder (tests/helpers.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 # ~2M parameters with vocab 512 (the default study's largest size `l` has ~1.3M)
 DEFAULT_ARCH = dict(
     hidden_size=160, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2, intermediate_size=480
@@ -68,33 +66,9 @@ def peak_flops(threads: int, n: int = 2048) -> float:
 
 def build_model(out: Path, arch: dict, vocab_size: int = 512) -> Path:
     """A random Qwen2 causal LM and a character-level tokenizer padded to `vocab_size` tokens."""
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+    from helpers import build_tiny_model
 
-    chars = ["\n"] + [chr(i) for i in range(32, 127)]
-    extra = [f"<x{i}>" for i in range(vocab_size - len(SPECIALS) - len(chars))]
-    vocab = {t: i for i, t in enumerate(SPECIALS + chars + extra)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"<\|im_(?:start|end)\|>|.|\n"), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIALS)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>"
-    )
-    hf_tok.chat_template = TEMPLATE
-    cfg = Qwen2Config(
-        vocab_size=len(vocab),
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        eos_token_id=vocab["<|im_end|>"],
-        pad_token_id=vocab["<pad>"],
-        **arch,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(cfg).save_pretrained(out)
-    hf_tok.save_pretrained(out)
-    return out
+    return build_tiny_model(out, vocab_size=vocab_size, max_position_embeddings=256, **arch)
 
 
 def write_prompts(path: Path, n: int, seed: int = 0) -> Path:

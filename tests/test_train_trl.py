@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import helpers
 import pandas as pd
 import pytest
 
@@ -25,11 +26,6 @@ from rlscaling.errors import UserError
 pytestmark = pytest.mark.slow
 trl_engine = pytest.importorskip("rlscaling.train.trl.engine")
 
-SPECIALS = ["<pad>", "<unk>", "<|im_end|>", "<|im_start|>"]
-TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 PARAMS = dict(
     engine="trl",
     segment_steps=3,
@@ -54,37 +50,8 @@ TIMING = ("wall_seconds", "gen_seconds", "update_seconds", "sample_seconds")
 
 
 def build_tiny_model(out: Path) -> Path:
-    """A random Qwen2 causal LM + char-level tokenizer (with a chat template) in HF format."""
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
-
-    chars = ["\n"] + [chr(i) for i in range(32, 127)]
-    vocab = {t: i for i, t in enumerate(SPECIALS + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"<\|im_(?:start|end)\|>|.|\n"), behavior="isolated")
-    tok.decoder = decoders.Fuse()
-    tok.add_special_tokens(SPECIALS)
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>"
-    )
-    hf_tok.chat_template = TEMPLATE
-    cfg = Qwen2Config(
-        vocab_size=len(vocab),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        intermediate_size=32,
-        max_position_embeddings=256,
-        eos_token_id=vocab["<|im_end|>"],
-        pad_token_id=vocab["<pad>"],
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(cfg).save_pretrained(out)
-    hf_tok.save_pretrained(out)
-    return out
+    """A random Qwen2 causal LM (hidden 16, 1 layer, 256 positions) + char-level tokenizer, HF format."""
+    return helpers.build_tiny_model(out, max_position_embeddings=256)
 
 
 def write_data(path: Path, n: int = 5) -> Path:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
+from rlscaling.io import finite_or_none, read_jsonl
 
 _STEP_DIR_RE = re.compile(r"step_(\d+)$")
 
@@ -48,24 +49,6 @@ _NUMBER_KEYS = (
 
 # --------------------------------------------------------------------------------------------------
 # metrics: one run's per-step metrics from its segments
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Records of a JSONL file (blank lines skipped). Raises UserError naming file and line."""
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    records = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
-        if not isinstance(rec, dict):
-            raise UserError(f"{path}, line {line_no}: expected a JSON object")
-        records.append(rec)
-    return records
 
 
 def _step_of(rec: dict[str, Any], path: Path, line: int) -> int:
@@ -123,16 +106,6 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 # build
 
 
-def _finite(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _rate(value: Any, path: Path, field: str) -> float:
     """A probability read from an evaluation file: a finite number in [0, 1], else UserError naming the
     file and the field (json reads NaN / Infinity literals, and a hand-made file can hold anything)."""
@@ -150,7 +123,7 @@ def _checked_number(rec: dict[str, Any], key: str, path: Path, record: int) -> N
     value = rec.get(key)
     if value is None:
         return
-    f = _finite(value)
+    f = finite_or_none(value)
     if f is None or f < 0:
         raise UserError(
             f"{path}, record {record}: field `{key}` is {value!r}; expected a finite number >= 0 (or null)"
@@ -174,20 +147,30 @@ def cumulative_by_step(
         step = _step_of(rec, path, i)
         for key in _NUMBER_KEYS:
             _checked_number(rec, key, path, i)
-        pt, rt = _finite(rec.get("prompt_tokens")), _finite(rec.get("response_tokens"))
+        pt, rt = finite_or_none(rec.get("prompt_tokens")), finite_or_none(rec.get("response_tokens"))
         step_tokens = (pt or 0.0) + (rt or 0.0) if (pt is not None or rt is not None) else None
-        cum_tokens = _finite(rec.get("tokens"))
+        cum_tokens = finite_or_none(rec.get("tokens"))
         if cum_tokens is None and sums["tokens"] is not None and step_tokens is not None:
             cum_tokens = sums["tokens"] + step_tokens
         sums["tokens"] = cum_tokens
         row: dict[str, float | None] = {}
         for col in ("D", "C", "C_full"):
             cum = next(
-                (_finite(rec[k]) for k in _CUMULATIVE_KEYS[col] if _finite(rec.get(k)) is not None), None
+                (
+                    finite_or_none(rec[k])
+                    for k in _CUMULATIVE_KEYS[col]
+                    if finite_or_none(rec.get(k)) is not None
+                ),
+                None,
             )
             if cum is None:
                 per = next(
-                    (_finite(rec[k]) for k in _PER_STEP_KEYS[col] if _finite(rec.get(k)) is not None), None
+                    (
+                        finite_or_none(rec[k])
+                        for k in _PER_STEP_KEYS[col]
+                        if finite_or_none(rec.get(k)) is not None
+                    ),
+                    None,
                 )
                 if per is None and col == "C" and step_tokens is not None and n_params:
                     per = rl_step_flops(n_params, pt or 0.0, rt or 0.0)
@@ -216,10 +199,10 @@ def size_record(study_dir: Path, size: str, models: dict[str, Any]) -> dict[str,
     family = models.get("family", "tiny")
     spec = (models.get("sizes") or {}).get(size) or {}
     if family == "hub":
-        n = _finite(spec.get("n_params"))
+        n = finite_or_none(spec.get("n_params"))
         if n is None:
             raise UserError(f"models.sizes.{size}.n_params: needed for a hub model's N (curves build)")
-        tokens = _finite(spec.get("pretrain_tokens"))
+        tokens = finite_or_none(spec.get("pretrain_tokens"))
         return {
             "N": n,
             "N_nonembed": None,
@@ -229,21 +212,28 @@ def size_record(study_dir: Path, size: str, models: dict[str, Any]) -> dict[str,
     if not path.is_file():
         raise UserError(f"{path} does not exist (pre-training record of size {size})")
     rec = _read_json(path)
-    n = next((_finite(rec[k]) for k in ("N", "n_params") if _finite(rec.get(k)) is not None), None)
+    n = next(
+        (finite_or_none(rec[k]) for k in ("N", "n_params") if finite_or_none(rec.get(k)) is not None), None
+    )
     if n is None:
         raise UserError(f"{path}: missing field `N` (parameter count)")
     n_ne = next(
         (
-            _finite(rec[k])
+            finite_or_none(rec[k])
             for k in ("N_nonembed", "n_params_nonembed", "non_embedding_params")
-            if _finite(rec.get(k)) is not None
+            if finite_or_none(rec.get(k)) is not None
         ),
         None,
     )
     c_pre = next(
-        (_finite(rec[k]) for k in ("C_pretrain", "flops", "FLOPs") if _finite(rec.get(k)) is not None), None
+        (
+            finite_or_none(rec[k])
+            for k in ("C_pretrain", "flops", "FLOPs")
+            if finite_or_none(rec.get(k)) is not None
+        ),
+        None,
     )
-    if c_pre is None and _finite(rec.get("tokens")) is not None:
+    if c_pre is None and finite_or_none(rec.get("tokens")) is not None:
         c_pre = pretrain_flops(n, float(rec["tokens"]))
     return {"N": n, "N_nonembed": n_ne, "C_pretrain": c_pre}
 
@@ -337,11 +327,11 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                 fr = ev.get("format_rate")
                 row["format_rate"] = None if fr is None else _rate(fr, path, "format_rate")
                 mrt = ev.get("mean_response_tokens")
-                if mrt is not None and (_finite(mrt) is None or _finite(mrt) < 0):
+                if mrt is not None and (finite_or_none(mrt) is None or finite_or_none(mrt) < 0):
                     raise UserError(
                         f"{path}: field `mean_response_tokens` is {mrt!r}; expected a finite number >= 0"
                     )
-                row["mean_response_tokens"] = _finite(mrt)
+                row["mean_response_tokens"] = finite_or_none(mrt)
                 row["L"] = 1.0 - p1
                 rows.append(row)
     df = pd.DataFrame(rows)

@@ -39,6 +39,7 @@ import pandas as pd
 
 from rlscaling.compute import rl_flops
 from rlscaling.errors import UserError
+from rlscaling.io import read_jsonl
 
 FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
 PAPER_PROMPTS_PER_STEP = 512
@@ -322,13 +323,7 @@ def import_verl_jsonl(
         if N is None:
             raise UserError(f"{src}: pass --N (parameter count); it is not in the file name")
     rows, tok = [], {}
-    for i, line in enumerate(src.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{src}:{i}: not a JSON line ({err})") from err
+    for rec in read_jsonl(src):
         step = rec.get("step")
         data = rec.get("data", rec)
         if step is None:

@@ -1,4 +1,5 @@
-"""Atomic file output: nothing half-written is ever left under a final name.
+"""Atomic file output: nothing half-written is ever left under a final name. Plus the one JSONL reader
+and the one JSON-safe number (`finite_or_none`) every stage shares.
 
 Every stage writes through these helpers: content goes to a temporary name in the same folder and
 is renamed into place (os.replace, atomic on POSIX), so a killed job leaves either the old state or
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from rlscaling.errors import UserError
 
 
 @contextlib.contextmanager
@@ -95,3 +99,35 @@ def read_params_json(text: str, option: str = "--params-json") -> dict[str, Any]
     if not isinstance(params, dict):
         raise UserError(f"{option}: expected a JSON object")
     return params
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records (JSON objects) of a JSONL file, blank lines skipped. Raises UserError naming the file
+    (missing) or the file and line (not valid JSON, not an object)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    records = []
+    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
+        if not isinstance(rec, dict):
+            raise UserError(f"{path}, line {line_no}: expected a JSON object")
+        records.append(rec)
+    return records
+
+
+def finite_or_none(value: Any) -> float | None:
+    """`value` as a float; None when it is missing, a bool, not a number, NaN or infinite (JSON has no
+    NaN: unmeasured or undefined values are written as null)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None

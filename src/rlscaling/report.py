@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
+from rlscaling.io import finite_or_none
 
 BASE_RANGE = (0.05, 0.60)
 MIN_GAIN = 0.05
@@ -38,22 +39,12 @@ MAIN_BENCH = "heldout"
 # formatting
 
 
-def _num(x: Any) -> float | None:
-    if x is None or isinstance(x, bool):
-        return None
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def fmt(x: Any, kind: str = "g") -> str:
     """A table cell: '–' for missing; kind 'p' (probability, 3 decimals), 'e' (FLOPs / counts,
     3 significant digits in scientific notation), 's' (seconds), 'g' (general, 4 significant)."""
     if isinstance(x, str):
         return x.replace("|", "\\|")
-    v = _num(x)
+    v = finite_or_none(x)
     if v is None:
         return "–"
     if kind == "p":
@@ -139,7 +130,7 @@ def stage_times(study_dir: Path) -> list[dict[str, Any]]:
         st["seconds"] += float(pd.to_numeric(df["s"], errors="coerce").fillna(0).sum())
         if "max_rss" in df.columns:
             rss = pd.to_numeric(df["max_rss"], errors="coerce").max()
-            if _num(rss) is not None:
+            if finite_or_none(rss) is not None:
                 st["max_rss"] = max(st["max_rss"] or 0.0, float(rss))
     return sorted(stages.values(), key=lambda s: -s["seconds"])
 
@@ -310,7 +301,7 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
     bad = [
         f"{s} {fmt(r['base'], 'p')}"
         for s, r in per_size.iterrows()
-        if _num(r["base"]) is None or not lo <= r["base"] <= hi
+        if finite_or_none(r["base"]) is None or not lo <= r["base"] <= hi
     ]
     out.append(
         (
@@ -325,7 +316,7 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
         f"{s} {fmt(r['gain'], 'd')}"
         for s, r in per_size.iterrows()
         # pass@1 values are fractions of samples: 0.300 - 0.250 is 0.04999... in floating point
-        if _num(r["gain"]) is None or r["gain"] < MIN_GAIN - 1e-9
+        if finite_or_none(r["gain"]) is None or r["gain"] < MIN_GAIN - 1e-9
     ]
     out.append(
         (
@@ -362,7 +353,7 @@ def _later_checks(per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, 
         out.append((f"fit R² >= {MIN_R2}", "n/a", "no fits given"))
     else:
         r2 = [(str(f.get("_name")), f.get("r2")) for f in fits]
-        bad = [f"{n} {fmt_value(v, 'p')}" for n, v in r2 if _num(v) is None or v < MIN_R2]
+        bad = [f"{n} {fmt_value(v, 'p')}" for n, v in r2 if finite_or_none(v) is None or v < MIN_R2]
         out.append(
             (
                 f"fit R² >= {MIN_R2} for every fit",

@@ -28,14 +28,12 @@ resumes (`Cumulative.from_record`).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rlscaling.compute import rl_step_flops, rl_step_flops_full
-from rlscaling.errors import UserError
-from rlscaling.io import write_text
+from rlscaling.io import finite_or_none, read_jsonl, write_text
 
 FIELDS = (
     "step",
@@ -132,12 +130,12 @@ def step_record(
         "rollouts": stats.rollouts,
         "prompt_tokens": stats.prompt_tokens,
         "response_tokens": stats.response_tokens,
-        "reward_mean": _finite(stats.reward_mean),
-        "reward_std": _finite(stats.reward_std),
+        "reward_mean": finite_or_none(stats.reward_mean),
+        "reward_std": finite_or_none(stats.reward_std),
         "response_length_mean": stats.response_tokens / max(stats.rollouts, 1),
-        "entropy": _finite(stats.entropy),
-        "kl": _finite(stats.kl),
-        "clip_ratio": _finite(stats.clip_ratio),
+        "entropy": finite_or_none(stats.entropy),
+        "kl": finite_or_none(stats.kl),
+        "clip_ratio": finite_or_none(stats.clip_ratio),
         "wall_seconds": stats.wall_seconds,
         "gen_seconds": stats.gen_seconds,
         "update_seconds": max(stats.wall_seconds - stats.gen_seconds, 0.0),
@@ -156,25 +154,9 @@ def step_record(
     return rec, cum
 
 
-def _finite(x: float | None) -> float | None:
-    """JSON has no NaN: unmeasured or undefined values are written as null."""
-    return None if x is None or not math.isfinite(float(x)) else float(x)
-
-
 def read(path: str | Path) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl. Raises UserError naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist")
-    records = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as err:
-            raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
-    return records
+    return read_jsonl(path)
 
 
 def write(path: str | Path, records: list[dict[str, Any]]) -> None:

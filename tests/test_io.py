@@ -1,0 +1,54 @@
+"""Specification of rlscaling.io's shared readers: the one JSONL reader and the one JSON-safe number."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rlscaling.errors import UserError
+from rlscaling.io import finite_or_none, read_jsonl
+
+
+def test_read_jsonl_returns_the_objects_and_skips_blank_lines(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"step": 1}\n\n{"step": 2, "x": null}\n')
+    assert read_jsonl(p) == [{"step": 1}, {"step": 2, "x": None}]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"step": 1}\n{"step": \n', r"m.jsonl, line 2: not valid JSON"),
+        ("[1, 2]\n", r"line 1: expected a JSON object"),
+    ],
+)
+def test_read_jsonl_names_the_file_and_line_of_a_bad_line(tmp_path, text, message):
+    p = tmp_path / "m.jsonl"
+    p.write_text(text)
+    with pytest.raises(UserError, match=message):
+        read_jsonl(p)
+
+
+def test_read_jsonl_of_a_missing_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        read_jsonl(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, 1.0),
+        ("2.5", 2.5),
+        (np.float32(0.5), 0.5),
+        (None, None),
+        (True, None),
+        ("n/a", None),
+        (math.nan, None),
+        (-math.inf, None),
+        ({}, None),
+    ],
+)
+def test_finite_or_none_keeps_finite_numbers_and_nulls_everything_else(value, expected):
+    assert finite_or_none(value) == expected
