@@ -125,6 +125,29 @@ def _samples(fit: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _fill_band(ax: Any, grid: Any, curves: Any, label: str) -> None:
+    """The 95 % percentile band of `curves` (one row per bootstrap sample, along `grid`), in C0."""
+    import numpy as np
+
+    ax.fill_between(
+        grid,
+        np.percentile(curves, 2.5, 0),
+        np.percentile(curves, 97.5, 0),
+        color="C0",
+        alpha=0.2,
+        lw=0,
+        label=label,
+    )
+
+
+def _loss_axes(ax: Any, x: str) -> None:
+    """Log-log axes of test loss L against x (C, D or step)."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(_XLABEL[x])
+    ax.set_ylabel("test loss L = 1 − pass@1")
+
+
 def _kn_band(fit: dict[str, Any], label: str, N: float, X: Any) -> tuple[Any, Any] | None:
     """95 % band of the law's L along X for curve (label, N) from the bootstrap samples."""
     import numpy as np

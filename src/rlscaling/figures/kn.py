@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlscaling.figures.base import (
+    _fill_band,
     _Context,
     _Unavailable,
     _curve_groups,
@@ -36,15 +37,7 @@ def _k_of_N(ctx: _Context) -> Any:
         sm = _samples(fit)
         if len(sm) >= 10:
             arr = np.array([s["K_max"] * grid / (grid + s["N0"]) for s in sm if "K_max" in s and "N0" in s])
-            ax.fill_between(
-                grid,
-                np.percentile(arr, 2.5, 0),
-                np.percentile(arr, 97.5, 0),
-                color="C0",
-                alpha=0.2,
-                lw=0,
-                label="95% band (bootstrap)",
-            )
+            _fill_band(ax, grid, arr, "95% band (bootstrap)")
         # free per-size slopes (no saturation constraint) from the data, for comparison
         free = _free_slopes(ctx, fit, labs)
         ax.plot(Ns, ks, "o", color="C0", label="k(N) at the fitted sizes")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from rlscaling.figures.base import (
+    _loss_axes,
     _Context,
     _Unavailable,
-    _XLABEL,
     _colors,
     _curve_groups,
     _fit_title,
@@ -57,10 +57,7 @@ def _loss_vs_x(ctx: _Context, x: str) -> Any:
             band = _kn_band(inter, label, N, grid)
             if band is not None:
                 ax.fill_between(grid, *band, color=c, alpha=0.25, lw=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(_XLABEL[x])
-    ax.set_ylabel("test loss L = 1 − pass@1")
+    _loss_axes(ax, x)
     _plain_log_y(ax)
     ylo = max(1e-3, float(df["L"].min()) * 0.8)
     ax.set_ylim(ylo, min(1.05, float(df["L"].max()) * 1.1))

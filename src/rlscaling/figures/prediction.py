@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from rlscaling.figures.base import (
+    _loss_axes,
     _Context,
     _Unavailable,
-    _XLABEL,
     _colors,
     _curve_groups,
     _kn_band,
@@ -71,10 +71,7 @@ def _prediction(ctx: _Context, scenario: str, x: str) -> Any:
             g2 = gx
         if band is not None:
             ax.fill_between(g2, *band, color=c, alpha=0.25, lw=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(_XLABEL[x])
-    ax.set_ylabel("test loss L = 1 − pass@1")
+    _loss_axes(ax, x)
     h = fit.get("heldout") or {}
     msg = f"held-out R²={h.get('r2', float('nan')):.3f}, MAPE={h.get('mape', float('nan')):.2f}%"
     if base.get("heldout"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlscaling.figures.base import (
+    _fill_band,
     _Context,
     _Unavailable,
     _XLABEL,
@@ -138,15 +139,7 @@ def _gain(ctx: _Context) -> Any:
     sm = [s for s in _samples(fit) if "a" in s and "b" in s]
     if len(sm) >= 10:
         arr = np.array([s["a"] * grid ** s["b"] for s in sm])
-        ax.fill_between(
-            grid,
-            np.percentile(arr, 2.5, 0),
-            np.percentile(arr, 97.5, 0),
-            color="C0",
-            alpha=0.2,
-            lw=0,
-            label="95% band (bootstrap over sizes)",
-        )
+        _fill_band(ax, grid, arr, "95% band (bootstrap over sizes)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameters N")
