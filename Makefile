@@ -36,6 +36,13 @@ dryrun: setup
 test: setup
 	$(VENV)/bin/pytest
 
+# every real-engine test: verl's own config / reward manager / file logger, and verl training + vLLM
+# evaluation running for real on the CPU (tests/test_engines.py, ~20 min); none may skip
+.PHONY: test-engines
+test-engines: setup engines-venv
+	RLSCALING_REQUIRE_ENGINES=1 $(VENV)/bin/pytest -m "" \
+	  tests/test_engines.py tests/test_verl_compose.py tests/test_verl_reward.py tests/test_verl_metrics.py
+
 # the workflow against Snakemake's best practices, the code against ruff (pyproject.toml)
 .PHONY: lint
 lint: setup

@@ -34,3 +34,15 @@ def need_file(shared: Path, rel: str) -> Path:
     if not p.exists():
         pytest.skip(f"reference file {p} not found")
     return p
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With RLSCALING_REQUIRE_ENGINES=1 (make test-engines) a skipped test fails: every real-engine test
+    must run where the engines environment is installed."""
+    outcome = yield
+    report = outcome.get_result()
+    required = os.environ.get("RLSCALING_REQUIRE_ENGINES") == "1"
+    if required and report.skipped and call.when in ("setup", "call"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under RLSCALING_REQUIRE_ENGINES=1: {report.longrepr}"

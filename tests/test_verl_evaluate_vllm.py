@@ -164,3 +164,20 @@ def test_without_vllm_installed_the_engine_says_so(tmp_path, monkeypatch):
     )
     with pytest.raises(UserError, match="vllm package"):
         V.VLLMEngine(str(tmp_path), params(), n_gpus=1, tokenizer=CharTokenizer())
+
+
+def test_a_checkpoint_is_served_in_the_dtype_it_was_saved_in(tmp_path):
+    """vLLM's "auto" would run a float32 checkpoint in bfloat16; the hf engine runs it in float32."""
+    (tmp_path / "config.json").write_text('{"dtype": "float32", "hidden_size": 64, "num_attention_heads": 2}')
+    assert V.model_dtype(str(tmp_path)) == "float32"
+    assert V.model_dtype("Qwen/Qwen2.5-0.5B") == "auto"
+
+
+def test_vllms_cpu_attention_head_sizes_are_checked_before_the_engine_starts(tmp_path):
+    from rlscaling.errors import UserError
+
+    (tmp_path / "config.json").write_text('{"hidden_size": 48, "num_attention_heads": 4}')
+    with pytest.raises(UserError, match="head_dim 12 is not served by vLLM's CPU attention"):
+        V.check_cpu_head_dim(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"hidden_size": 64, "num_attention_heads": 2}')
+    V.check_cpu_head_dim(str(tmp_path))

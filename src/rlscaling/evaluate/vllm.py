@@ -94,7 +94,7 @@ def llm_arguments(
         "tokenizer": str(model),
         "seed": int(params.seed),
         "tensor_parallel_size": 1 if cpu else tensor_parallel_size(n_gpus, heads),
-        "dtype": "auto",
+        "dtype": model_dtype(model),
         "trust_remote_code": False,
         "gpu_memory_utilization": memory,
         "max_num_seqs": int(params.batch_size),
@@ -138,6 +138,20 @@ def model_head_dim(model: str) -> int | None:
     if data.get("hidden_size") and data.get("num_attention_heads"):
         return int(data["hidden_size"]) // int(data["num_attention_heads"])
     return None
+
+
+def model_dtype(model: str) -> str:
+    """The dtype a local checkpoint is stored in (config.json's dtype / torch_dtype), else "auto".
+
+    vLLM's "auto" runs a float32 checkpoint in bfloat16 ("Downcasting torch.float32 to torch.bfloat16"),
+    while the hf engine runs it in float32: a checkpoint is evaluated in the dtype it was saved in, so
+    both engines score the same model. Hub models (bfloat16 configs) are unaffected."""
+    cfg = Path(model) / "config.json"
+    if not cfg.is_file():
+        return "auto"
+    data = json.loads(cfg.read_text())
+    dtype = data.get("dtype") or data.get("torch_dtype")
+    return str(dtype) if dtype in ("float32", "bfloat16", "float16") else "auto"
 
 
 def check_cpu_head_dim(model: str) -> None:

@@ -390,7 +390,13 @@ def train_segment(
     if p["resume_step"] < step:  # else an earlier attempt finished training and died while exporting
         log_path = p["log_path"]
         print("verl command:", " ".join(p["command"]), file=sys.stderr, flush=True)
+        t0 = time.time()
         returncode = run_trainer(p["command"], _environment(v, log_path))
+        print(
+            f"verl trainer: exit status {returncode} after {time.time() - t0:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         if returncode != 0:
             raise RuntimeError(
                 f"verl exited with status {returncode} (segment to step {step}); see the job log"
