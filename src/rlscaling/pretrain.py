@@ -231,6 +231,7 @@ def pretrain(
     from tqdm import tqdm
 
     from rlscaling import compute, models
+    from rlscaling.checkpoint import write_manifest
     from rlscaling.io import atomic_dir
 
     s = settings(params)
@@ -299,6 +300,7 @@ def pretrain(
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_manifest(tmp)  # sizes and sha256 of every file, checked by whoever loads the base model
 
     return {
         "size": params.get("size"),

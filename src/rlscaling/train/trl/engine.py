@@ -47,6 +47,7 @@ import datasets
 import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
 
+from rlscaling import checkpoint
 from rlscaling.checkpoint import load_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
@@ -85,6 +86,7 @@ def train_segment(
         raise UserError(f"--step {step}: smaller than training.segment_steps ({seg})")
     if not init.is_dir():
         raise UserError(f"--init {init}: not a model folder")
+    checkpoint.verify(init)  # a damaged file is named (with the command that redoes it) before it is read
     # a previous segment (it has our SEGMENT_FILE), else a base model at step 0
     segment = json.loads((init / SEGMENT_FILE).read_text()) if (init / SEGMENT_FILE).is_file() else None
     init_step = _trainer_state(init)["global_step"] if segment else 0
@@ -122,6 +124,7 @@ def train_segment(
 
     if not (final / "metrics.jsonl").is_file():
         raise RuntimeError(f"training ended without its final checkpoint {final}")
+    checkpoint.write_manifest(final)  # sizes and sha256 of every file, checked by whoever loads `out`
     lifecycle.check_parent(f"{out}")  # the job that started us is gone: Snakemake has recorded a failure
     with atomic_dir(out) as tmp:
         os.replace(final, tmp)  # rename onto the empty temp dir; atomic_dir renames it to `out`
@@ -135,7 +138,7 @@ def train_segment(
 
 def _build_trainer(params, init, data, step, work, first, reference, reward_func):
     """GRPOTrainer for this segment: model and tokenizer from `init`, prompts from `data` in file order."""
-    tokenizer = load_tokenizer(init)
+    tokenizer = load_tokenizer(init, check=False)  # verified by train_segment
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset = load_prompts(data, params)
