@@ -46,9 +46,6 @@ APART: tuple[tuple[str, str], ...] = (
 # Cycles the tree has today, each with its reason and owner. An entry is an expected failure: when its
 # cycle is gone, test_every_known_cycle_still_exists says so, and the entry must go.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
-    # config.check calls config_checks.check, which reads config's helpers (runs, eval_steps, _resolve):
-    # move those helpers below both (or pass them in) to break it.
-    frozenset({"rlscaling.config", "rlscaling.config_checks"}): "config checks call back into config",
     # the law tournament's table and its figure import each other: the figure module should take the
     # table as an argument (fit/* is being reworked; remove this entry with it).
     frozenset({"rlscaling.fit.compare", "rlscaling.fit.compare_plot"}): "compare <-> compare_plot",

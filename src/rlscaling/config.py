@@ -153,7 +153,13 @@ def check(config: dict[str, Any]) -> None:
     verl_settings.check(config)
     from rlscaling import config_checks
 
-    config_checks.check(config)  # settings that would fail a later job (data rows, fits, models, ...)
+    plan = config_checks.Plan(
+        runs=runs(config),
+        eval_steps=eval_steps(config),
+        pretrain={size: pretrain_settings(config, size) for size in config["models"]["sizes"]},
+        sweep_sections=SWEEP_KEYS,
+    )
+    config_checks.check(config, plan)  # settings that would fail a later job (data rows, fits, models)
 
 
 def _check_size_overrides(config: dict[str, Any]) -> None:

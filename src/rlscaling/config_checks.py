@@ -23,6 +23,8 @@ expected:
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
@@ -31,14 +33,30 @@ from rlscaling.errors import UserError
 PRETRAIN_HELDOUT_FRACTION = 0.02
 
 
-def check(config: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class Plan:
+    """What rlscaling.config derives from a config, handed in by config.check (this module does not
+    import rlscaling.config: it sits beside it, not below it)."""
+
+    runs: list[Any]  # rlscaling.config.Run: name, size, variant, training (resolved per run)
+    eval_steps: list[int]  # evaluated checkpoint steps
+    pretrain: dict[str, dict[str, Any]]  # size -> its resolved pre-training settings
+    sweep_sections: dict[str, str]  # sweep key -> the config section it overrides
+
+
+def check(config: dict[str, Any], plan: Plan) -> None:
     """UserError naming the key of the first setting that would fail a later job."""
     _check_models(config)
     _check_benchmarks(config)
-    _check_sweep_values(config)
-    _check_train_rows(config)
-    _check_pretrain(config)
-    _check_fit(config)
+    _check_sweep_values(config, plan)
+    _check_train_rows(config, plan)
+    _check_pretrain(config, plan)
+    _check_fit(config, plan)
+
+
+def _resolve(p: str) -> Path:
+    """A config path: absolute, or relative to the working directory (where Snakemake runs)."""
+    return Path(p).expanduser().absolute()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -65,7 +83,6 @@ def _check_models(config: dict[str, Any]) -> None:
 
 
 def _check_benchmarks(config: dict[str, Any]) -> None:
-    from rlscaling.config import _resolve
     from rlscaling.data import benchmarks as bm
 
     data = config["data"]
@@ -91,11 +108,10 @@ def _check_benchmarks(config: dict[str, Any]) -> None:
 # sweep values
 
 
-def _check_sweep_values(config: dict[str, Any]) -> None:
+def _check_sweep_values(config: dict[str, Any], plan: Plan) -> None:
     import jsonschema
     import yaml
 
-    from rlscaling.config import SWEEP_KEYS
     from rlscaling.paths import PROJECT_ROOT
 
     sweep = config.get("sweep") or {}
@@ -103,9 +119,10 @@ def _check_sweep_values(config: dict[str, Any]) -> None:
         return
     schema = yaml.safe_load((PROJECT_ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     for key, values in sweep.items():
-        if key not in SWEEP_KEYS:
+        if key not in plan.sweep_sections:
             continue  # rlscaling.config.check names it
-        validator = jsonschema.Draft202012Validator(schema["properties"][SWEEP_KEYS[key]]["properties"][key])
+        section = plan.sweep_sections[key]
+        validator = jsonschema.Draft202012Validator(schema["properties"][section]["properties"][key])
         for i, value in enumerate(values):
             for err in validator.iter_errors(value):
                 raise UserError(f"sweep.{key}[{i}]: {err.message}")
@@ -189,8 +206,6 @@ def _parquet_rows(path: str) -> int | None:
     names the file then)."""
     import pyarrow.parquet as pq
 
-    from rlscaling.config import _resolve
-
     try:
         return int(pq.ParquetFile(_resolve(path)).metadata.num_rows)
     except Exception:  # noqa: BLE001 - unknown: checked where the file is read
@@ -206,13 +221,11 @@ def _origin(config: dict[str, Any], run: Any, key: str) -> str:
     return f"training.{key}"
 
 
-def _check_train_rows(config: dict[str, Any]) -> None:
-    from rlscaling.config import runs
-
+def _check_train_rows(config: dict[str, Any], plan: Plan) -> None:
     rows, how, key = _train_rows(config)
     if rows is None:
         return
-    for run in runs(config):
+    for run in plan.runs:
         tau = int(run.training.get("reuse_tau", 1))
         pps = int(run.training["prompts_per_step"])
         unique = rows // tau
@@ -236,15 +249,13 @@ def _check_train_rows(config: dict[str, Any]) -> None:
 # pretrain
 
 
-def _check_pretrain(config: dict[str, Any]) -> None:
-    from rlscaling.config import pretrain_settings
-
+def _check_pretrain(config: dict[str, Any], plan: Plan) -> None:
     if config["models"]["family"] != "tiny" or config["data"]["source"] != "synthetic":
         return
     n_pretrain = int(_synthetic(config["data"])["n_pretrain"])
     held_docs = int(n_pretrain * PRETRAIN_HELDOUT_FRACTION)
     for size in config["models"]["sizes"]:
-        k = pretrain_settings(config, size).get("seed_candidates", 1)
+        k = plan.pretrain[size].get("seed_candidates", 1)
         if k > 1 and held_docs < 1:
             per_size = size in ((config.get("pretrain") or {}).get("sizes") or {})
             where = f"pretrain.sizes.{size}.seed_candidates" if per_size else "pretrain.seed_candidates"
@@ -260,8 +271,7 @@ def _check_pretrain(config: dict[str, Any]) -> None:
 # fit
 
 
-def _check_fit(config: dict[str, Any]) -> None:
-    from rlscaling.config import eval_steps
+def _check_fit(config: dict[str, Any], plan: Plan) -> None:
     from rlscaling.fit.kn import OBJECTIVES
 
     fit = config.get("fit") or {}
@@ -288,7 +298,7 @@ def _check_fit(config: dict[str, Any]) -> None:
                 f"fit.scenarios: inter holds out {held_sizes} (fit.holdout_N; default: the largest size), "
                 f"which leaves no size to fit (sizes: {sizes})"
             )
-    steps = eval_steps(config)
+    steps = plan.eval_steps
     min_step = int(fit.get("min_step", 1))
     if "intra" in scenarios:
         k = fit.get("fit_steps")
@@ -301,11 +311,12 @@ def _check_fit(config: dict[str, Any]) -> None:
                 f">= fit.min_step: {usable})"
             )
     for law in laws:
-        _check_law_data(config, law, scenarios, sizes, held or sizes[-1:], steps, min_step)
+        _check_law_data(config, plan, law, scenarios, sizes, held or sizes[-1:], steps, min_step)
 
 
 def _check_law_data(
     config: dict[str, Any],
+    plan: Plan,
     law: str,
     scenarios: list[str],
     sizes: list[str],
@@ -315,7 +326,6 @@ def _check_law_data(
 ) -> None:
     """The data `rlscaling fit` will need for `law` (rlscaling.fit.identify.MIN_DATA: distinct sizes,
     points and distinct x per curve), from the sizes and evaluated steps the study will produce."""
-    from rlscaling.config import runs
     from rlscaling.fit import kn
     from rlscaling.fit.identify import MIN_DATA, MIN_SIZES_INTER
     from rlscaling.fit.laws import LAW_INFO
@@ -329,7 +339,7 @@ def _check_law_data(
             "use fit.min_step >= 1"
         )
     if law == "reuse":
-        taus = sorted({int(r.training.get("reuse_tau", 1)) for r in runs(config)})
+        taus = sorted({int(r.training.get("reuse_tau", 1)) for r in plan.runs})
         if len(taus) < 2:
             raise UserError(
                 f"fit.laws: reuse fits loss across data-reuse factors; needs runs with at least 2 values "
