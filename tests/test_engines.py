@@ -99,16 +99,25 @@ def kill_trainer_when_training(snakemake: subprocess.Popen, log: Path, timeout: 
     """SIGKILL the `rlscaling train` process under Snakemake once verl's log shows a training step."""
     import psutil
 
+    def is_trainer(p: psutil.Process) -> bool:
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:  # ended while we looked
+            return False
+        return "rlscaling" in " ".join(cmd) and "train" in cmd
+
     deadline = time.time() + timeout
     while time.time() < deadline and snakemake.poll() is None:
-        trainers = [
-            c
-            for c in psutil.Process(snakemake.pid).children(recursive=True)
-            if "rlscaling" in " ".join(c.cmdline()) and "train" in c.cmdline()
-        ]
+        try:
+            trainers = [c for c in psutil.Process(snakemake.pid).children(recursive=True) if is_trainer(c)]
+        except psutil.Error:
+            break
         if trainers and log.exists() and "Training Progress" in log.read_text(errors="replace"):
             for c in trainers:
-                c.send_signal(signal.SIGKILL)
+                try:
+                    c.send_signal(signal.SIGKILL)
+                except psutil.Error:
+                    continue
             return True
         time.sleep(0.5)
     return False
