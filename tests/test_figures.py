@@ -258,3 +258,21 @@ def test_pass1_vs_step_shows_the_curves_the_laws_were_fitted_to(shared_data, tmp
     assert cli(["fit", str(curves), "-o", str(out), "--law", "paper", *where, "--bootstrap", "0"]) == 0
     fig = _pass1_vs_step(_context(curves, [out]))
     assert len(fig.axes[0].get_legend().get_texts()) == 7
+
+
+@pytest.mark.parametrize(("column", "value"), [("L", float("nan")), ("pass_at_1", 1.7)])
+def test_a_curves_table_with_a_nan_or_out_of_range_loss_is_refused_naming_it(
+    study, tmp_path, capsys, column, value
+):
+    import pandas as pd
+
+    _d, curves, fits = study
+    df = pd.read_parquet(curves)
+    df.loc[3, column] = value
+    bad = tmp_path / "curves.parquet"
+    df.to_parquet(bad)
+    argv = ["figures", "--curves", str(bad), "--fits", *fits, "--out-dir", str(tmp_path / "figs")]
+    assert cli(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: column `{column}`" in err and "row 3" in err, err
+    assert not (tmp_path / "figs").exists()

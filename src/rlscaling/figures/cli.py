@@ -43,7 +43,9 @@ def main(args: argparse.Namespace) -> int:
             fits.append(json.loads(p.read_text()))
         except json.JSONDecodeError as err:
             raise UserError(f"--fits: {p} is not valid JSON ({err})") from err
-    curves = read_table(args.curves)
+    from rlscaling.curves import check_table
+
+    curves = check_table(read_table(args.curves), args.curves)  # pass@k and L in [0, 1], no NaN
     fig_cfg = params.get("figures") or {}
     formats = list(fig_cfg.get("formats") or ["png", "pdf"])
     dpi = int(fig_cfg.get("dpi") or 150)
