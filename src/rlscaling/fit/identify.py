@@ -50,8 +50,8 @@ from rlscaling.fit.data import CurveSet
 @dataclass(frozen=True)
 class Requirement:
     """Minimum data for a law: distinct sizes N (inter: the sizes left to fit), points per curve and
-    distinct x values per curve. `extra_params` counts parameters shared across curves (total points
-    must exceed per-curve + shared parameters)."""
+    distinct x values per curve; the points in all must exceed params_per_curve x curves +
+    shared_params (gain: the sizes must exceed its 2 parameters)."""
 
     sizes: int
     points_per_curve: int
@@ -160,8 +160,8 @@ def size_key(cs: CurveSet, i: int) -> str:
     return str(s) if s not in (None, "") else size_label(float(cs.curve_N[i]))
 
 
-# columns that identify a curve but never define a different experiment
-NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "study")
+# columns that identify a curve but never define a different experiment (replicate: a study's repeat)
+NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "replicate", "study")
 
 
 def pooled_columns(cs: CurveSet, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
