@@ -196,3 +196,57 @@ def test_pretrain_size_override_with_a_bad_value_or_unknown_size_is_refused(defa
     default["pretrain"]["sizes"] = {"xl": {"lr": 0.001}}
     with pytest.raises(UserError, match=r"pretrain\.sizes\.xl: no such size"):
         rc.validate(default)
+
+
+# -- replicates: a full pre-train + RL chain per replicate --------------------------------------------
+
+
+def test_one_replicate_is_the_default_and_keeps_run_names_seeds_and_base_models(default):
+    cfg = rc.validate(default)
+    assert rc.n_replicates(cfg) == 1
+    assert [r.name for r in rc.runs(cfg)] == list(cfg["models"]["sizes"])
+    assert all(r.model == r.size and r.training["seed"] == cfg["seed"] for r in rc.runs(cfg))
+    assert list(rc.base_models(cfg)) == list(cfg["models"]["sizes"])
+
+
+def test_replicates_multiply_runs_and_base_models_with_their_own_seeds(default):
+    default["replicates"] = 3
+    default["seed"] = 2
+    cfg = rc.validate(default)
+    runs = rc.runs(cfg)
+    assert len(runs) == 3 * len(cfg["models"]["sizes"])
+    r = rc.run_by_name(cfg, "m__rep-2")
+    assert (r.size, r.replicate, r.model) == ("m", 2, "m/rep2")
+    assert r.training["seed"] == 2 + 2 * rc.REPLICATE_SEED_STRIDE
+    models = rc.base_models(cfg)
+    assert models["m/rep2"] == {"size": "m", "replicate": 2, "seed": 2002}
+    assert models["xs/rep0"]["seed"] == 2  # replicate 0 uses the study's seed
+
+
+def test_replicates_follow_the_sweep_in_run_names(default):
+    default["replicates"] = 2
+    default["sweep"] = {"reward": ["strict", "flexible"]}
+    cfg = rc.validate(default)
+    r = rc.run_by_name(cfg, "xs__reward-flexible__rep-1")
+    assert (r.training["reward"], r.model) == ("flexible", "xs/rep1")
+
+
+def test_hub_replicates_share_the_given_base_model(default):
+    default["replicates"] = 2
+    sizes = {"0.5B": 5e8, "1.5B": 1.5e9, "3B": 3e9}
+    default["models"] = {
+        "family": "hub",
+        "sizes": {s: {"path": f"Qwen/Qwen2.5-{s}", "n_params": n} for s, n in sizes.items()},
+    }
+    default.pop("pretrain", None)
+    default["training"].pop("sizes", None)
+    cfg = rc.validate(default)
+    assert list(rc.base_models(cfg)) == list(sizes)
+    runs = [r for r in rc.runs(cfg) if r.size == "0.5B"]
+    assert [(r.model, r.training["seed"]) for r in runs] == [("0.5B", 0), ("0.5B", 1000)]
+
+
+def test_replicates_must_be_a_positive_integer(default):
+    default["replicates"] = 0
+    with pytest.raises(UserError, match="replicates"):
+        rc.validate(default)

@@ -313,3 +313,21 @@ def test_check_table_refuses_pass_at_k_or_loss_outside_0_1_naming_column_and_row
     df.loc[1, column] = value
     with pytest.raises(UserError, match=rf"c\.parquet: column `{column}` .*run='xs', step=2"):
         curves.check_table(df, "c.parquet")
+
+
+def test_replicates_keep_one_row_each_with_their_own_base_models_record(tmp_path):
+    runs = {f"xs__rep-{k}": {"size": "xs", "variant": {}, "replicate": k, "model": f"xs/rep{k}"} for k in (0, 1)}
+    s, params = make_study(tmp_path, runs=runs)
+    for k, n in ((0, 1000.0), (1, 1000.0)):
+        (s / "models" / "xs" / f"rep{k}").mkdir(parents=True)
+        rec = {"N": n, "N_nonembed": 800, "tokens": 1e6, "flops": 6e9 * (k + 1)}
+        (s / "models" / "xs" / f"rep{k}" / "pretrain.json").write_text(json.dumps(rec))
+    df = curves.build_curves(s, params)
+    assert sorted(set(df["replicate"])) == [0, 1]
+    assert len(df) == 2 * 3 * 2  # replicates x steps x benches: never averaged here
+    assert df.groupby("replicate")["C_pretrain"].first().tolist() == [6e9, 1.2e10]
+
+
+def test_a_study_without_replicates_has_no_replicate_column(tmp_path):
+    s, params = make_study(tmp_path)
+    assert "replicate" not in curves.build_curves(s, params).columns

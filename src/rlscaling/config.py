@@ -5,7 +5,8 @@ The same code serves the Snakefile (which also runs Snakemake's own `validate`) 
 
 - sizes: the model family (tiny sizes pre-trained here, or hub models given by path / id);
 - sweep: optional variant dimensions (seed, reward, rollouts_per_prompt, lr, reuse_tau, ...);
-- runs = sizes x sweep; each run is trained in segments of `training.segment_steps` RL steps and every
+- replicates: independent repeats of every run, each with its own base model (tiny family) and seeds;
+- runs = sizes x sweep x replicates; each run is trained in segments of `training.segment_steps` RL steps and every
   checkpoint (step 0 = the base model) is evaluated on every benchmark.
 
 Errors name the offending key, e.g. `training.segment_steps: 50 is longer than training.total_steps (40)`.
@@ -40,14 +41,22 @@ SWEEP_KEYS = {
 }
 
 
+# replicate k of a study with seed s pre-trains with seed s + k * REPLICATE_SEED_STRIDE and trains with
+# the run's seed + k * REPLICATE_SEED_STRIDE (far from the seed + j of pretrain.seed_candidates)
+REPLICATE_SEED_STRIDE = 1000
+
+
 @dataclass(frozen=True)
 class Run:
-    """One RL training run: a model size trained with one setting of the sweep dimensions."""
+    """One RL training run: a model size trained with one setting of the sweep dimensions, in one
+    replicate. `model` names its base model (a key of base_models(): the size, or `{size}/rep{k}`)."""
 
     name: str
     size: str
     variant: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    replicate: int = 0
+    model: str = ""
 
     def train_params(self) -> dict[str, Any]:
         """Training settings that determine a segment's result (total_steps excluded on purpose:
@@ -202,23 +211,68 @@ def _resolve(p: str | Path) -> Path:
 # the plan
 
 
+def n_replicates(config: dict[str, Any]) -> int:
+    """The study's number of replicates (`replicates`, default 1)."""
+    return int(config.get("replicates") or 1)
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The seed replicate k uses where replicate 0 uses `seed`."""
+    return int(seed) + int(replicate) * REPLICATE_SEED_STRIDE
+
+
+def model_key(config: dict[str, Any], size: str, replicate: int) -> str:
+    """The base model of `size` in `replicate`: `{size}` with one replicate (and for a hub family, whose
+    base models are given), else `{size}/rep{k}` (the folder under models/)."""
+    if n_replicates(config) == 1 or config["models"]["family"] != "tiny":
+        return size
+    return f"{size}/rep{int(replicate)}"
+
+
+def base_models(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every base model of the study, model key -> {size, replicate, seed (pre-training)}, in config
+    order (sizes, then replicates)."""
+    out: dict[str, dict[str, Any]] = {}
+    for size in config["models"]["sizes"]:
+        for k in range(n_replicates(config)):
+            key = model_key(config, size, k)
+            out.setdefault(key, {"size": size, "replicate": k, "seed": replicate_seed(config["seed"], k)})
+    return out
+
+
 def runs(config: dict[str, Any]) -> list[Run]:
-    """All runs of the study: sizes x sweep, in config order. Run names are `{size}` without a sweep,
-    else `{size}__{key}-{value}__...` (keys in config order). A run's training settings are the
-    config's `training`, then its size's `training.sizes` overrides, then its sweep values."""
+    """All runs of the study: sizes x sweep x replicates, in config order. Run names are `{size}`
+    without a sweep, else `{size}__{key}-{value}__...` (keys in config order), and `__rep-{k}` after
+    them when the study has replicates > 1. A run's training settings are the config's `training`,
+    then its size's `training.sizes` overrides, then its sweep values; replicate k adds
+    k * REPLICATE_SEED_STRIDE to the seed."""
     sweep = config.get("sweep") or {}
     keys = list(sweep)
+    reps = n_replicates(config)
     out = []
     for size in config["models"]["sizes"]:
         for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
-            variant = dict(zip(keys, values, strict=True))
-            training = copy.deepcopy(config["training"])
-            per_size = training.pop("sizes", None) or {}
-            training.setdefault("seed", config["seed"])
-            training.update(per_size.get(size, {}))
-            training.update(variant)
-            name = "__".join([size] + [f"{k}-{_fmt(v)}" for k, v in variant.items()])
-            out.append(Run(name=name, size=size, variant=variant, training=training))
+            for k in range(reps):
+                variant = dict(zip(keys, values, strict=True))
+                training = copy.deepcopy(config["training"])
+                per_size = training.pop("sizes", None) or {}
+                training.setdefault("seed", config["seed"])
+                training.update(per_size.get(size, {}))
+                training.update(variant)
+                parts = [size] + [f"{key}-{_fmt(v)}" for key, v in variant.items()]
+                if reps > 1:
+                    training["seed"] = replicate_seed(training["seed"], k)
+                    parts.append(f"rep-{k}")
+                out.append(
+                    Run(
+                        name="__".join(parts),
+                        size=size,
+                        variant=variant,
+                        training=training,
+                        replicate=k,
+                        model=model_key(config, size, k),
+                    )
+                )
     return out
 
 
@@ -272,6 +326,8 @@ def main(args: argparse.Namespace) -> int:
         "study": config["study"],
         "study_dir": study_dir(config),
         "sizes": list(config["models"]["sizes"]),
+        "replicates": n_replicates(config),
+        "base_models": list(base_models(config)),
         "runs": [r.name for r in runs(config)],
         "checkpoint_steps": checkpoint_steps(config),
         "eval_steps": eval_steps(config),

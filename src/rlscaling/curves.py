@@ -10,11 +10,13 @@ checking that the steps are unique and contiguous across segments.
 `build` joins, for every (run, evaluated step, benchmark), the evaluation summary
 `S/eval/{run}/step_{k:06d}/{bench}.json`, the run's cumulative data / compute at that step
 (`S/runs/{run}/metrics.jsonl`) and the model size's parameter counts and pre-training compute
-(`S/models/{size}/pretrain.json` for the tiny family; the config's n_params / pretrain_tokens for hub
-models) into one row. Columns (units):
+(`S/models/{model}/pretrain.json` for the tiny family, {model} = the size or `{size}/rep{k}`; the
+config's n_params / pretrain_tokens for hub models) into one row. Columns (units):
 
     study, run, size, family ("tiny" | "hub"), N, N_nonembed (parameters), <one column per sweep key>,
-    seed (training seed: the sweep's, else the run metrics', else the evaluation's), step (RL steps),
+    replicate (only when the runs carry one: the study has replicates > 1; one row per replicate, never
+    averaged here), seed (training seed: the sweep's, else the run metrics', else the evaluation's),
+    step (RL steps),
     D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper convention 6·N·tokens; 0 at
     step 0), C_full (fuller FLOP count, when the trainer records it),
     C_pretrain (FLOPs), tokens (cumulative RL prompt + response tokens), bench, pass_at_1,
@@ -192,8 +194,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
-def size_record(study_dir: Path, size: str, models: dict[str, Any]) -> dict[str, Any]:
-    """{N, N_nonembed, C_pretrain} of a model size (tiny: its pretrain.json; hub: the config)."""
+def size_record(study_dir: Path, size: str, models: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+    """{N, N_nonembed, C_pretrain} of a model size (tiny: the pretrain.json of its base model `model`,
+    models/{model}/, default the size itself; hub: the config)."""
     from rlscaling.compute import pretrain_flops
 
     family = models.get("family", "tiny")
@@ -208,7 +211,7 @@ def size_record(study_dir: Path, size: str, models: dict[str, Any]) -> dict[str,
             "N_nonembed": None,
             "C_pretrain": pretrain_flops(n, tokens) if tokens is not None else None,
         }
-    path = study_dir / "models" / size / "pretrain.json"
+    path = study_dir / "models" / (model or size) / "pretrain.json"
     if not path.is_file():
         raise UserError(f"{path} does not exist (pre-training record of size {size})")
     rec = _read_json(path)
@@ -265,8 +268,8 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                 if not p.is_file():
                     missing.append(p)
     if family == "tiny":
-        for size in {spec["size"] for spec in params["runs"].values()}:
-            p = study_dir / "models" / size / "pretrain.json"
+        for model in {spec.get("model") or spec["size"] for spec in params["runs"].values()}:
+            p = study_dir / "models" / model / "pretrain.json"
             if not p.is_file():
                 missing.append(p)
     if missing:
@@ -274,14 +277,16 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
         more = f"\n  ... and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise UserError(f"curves build: {len(missing)} input file(s) missing:\n  {shown}{more}")
 
-    sizes: dict[str, dict[str, Any]] = {}
+    sizes: dict[str, dict[str, Any]] = {}  # base model key -> its record
+    replicated = any("replicate" in spec for spec in params["runs"].values())
     rows = []
     for run, spec in params["runs"].items():
         size = spec["size"]
         variant = spec.get("variant") or {}
-        if size not in sizes:
-            sizes[size] = size_record(study_dir, size, models)
-        sz = sizes[size]
+        model = spec.get("model") or size
+        if model not in sizes:
+            sizes[model] = size_record(study_dir, size, models, model)
+        sz = sizes[model]
         metrics_path = study_dir / "runs" / run / "metrics.jsonl"
         records = read_jsonl(metrics_path) if metrics_path.is_file() else []
         cumulative = cumulative_by_step(records, sz["N"], metrics_path)
@@ -306,6 +311,8 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                 }
                 for key in sweep_keys:
                     row[key] = variant.get(key)
+                if replicated:
+                    row["replicate"] = int(spec.get("replicate") or 0)
                 row["seed"] = variant.get("seed", ev.get("seed") if train_seed is None else train_seed)
                 row.update(
                     step=step,

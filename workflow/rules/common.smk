@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import sys
 
 import rlscaling.config as rc
@@ -22,6 +23,9 @@ os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
 S = rc.study_dir(config)
 RUNS = {r.name: r for r in rc.runs(config)}
 SIZES = config["models"]["sizes"]
+# base models: key -> {size, replicate, seed}; the key is the size, or `{size}/rep{k}` with replicates
+MODELS = rc.base_models(config)
+REPLICATED = rc.n_replicates(config) > 1
 TINY = config["models"]["family"] == "tiny"
 BENCHES = config["evaluation"]["benchmarks"]
 SEG = config["training"]["segment_steps"]
@@ -30,6 +34,7 @@ SEG = config["training"]["segment_steps"]
 wildcard_constraints:
     run="|".join(sorted(RUNS, key=len, reverse=True)) or "NONE",
     size="|".join(sorted(SIZES, key=len, reverse=True)),
+    model="|".join(re.escape(m) for m in sorted(MODELS, key=len, reverse=True)),
     step=r"\d{6}",
     bench="|".join(BENCHES),
 
@@ -69,14 +74,30 @@ def step_dir(run, step):
     return f"{S}/runs/{run}/step_{int(step):06d}"
 
 
-def base_model(size):
-    """Input path of a size's base model (tiny: built here; hub: a path or id, not a workflow file)."""
-    return f"{S}/models/{size}/base" if TINY else SIZES[size]["path"]
+def base_model(model):
+    """Input path of a base model, by its MODELS key (tiny: built here, models/{size}[/rep{k}]/base;
+    hub: a path or id, not a workflow file)."""
+    return f"{S}/models/{model}/base" if TINY else SIZES[MODELS[model]["size"]]["path"]
+
+
+def pretrain_records():
+    """Every base model's pre-training record (tiny family; none for hub models)."""
+    return [f"{S}/models/{m}/pretrain.json" for m in MODELS] if TINY else []
+
+
+def curve_runs():
+    """The runs as `rlscaling curves build` reads them: size and variant, plus replicate and base
+    model key when the study has replicates (one replicate: today's params, unchanged)."""
+    return {
+        r.name: {"size": r.size, "variant": r.variant}
+        | ({"replicate": r.replicate, "model": r.model} if REPLICATED else {})
+        for r in RUNS.values()
+    }
 
 
 def checkpoint(run, step):
     """Path of the checkpoint of `run` at `step` (step 0 is the base model)."""
-    return base_model(RUNS[run].size) if int(step) == 0 else step_dir(run, step)
+    return base_model(RUNS[run].model) if int(step) == 0 else step_dir(run, step)
 
 
 def checkpoint_input(run, step):
@@ -87,8 +108,13 @@ def checkpoint_input(run, step):
 def resources_for(family, wildcard=None):
     """Snakemake resources of a rule family (light / pretrain / train / evaluate) from the config's
     `resources` and the sizes' overrides (rlscaling.resources). `wildcard` names the wildcard
-    that gives the job's size: "run" or "size" (None: no per-size values)."""
-    size_of = {"run": lambda w: RUNS[w.run].size, "size": lambda w: w.size, None: None}[wildcard]
+    that gives the job's size: "run", "size" or "model" (None: no per-size values)."""
+    size_of = {
+        "run": lambda w: RUNS[w.run].size,
+        "size": lambda w: w.size,
+        "model": lambda w: MODELS[w.model]["size"],
+        None: None,
+    }[wildcard]
     try:
         return rule_resources(config, family, size_of)
     except UserError as err:

@@ -5,13 +5,13 @@ rule curves:
     input:
         evals=EVAL_FILES,
         metrics=expand(f"{S}/runs/{{run}}/metrics.jsonl", run=RUNS),
-        pretrain=expand(f"{S}/models/{{size}}/pretrain.json", size=SIZES) if TINY else [],
+        pretrain=pretrain_records(),
     output:
         f"{S}/curves.parquet",
     params:
         study_dir=lambda w, output: os.path.dirname(output[0]),
         cfg=as_json({"study": config["study"], "models": config["models"], "sweep": config.get("sweep", {}),
-                     "runs": {r.name: {"size": r.size, "variant": r.variant} for r in RUNS.values()},
+                     "runs": curve_runs(),
                      "eval_steps": rc.eval_steps(config), "benchmarks": BENCHES}),
     conda:
         "../../envs/analysis.yaml"

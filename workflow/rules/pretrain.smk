@@ -1,5 +1,6 @@
-# Stage 2 (tiny family only): a tokenizer built from the pre-training corpus, then each size
-# pre-trained from scratch to models/{size}/base (HF format) + models/{size}/pretrain.json.
+# Stage 2 (tiny family only): a tokenizer built from the pre-training corpus, then each base model
+# pre-trained from scratch to models/{model}/base (HF format) + models/{model}/pretrain.json, where
+# {model} is the size, or {size}/rep{k} for replicate k (seed + 1000 k) when the study has replicates.
 
 
 rule tokenizer:
@@ -27,20 +28,21 @@ rule pretrain:
         corpus=CORPUS,
         tokenizer=f"{S}/models/tokenizer",
     output:
-        model=directory(f"{S}/models/{{size}}/base"),
-        record=f"{S}/models/{{size}}/pretrain.json",
+        model=directory(f"{S}/models/{{model}}/base"),
+        record=f"{S}/models/{{model}}/pretrain.json",
     params:
-        cfg=lambda w: as_json({"arch": SIZES[w.size], "pretrain": rc.pretrain_settings(config, w.size),
-                               "seed": config["seed"], "size": w.size}),
+        cfg=lambda w: as_json({"arch": SIZES[MODELS[w.model]["size"]],
+                               "pretrain": rc.pretrain_settings(config, MODELS[w.model]["size"]),
+                               "seed": MODELS[w.model]["seed"], "size": MODELS[w.model]["size"]}),
     conda:
         "../../envs/cpu.yaml"
     log:
-        f"{S}/logs/pretrain/{{size}}.log",
+        f"{S}/logs/pretrain/{{model}}.log",
     benchmark:
-        f"{S}/benchmarks/pretrain/{{size}}.tsv"
+        f"{S}/benchmarks/pretrain/{{model}}.tsv"
     threads: 1
     resources:
-        **resources_for("pretrain", "size"),
+        **resources_for("pretrain", "model"),
     shell:
         "$RLSCALING_CMD pretrain --corpus {input.corpus} --tokenizer {input.tokenizer}"
         " --params-json {params.cfg:q} --threads {threads}"

@@ -30,7 +30,7 @@ rule report:
     input:
         curves=f"{S}/curves.parquet",
         fits=FIT_FILES,
-        pretrain=expand(f"{S}/models/{{size}}/pretrain.json", size=SIZES) if TINY else [],
+        pretrain=pretrain_records(),
         data_report=f"{S}/data/report.json",
         figures=FIGURE_FILES,  # summary.md links the figures that exist
     output:

@@ -5,8 +5,9 @@ Resampling units (`unit`):
   uncertainty this measures is "which sizes happened to be run": it is the honest unit for laws
   whose parameters are shared across sizes (K_max, N0, E0(N), gain exponent) when each size has
   one curve (the paper's data are 3-seed means, one curve per size).
-- `seed`: curves that differ only in their `seed` column are replicates; draw seeds with
-  replacement within each (size, variant) group. Used when the table has >= 2 seeds per group.
+- `seed`: curves that differ only in their `seed` (and `replicate`) column are replicates; draw seeds
+  with replacement within each (size, variant) group. Used when the table has >= 2 seeds per group
+  (a study with `replicates: k` gives k per size).
 - `block`: within every curve, a moving-block bootstrap of its points (blocks of ceil(n^(1/3))
   consecutive steps, which keeps the step-to-step correlation of RL curves). For per-curve laws
   (sigmoid, reuse) where curves cannot be exchanged.
@@ -47,12 +48,12 @@ def resolve_unit(cs: CurveSet, unit: str, law_default: str) -> str:
 
 
 def _seed_groups(cs: CurveSet) -> list[np.ndarray]:
-    """Curve indices grouped by every key except seed/run, if some group has >= 2 seeds."""
+    """Curve indices grouped by every key except seed/replicate/run, if some group has >= 2 seeds."""
     if not cs.keys or "seed" not in cs.keys[0]:
         return []
     groups: dict[tuple, list[int]] = {}
     for i, k in enumerate(cs.keys):
-        g = tuple((c, str(v)) for c, v in k.items() if c not in ("seed", "run"))
+        g = tuple((c, str(v)) for c, v in k.items() if c not in ("seed", "replicate", "run"))
         groups.setdefault(g, []).append(i)
     out = [np.array(v) for v in groups.values()]
     return out if any(len(v) >= 2 for v in out) else []
