@@ -4,8 +4,8 @@ verl 0.9.1 and vLLM pin transformers below what TRL (the project's .venv) needs,
 they live in a second environment, `.venv-engines` (`make engines-venv`). On a GPU cluster the engines'
 environment (envs/verl-gpu.yaml) runs every rule, and the current interpreter is the right one.
 
-    engines_python()   $RLSCALING_ENGINES_PYTHON, else PROJECT_ROOT/.venv-engines/bin/python where it
-                       exists, else the current interpreter
+    engines_python()   $RLSCALING_ENGINES_PYTHON, else the current interpreter where it has the engine,
+                       else PROJECT_ROOT/.venv-engines/bin/python where it exists, else the current one
     visible_gpus()     the GPUs this process may use (CUDA_VISIBLE_DEVICES, Slurm, torch)
 """
 
@@ -27,11 +27,17 @@ def engines_venv_python() -> Path | None:
     return python if python.is_file() and os.access(python, os.X_OK) else None
 
 
-def engines_python(env: dict[str, str] | None = None) -> str:
-    """The interpreter that runs verl and vLLM (see the module docstring)."""
+def engines_python(env: dict[str, str] | None = None, module: str = "verl") -> str:
+    """The interpreter that runs verl and vLLM: $RLSCALING_ENGINES_PYTHON; else this interpreter where it
+    can import `module` (a GPU node's engines environment running the rule); else .venv-engines where it
+    exists; else this interpreter (which then reports the missing package)."""
+    import importlib.util
+
     env = os.environ if env is None else env
     if env.get(ENGINES_PYTHON_ENV):
         return env[ENGINES_PYTHON_ENV]
+    if importlib.util.find_spec(module) is not None:
+        return sys.executable
     venv = engines_venv_python()
     return str(venv) if venv else sys.executable
 

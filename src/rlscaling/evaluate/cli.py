@@ -46,7 +46,7 @@ def _run_in_engines_python(args: argparse.Namespace) -> None:
 
     if importlib.util.find_spec("vllm") is not None:
         return
-    python = engines_python()
+    python = engines_python(module="vllm")
     # venv interpreters are symlinks to one base interpreter: compare the environments, not the binaries
     if Path(os.path.abspath(python)).parent.parent == Path(sys.prefix):
         raise UserError(
@@ -87,16 +87,29 @@ def main(args: argparse.Namespace) -> int:
     engine = make_engine(params, args.model, threads)
     step = step_from_dir(args.out_dir)
     out_dir = Path(args.out_dir)
+    summaries = []
     for bench in benches:
         summary, samples = evaluate_bench(
             engine, bench, params, methods[bench.name], score_fn, model=str(args.model), step=step
         )
         write_parquet(out_dir / f"{bench.name}.samples.parquet", samples)
         write_json(out_dir / f"{bench.name}.json", summary)
+        summaries.append(summary)
         print(
             f"{bench.name}: pass@1 {summary['pass_at_1']:.4f} (+- {summary['pass_at_1_stderr'] or 0:.4f}), "
             f"format {summary['format_rate']:.3f}, {summary['n_problems']} problems x {params.n_samples}, "
             f"{summary['seconds']:.1f} s",
             file=sys.stderr,
         )
+    _track(out_dir, step, summaries)
     return 0
+
+
+def _track(out_dir: Path, step: int | None, summaries: list[dict]) -> None:
+    """With tracking on (rlscaling.tracking, settings from the workflow's environment): the checkpoint's
+    results to its run's tracked run, against the RL step (the run is the folder above step_K)."""
+    from rlscaling import tracking
+
+    settings = tracking.Settings.from_environment()
+    if settings.enabled and step is not None:
+        tracking.log_evaluation(settings, out_dir.resolve().parent.name, step, summaries)
