@@ -316,7 +316,9 @@ def test_check_table_refuses_pass_at_k_or_loss_outside_0_1_naming_column_and_row
 
 
 def test_replicates_keep_one_row_each_with_their_own_base_models_record(tmp_path):
-    runs = {f"xs__rep-{k}": {"size": "xs", "variant": {}, "replicate": k, "model": f"xs/rep{k}"} for k in (0, 1)}
+    runs = {
+        f"xs__rep-{k}": {"size": "xs", "variant": {}, "replicate": k, "model": f"xs/rep{k}"} for k in (0, 1)
+    }
     s, params = make_study(tmp_path, runs=runs)
     for k, n in ((0, 1000.0), (1, 1000.0)):
         (s / "models" / "xs" / f"rep{k}").mkdir(parents=True)

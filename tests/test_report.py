@@ -264,3 +264,134 @@ def test_a_fit_with_a_nan_r2_is_shown_as_nan_and_fails_the_fit_check(study):
     row = next(x for x in section(text, "Fits").splitlines() if x.startswith("| paper__C__full"))
     assert "**NaN**" in row
     assert check_result(text, "fit R²") == "**FAIL**"
+
+
+# -- replicates: means ± standard errors, checks judged with the replicates' error --------------------
+
+
+def replicated_frame(gains: dict[str, list[float]], base: float = 0.2) -> pd.DataFrame:
+    """Replicates of every size: replicate k of size s gains gains[s][k] from `base` (held-out)."""
+    parts = []
+    for k in range(len(next(iter(gains.values())))):
+        df = curves_frame(
+            base={s: base for s in SIZES},
+            final={s: base + gains[s][k] + 0.01 * i for i, s in enumerate(SIZES)},
+        )
+        df["replicate"] = k
+        df["run"] = df["run"] + f"__rep-{k}"
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_per_size_table_shows_mean_and_standard_error_over_replicates(study):
+    replicated_frame({"xs": [0.10, 0.12, 0.14], "s": [0.2] * 3, "m": [0.3] * 3}).to_parquet(
+        study / "curves.parquet"
+    )
+    row = next(x for x in section(run_report(study), "Per size").splitlines() if x.startswith("| xs"))
+    # gains 0.10, 0.12, 0.14: mean 0.12, sd 0.02, standard error 0.02 / sqrt(3) = 0.012
+    assert "| 3 |" in row and "+0.120 ± 0.012" in row
+
+
+def test_without_replicates_the_per_size_table_shows_values_alone(study):
+    row = next(x for x in section(run_report(study), "Per size").splitlines() if x.startswith("| xs"))
+    assert "±" not in row and "0.100" in row
+
+
+def test_a_gain_whose_replicates_straddle_zero_fails_despite_a_mean_above_the_threshold(study):
+    # xs: mean +0.067 over -0.10, +0.10, +0.20: its 95% interval (t with 2 dof) reaches below 0
+    replicated_frame({"xs": [-0.10, 0.10, 0.20], "s": [0.2] * 3, "m": [0.3] * 3}).to_parquet(
+        study / "curves.parquet"
+    )
+    text = run_report(study)
+    assert check_result(text, "RL gain") == "**FAIL**"
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+    assert "below: xs +0.067 ±" in line and "s +0.210" not in line.split("below:")[1]
+
+
+def test_consistent_replicated_gains_pass_with_their_lower_bound_shown(study):
+    replicated_frame({"xs": [0.10, 0.11, 0.12], "s": [0.2, 0.21, 0.22], "m": [0.3, 0.31, 0.32]}).to_parquet(
+        study / "curves.parquet"
+    )
+    text = run_report(study)
+    assert check_result(text, "RL gain") == "pass"
+    assert "95% low +0." in next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+
+
+def test_final_loss_is_judged_as_a_trend_with_its_interval_not_pair_by_pair(study):
+    # one pair rises (s -> m by 0.005) but the fitted slope over log10 N is clearly below 0
+    final = {"xs": 0.20, "s": 0.505, "m": 0.50}
+    curves_frame(final=final).to_parquet(study / "curves.parquet")
+    assert check_result(run_report(study), "final loss decreasing") == "**FAIL**"  # 3 points: t(1 dof) = 12.7
+    replicated_frame({"xs": [0.0, 0.01, 0.02], "s": [0.30, 0.31, 0.32], "m": [0.29, 0.30, 0.31]}).to_parquet(
+        study / "curves.parquet"
+    )
+    text = run_report(study)
+    assert check_result(text, "final loss decreasing") == "pass"
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| final loss"))
+    assert "per decade of N over 9 runs" in line and "rises: s → m" in line
+
+
+def test_a_flat_final_loss_within_replicate_noise_fails(study):
+    replicated_frame({"xs": [0.1, 0.3, 0.2], "s": [0.3, 0.1, 0.2], "m": [0.2, 0.1, 0.3]}).to_parquet(
+        study / "curves.parquet"
+    )
+    assert check_result(run_report(study), "final loss decreasing") == "**FAIL**"
+
+
+def test_kn_checks_pass_for_an_identified_saturation(study):
+    text = run_report(study)
+    assert check_result(text, "k(N) rising") == "pass"
+    assert check_result(text, "K_max and N0 intervals") == "pass"
+
+
+def test_a_k_max_interval_at_the_optimizer_bound_fails_naming_the_fit(study):
+    bad = fit("paper__C__full")
+    bad["ci95"]["K_max"] = [0.014, 2.0]
+    bad["interval_flags"] = [
+        {"param": "K_max", "kind": "ci_at_bound", "value": 0.1, "ci": [0.014, 2.0], "bound": 2.0}
+    ]
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(bad))
+    text = run_report(study)
+    assert check_result(text, "K_max and N0 intervals") == "**FAIL**"
+    assert "paper__C__full K_max ci_at_bound (bound 2)" in section(text, "Checks")
+
+
+def test_a_k_max_interval_reaching_zero_fails_the_rising_check(study):
+    flat = fit("paper__C__full")
+    flat["ci95"]["K_max"] = [0.0, 0.2]
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(flat))
+    assert check_result(run_report(study), "k(N) rising") == "**FAIL**"
+
+
+def test_kn_checks_are_not_applicable_without_a_k_max_fit(study):
+    assert check_result(run_report(study, fits=[]), "k(N) rising") == "n/a"
+
+
+# -- rlscaling report --check: CI fails when summary.md does ------------------------------------------
+
+
+def test_check_exits_0_when_every_check_passes(study, capsys):
+    run_report(study)
+    assert cli_main(["report", "--check", str(study / "summary.md")]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+
+
+def test_check_exits_1_and_names_the_failed_check(study, capsys):
+    # final L 0.88, 0.68, 0.48: a straight line in log10 N; only xs's gain (+0.02) fails
+    curves_frame(final={"xs": 0.12, "s": 0.32, "m": 0.52}).to_parquet(study / "curves.parquet")
+    run_report(study)
+    capsys.readouterr()
+    assert cli_main(["report", "--check", str(study / "summary.md")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  RL gain" in out and "xs +0.020" in out and "1 of 6 checks FAIL" in out
+
+
+def test_check_of_a_file_without_checks_is_a_user_error(tmp_path, capsys):
+    (tmp_path / "x.md").write_text("# not a summary\n")
+    assert cli_main(["report", "--check", str(tmp_path / "x.md")]) == 2
+    assert "no '## Checks' section" in capsys.readouterr().err
+
+
+def test_writing_needs_the_study_dir_curves_and_output(tmp_path, capsys):
+    assert cli_main(["report", "--curves", str(tmp_path / "c.parquet")]) == 2
+    assert "--study-dir is required" in capsys.readouterr().err

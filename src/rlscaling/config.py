@@ -6,8 +6,8 @@ The same code serves the Snakefile (which also runs Snakemake's own `validate`) 
 - sizes: the model family (tiny sizes pre-trained here, or hub models given by path / id);
 - sweep: optional variant dimensions (seed, reward, rollouts_per_prompt, lr, reuse_tau, ...);
 - replicates: independent repeats of every run, each with its own base model (tiny family) and seeds;
-- runs = sizes x sweep x replicates; each run is trained in segments of `training.segment_steps` RL steps and every
-  checkpoint (step 0 = the base model) is evaluated on every benchmark.
+- runs = sizes x sweep x replicates; each run is trained in segments of `training.segment_steps` RL
+  steps and every checkpoint (step 0 = the base model) is evaluated on every benchmark.
 
 Errors name the offending key, e.g. `training.segment_steps: 50 is longer than training.total_steps (40)`.
 """

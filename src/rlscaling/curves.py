@@ -194,7 +194,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return obj
 
 
-def size_record(study_dir: Path, size: str, models: dict[str, Any], model: str | None = None) -> dict[str, Any]:
+def size_record(
+    study_dir: Path, size: str, models: dict[str, Any], model: str | None = None
+) -> dict[str, Any]:
     """{N, N_nonembed, C_pretrain} of a model size (tiny: the pretrain.json of its base model `model`,
     models/{model}/, default the size itself; hub: the config)."""
     from rlscaling.compute import pretrain_flops

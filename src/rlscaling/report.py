@@ -6,15 +6,24 @@ Sections:
 - study table: per run, size, N, N_nonembed, base pass@1 (step 0) and final pass@1 on the main
   benchmark (`heldout`, else the first one), the gain, pass@k at the final step, pre-training FLOPs
   and RL FLOPs (final cumulative C);
+- per-size table: base, final pass@1, gain and final L per size as mean ± standard error over the
+  size's replicates (runs of a study with `replicates` > 1; one run: the value alone);
 - per-benchmark table: base vs final pass@1 of every run on every benchmark;
 - fit table: one row per fit JSON (law, x, scenario, K_max and N0 with 95% intervals, R^2 linear and
   log, points, held-out error of prediction scenarios);
-- checks the study must satisfy, each marked pass / FAIL (n/a when it cannot be judged):
-  every size's base pass@1 in [0.05, 0.60], gain >= 0.05 for every size, final loss decreasing
-  with N, every fit's R^2 >= 0.9;
+- checks the study must satisfy, each marked pass / FAIL (n/a when it cannot be judged), judged
+  with the replicates' error where the study has replicates:
+  every size's mean base pass@1 in [0.05, 0.60]; every size's mean RL gain >= 0.05 and, with
+  replicates, its 95% interval (Student t over replicates) above 0; final loss falling with N as a
+  trend (least-squares slope of every run's final L on log10 N, 95% interval below 0); k(N) rising
+  with N (K_max's 95% interval above 0: k(N) = K_max·N/(N+N0)); K_max and N0 intervals clear of the
+  fit's optimizer bounds (FIT.json interval_flags); every fit's R^2 >= 0.9;
 - the data stage's record (scalar entries of S/data/report.json), when present;
 - wall time per stage, summed from Snakemake's benchmark files S/benchmarks/**/*.tsv;
 - links to the figures S/figures/*.png that exist.
+
+`rlscaling report --check S/summary.md` reads the Checks table of a written summary.md, prints the
+checks that FAIL, and exits 1 when there is one (0 when all pass or are n/a): for CI, after the study.
 """
 
 from __future__ import annotations
@@ -33,6 +42,28 @@ BASE_RANGE = (0.05, 0.60)
 MIN_GAIN = 0.05
 MIN_R2 = 0.9
 MAIN_BENCH = "heldout"
+CONFIDENCE = 0.95
+# the fit parameters whose intervals must stay clear of the optimizer's bounds
+IDENTIFIED_PARAMS = ("K_max", "N0")
+
+
+def t_quantile(dof: int, confidence: float = CONFIDENCE) -> float:
+    """Two-sided Student t quantile for `dof` degrees of freedom (4.30 for 2 at 95%)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + confidence / 2, dof))
+
+
+def mean_se(values: Any) -> tuple[float | None, float | None, int]:
+    """(mean, standard error of the mean, n) of the finite values; the error is None below 2 values."""
+    vals = [float(v) for v in values if finite_or_none(v) is not None]
+    if not vals:
+        return None, None, 0
+    m = sum(vals) / len(vals)
+    if len(vals) < 2:
+        return m, None, len(vals)
+    var = sum((v - m) ** 2 for v in vals) / (len(vals) - 1)
+    return m, math.sqrt(var / len(vals)), len(vals)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -170,6 +201,8 @@ def run_summary(df: Any, bench: str) -> Any:
             "C_pretrain": last.get("C_pretrain"),
             "C": last.get("C"),
         }
+        if "replicate" in g.columns:
+            row["replicate"] = int(last["replicate"])
         for c in k_cols:
             row[c] = last[c]
         rows.append(row)
@@ -194,6 +227,48 @@ def study_table(summary: Any) -> str:
         ]
         cells += [fmt(r[c], "p") for c in k_cols] + [fmt(r["C_pretrain"], "e"), fmt(r["C"], "e")]
         rows.append(cells)
+    return table(header, rows)
+
+
+def size_stats(summary: Any) -> Any:
+    """Per size (ordered by N): N, runs (n), and mean / standard error over the size's runs of base,
+    final, gain and final L (= 1 - final). The error is kept only when the runs are replicates (the
+    table has a `replicate` column: a study with replicates > 1); otherwise it is None."""
+    import pandas as pd
+
+    replicated = "replicate" in summary.columns
+    rows = []
+    for size, g in summary.groupby("size", sort=False):
+        row: dict[str, Any] = {"size": size, "N": g["N"].iloc[0], "n": len(g)}
+        for col in ("base", "final", "gain"):
+            m, se, _ = mean_se(g[col])
+            row[col], row[f"{col}_se"] = m, se if replicated else None
+        row["L"] = None if row["final"] is None else 1.0 - row["final"]
+        row["L_se"] = row["final_se"]
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("N", kind="stable").set_index("size")
+
+
+def _pm(value: Any, se: Any, kind: str) -> str:
+    """'0.329 ± 0.020' (or the value alone without an error)."""
+    text = fmt(value, kind)
+    return text if finite_or_none(se) is None else f"{text} ± {fmt(se, 'p')}"
+
+
+def size_table(stats: Any) -> str:
+    header = ["size", "N", "runs", "base pass@1", "final pass@1", "gain", "final L"]
+    rows = [
+        [
+            fmt(str(size)),
+            fmt(r["N"], "e"),
+            str(int(r["n"])),
+            _pm(r["base"], r["base_se"], "p"),
+            _pm(r["final"], r["final_se"], "p"),
+            _pm(r["gain"], r["gain_se"], "d"),
+            _pm(r["L"], r["L_se"], "p"),
+        ]
+        for size, r in stats.iterrows()
+    ]
     return table(header, rows)
 
 
@@ -285,19 +360,15 @@ def _flag_lines(fits: list[dict[str, Any]]) -> str:
 
 
 def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(check, 'pass' | 'FAIL' | 'n/a', detail) for every check the study must satisfy. Sizes with
-    several runs (sweeps) are judged on the mean over their runs."""
-    per_size = (
-        summary.groupby("size", sort=False)
-        .agg(N=("N", "first"), base=("base", "mean"), final=("final", "mean"), gain=("gain", "mean"))
-        .sort_values("N")
-    )
+    """(check, 'pass' | 'FAIL' | 'n/a', detail) for every check the study must satisfy (see the module
+    doc). Sizes with several runs are judged on their mean; with replicates, on its 95% interval too."""
+    per_size = size_stats(summary)
     out = []
     lo, hi = BASE_RANGE
     if per_size["base"].isna().all():  # e.g. imported curves that start after step 0
         out.append((f"base pass@1 in [{lo:.2f}, {hi:.2f}] for every size", "n/a", "no step-0 evaluations"))
         out.append((f"RL gain >= {MIN_GAIN:.2f} for every size", "n/a", "no step-0 evaluations"))
-        return out + _later_checks(per_size, fits)
+        return out + _later_checks(summary, per_size, fits)
     bad = [
         f"{s} {fmt(r['base'], 'p')}"
         for s, r in per_size.iterrows()
@@ -312,43 +383,79 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
             else ", ".join(f"{s} {fmt(r['base'], 'p')}" for s, r in per_size.iterrows()),
         )
     )
-    bad = [
-        f"{s} {fmt(r['gain'], 'd')}"
-        for s, r in per_size.iterrows()
+    out.append(_gain_check(per_size))
+    return out + _later_checks(summary, per_size, fits)
+
+
+def _gain_check(per_size: Any) -> tuple[str, str, str]:
+    """Every size's mean gain >= MIN_GAIN, and with replicates its 95% interval above 0."""
+    name = f"RL gain >= {MIN_GAIN:.2f} for every size, > 0 with {CONFIDENCE:.0%} confidence over replicates"
+    cells, bad = [], []
+    for s, r in per_size.iterrows():
+        gain, se = finite_or_none(r["gain"]), finite_or_none(r["gain_se"])
         # pass@1 values are fractions of samples: 0.300 - 0.250 is 0.04999... in floating point
-        if finite_or_none(r["gain"]) is None or r["gain"] < MIN_GAIN - 1e-9
-    ]
-    out.append(
-        (
-            f"RL gain >= {MIN_GAIN:.2f} for every size",
-            "FAIL" if bad else "pass",
-            "below: " + ", ".join(bad)
-            if bad
-            else ", ".join(f"{s} {fmt(r['gain'], 'd')}" for s, r in per_size.iterrows()),
-        )
-    )
-    return out + _later_checks(per_size, fits)
+        ok = gain is not None and gain >= MIN_GAIN - 1e-9
+        text = f"{s} {_pm(gain, se, 'd')}"
+        if gain is not None and se is not None:
+            low = gain - t_quantile(int(r["n"]) - 1) * se
+            ok = ok and low > 0
+            text += f" (95% low {low:+.3f})"
+        cells.append(text)
+        if not ok:
+            bad.append(text)
+    replicated = per_size["gain_se"].notna().any()
+    note = "" if replicated else " (one run per size: judged on the value, no replicate error)"
+    return (name, "FAIL" if bad else "pass", ("below: " + ", ".join(bad) if bad else ", ".join(cells)) + note)
 
 
-def _later_checks(per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def loss_trend(summary: Any) -> dict[str, Any] | None:
+    """Least-squares line of every run's final L (= 1 - final pass@1) on log10 N: {slope (per decade
+    of N), se, ci95 [lo, hi], points, sizes}; None with fewer than 3 points or 2 sizes."""
+    import numpy as np
+
+    d = summary[summary["final"].notna() & summary["N"].notna()]
+    x = np.log10(d["N"].to_numpy(dtype=float))
+    y = 1.0 - d["final"].to_numpy(dtype=float)
+    if len(x) < 3 or len(set(x)) < 2:
+        return None
+    xm = x - x.mean()
+    slope = float((xm * (y - y.mean())).sum() / (xm**2).sum())
+    resid = y - (y.mean() + slope * xm)
+    dof = len(x) - 2
+    se = float(math.sqrt((resid**2).sum() / dof / (xm**2).sum()))
+    half = t_quantile(dof) * se
+    return {
+        "slope": slope,
+        "se": se,
+        "ci95": [slope - half, slope + half],
+        "points": len(x),
+        "sizes": len(set(x)),
+    }
+
+
+def _later_checks(summary: Any, per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     out = []
-    losses = [(s, 1.0 - r["final"]) for s, r in per_size.iterrows()]
-    if len(losses) < 2:
-        out.append(("final loss decreasing with N", "n/a", "needs two sizes or more"))
+    name = "final loss decreasing with N (slope of final L on log10 N, 95% interval below 0)"
+    losses = [(s, r["L"]) for s, r in per_size.iterrows()]
+    trend = loss_trend(summary)
+    if trend is None:
+        out.append((name, "n/a", "needs two sizes and three runs or more"))
     else:
         rises = [
             f"{a[0]} → {b[0]} {b[1] - a[1]:+.3f}"
             for a, b in zip(losses[:-1], losses[1:], strict=True)
             if b[1] >= a[1]
         ]
-        values = ", ".join(f"{s} {fmt(v, 'p')}" for s, v in losses)
-        out.append(
-            (
-                "final loss decreasing with N",
-                "FAIL" if rises else "pass",
-                f"{values}; rises: {', '.join(rises)}" if rises else values,
-            )
+        lo, hi = trend["ci95"]
+        detail = (
+            f"slope {trend['slope']:+.3f} [{lo:+.3f}, {hi:+.3f}] per decade of N "
+            f"over {trend['points']} runs; "
+            + ", ".join(f"{s} {_pm(r['L'], r['L_se'], 'p')}" for s, r in per_size.iterrows())
         )
+        if rises:
+            detail += f"; rises: {', '.join(rises)}"
+        out.append((name, "pass" if hi < 0 else "FAIL", detail))
+    out += _kn_checks(fits)
     if not fits:
         out.append((f"fit R² >= {MIN_R2}", "n/a", "no fits given"))
     else:
@@ -362,6 +469,39 @@ def _later_checks(per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, 
             )
         )
     return out
+
+
+def _kn_checks(fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """k(N) rising with N (K_max's 95% interval above 0), and K_max / N0 intervals clear of the
+    optimizer's bounds, over the fits that estimate K_max (n/a when none does)."""
+    rising_name = "k(N) rising with N (K_max 95% interval above 0)"
+    bounds_name = "K_max and N0 intervals clear of the fit's bounds"
+    kn = [f for f in fits if _param(f, "K_max")[0] is not None]
+    if not kn:
+        return [
+            (rising_name, "n/a", "no fit estimates K_max"),
+            (bounds_name, "n/a", "no fit estimates K_max"),
+        ]
+    rising, bad_rising, at_bound = [], [], []
+    for f in kn:
+        k, ci = _param(f, "K_max")
+        n = str(f.get("_name"))
+        low = ci[0] if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
+        text = f"{n} {_with_ci(k, ci, 'g')}"
+        rising.append(text)
+        if finite_or_none(low) is None or low <= 0:
+            bad_rising.append(text + ("" if finite_or_none(low) is not None else " (no interval)"))
+        flags = f.get("interval_flags") if isinstance(f.get("interval_flags"), list) else []
+        for flag in flags:
+            if isinstance(flag, dict) and flag.get("param") in IDENTIFIED_PARAMS:
+                at_bound.append(
+                    f"{n} {flag.get('param')} {flag.get('kind')} (bound {fmt_value(flag.get('bound'))})"
+                )
+    clear = [f"{str(f.get('_name'))} N0 {_with_ci(*_param(f, 'N0'), 'e')}" for f in kn]
+    return [
+        (rising_name, "FAIL" if bad_rising else "pass", ", ".join(bad_rising or rising)),
+        (bounds_name, "FAIL" if at_bound else "pass", ", ".join(at_bound) if at_bound else ", ".join(clear)),
+    ]
 
 
 def data_rows(study_dir: Path, limit: int = 40) -> list[list[str]]:
@@ -416,6 +556,10 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
         f"## Study (benchmark `{bench}`)",
         "",
         study_table(summary),
+        "",
+        f"## Per size (benchmark `{bench}`; mean ± standard error over replicates)",
+        "",
+        size_table(size_stats(summary)),
         "",
         "## Per benchmark: base → final pass@1 (gain)",
         "",
@@ -474,18 +618,68 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study-dir", required=True, help="the study's results folder")
-    parser.add_argument("--curves", required=True, help="curves.parquet")
+    parser.add_argument("--study-dir", help="the study's results folder (required to write)")
+    parser.add_argument("--curves", help="curves.parquet (required to write)")
     parser.add_argument("--fits", nargs="*", default=[], help="fit JSON files")
-    parser.add_argument("-o", "--output", required=True, help="output Markdown, e.g. S/summary.md")
+    parser.add_argument("-o", "--output", help="output Markdown, e.g. S/summary.md (required to write)")
+    parser.add_argument(
+        "--check",
+        metavar="SUMMARY_MD",
+        help="instead of writing: read SUMMARY_MD's Checks table, print the failed checks, exit 1 if any",
+    )
+
+
+def read_checks(path: str | Path) -> list[tuple[str, str, str]]:
+    """(check, result, detail) rows of a summary.md's Checks table; UserError when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"--check: {path} does not exist")
+    text = path.read_text()
+    if "\n## Checks\n" not in text:
+        raise UserError(f"{path}: no '## Checks' section (not a summary.md written by rlscaling report?)")
+    body = text.split("\n## Checks\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in body.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if not line.startswith("|") or len(cells) < 3 or cells[0] in ("check", "") or set(cells[0]) <= {"-"}:
+            continue
+        rows.append((cells[0], cells[1].strip("*"), " | ".join(cells[2:])))
+    if not rows:
+        raise UserError(f"{path}: the Checks table has no rows")
+    return rows
+
+
+def check_summary(path: str | Path) -> int:
+    """Exit status of `--check`: 1 when a check FAILs (each printed), else 0."""
+    rows = read_checks(path)
+    failed = [r for r in rows if r[1] == "FAIL"]
+    for check, result, detail in rows:
+        print(f"{result:4s}  {check}" + (f": {detail}" if result == "FAIL" else ""))
+    if failed:
+        print(f"{path}: {len(failed)} of {len(rows)} checks FAIL")
+        return 1
+    return 0
 
 
 def main(args: argparse.Namespace) -> int:
     from rlscaling.io import write_text
 
+    if args.check:
+        return check_summary(args.check)
+    for flag, value in (
+        ("--study-dir", args.study_dir),
+        ("--curves", args.curves),
+        ("-o/--output", args.output),
+    ):
+        if not value:
+            raise UserError(f"{flag} is required (or give --check SUMMARY_MD)")
     study_dir = Path(args.study_dir)
     df = load_curves(args.curves)
     fits = [load_fit(p) for p in args.fits]
     out = Path(args.output)
     write_text(out, render(study_dir, df, fits, out))
+    from rlscaling import tracking  # opt-in: the fits, figures and summary.md to the study's tracked run
+
+    if (track := tracking.Settings.from_environment()).enabled:
+        tracking.log_study(track, args.fits, sorted((study_dir / "figures").glob("*.png")), out)
     return 0
