@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,cluster]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster,tracking]'
 	touch $@
 
 # verl 0.9.1 (CPU) in its own venv, .venv-engines: the verl tests run verl's own code there (they skip

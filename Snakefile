@@ -21,6 +21,13 @@ try:
 except UserError as err:
     raise WorkflowError(f"config: {err}")
 
+# Experiment tracking (opt-in, config `tracking`): the settings reach every job through the environment
+# (RLSCALING_TRACKING), not as params: tracking changes no output, so switching it on reruns nothing.
+# A cluster job parses this file again in its own process and exports them there. See rlscaling.tracking.
+from rlscaling.tracking import Settings as TrackingSettings
+
+TrackingSettings.from_config(config, rc.study_dir(config)).export()
+
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"

@@ -32,6 +32,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "checkpoint",
         "environments",
         "lifecycle",
+        "tracking",
     ),
     "domain": ("rewards", "data", "models", "tokenizer", "fit", "resources"),
     "stages": ("pretrain", "train", "evaluate", "curves", "curves_import"),

@@ -13,6 +13,7 @@ writes OUT atomically: an HF model folder that is also a resumable Trainer check
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,14 @@ def main(args: argparse.Namespace) -> int:
 
     read_training_rows(args.data)
     engine = params["engine"]
+    track = _tracking(params)
     if engine == "trl":
+        from rlscaling import tracking
         from rlscaling.train.trl import engine as trl_engine
 
-        trl_engine.train_segment(params, **common, checkpoint_every=args.checkpoint_every)
+        trl_engine.train_segment(
+            params, **common, checkpoint_every=args.checkpoint_every, report_to=tracking.report_to(track)
+        )
     elif engine == "verl":
         try:
             from rlscaling.train.verl import engine as verl_engine
@@ -96,7 +101,47 @@ def main(args: argparse.Namespace) -> int:
             if err.name != "rlscaling.train.verl.engine":
                 raise
             raise UserError("training.engine: verl is not available in this installation") from None
-        verl_engine.train_segment(params, **common)
+        verl_engine.train_segment(_with_verl_tracking(params, track), **common)
     else:  # the schema allows only the engines above
         raise UserError(f"training.engine: unknown engine {engine!r}")
+    if track.enabled:
+        _log_segment(track, params, Path(args.out), args.step)
     return 0
+
+
+def _tracking(params: dict[str, Any]):
+    """The tracking settings the workflow exported (rlscaling.tracking; backend none when unset). When on,
+    the engines' own loggers get the run's tracked-run id through this process's environment."""
+    from rlscaling import tracking
+
+    track = tracking.Settings.from_environment()
+    if track.enabled:
+        os.environ.update(tracking.environment(track, str(params.get("run") or "run")))
+    return track
+
+
+def _with_verl_tracking(params: dict[str, Any], track) -> dict[str, Any]:
+    """verl params with the tracking backend in training.verl.logger (wandb, tensorboard) and its
+    environment in training.verl.env (so it reaches verl's Ray workers too). Both keys are outside the
+    fingerprint of verl's resumable state: switching tracking on never restarts a run."""
+    from rlscaling import tracking
+
+    loggers = tracking.verl_loggers(track)
+    if not loggers:
+        return params
+    params = dict(params)
+    v = dict(params["verl"])
+    v["logger"] = list(dict.fromkeys([*v.get("logger", []), *loggers]))
+    v["env"] = {**(v.get("env") or {}), **tracking.environment(track, str(params.get("run") or "run"))}
+    params["verl"] = v
+    return params
+
+
+def _log_segment(track, params: dict[str, Any], out: Path, step: int) -> None:
+    """The segment's metrics.jsonl records (one schema for both engines) to the run's tracked run."""
+    from rlscaling import tracking
+    from rlscaling.train import metrics as M
+
+    first = step - int(params["segment_steps"])
+    records = [r for r in M.read(out / "metrics.jsonl") if first < int(r["step"]) <= step]
+    tracking.log_segment(track, str(params.get("run") or "run"), records)

@@ -71,12 +71,15 @@ def train_segment(
     *,
     checkpoint_every: int = 0,
     reward_func: Callable[..., list[float]] | None = None,
+    report_to: str | list[str] = "none",
 ) -> Path:
     """Train RL steps (step - segment_steps, step] from `init` on `data`; write the checkpoint `out`.
 
     `params`: the run's training settings (rlscaling.train.cli.parse_params). `init`: a base model folder
     (starts at step 0) or the previous segment's output. `reward_func`: a TRL reward function; default
-    rlscaling.rewards.trl_reward(params["reward"]). Returns `out`.
+    rlscaling.rewards.trl_reward(params["reward"]). `report_to`: TRL's per-step loggers (GRPOConfig.report_to;
+    rlscaling.tracking.report_to, which also sets the environment that continues the run's tracked run).
+    Returns `out`.
     """
     torch.set_num_threads(threads)
     init, data, out = Path(init), Path(data), Path(out)
@@ -110,7 +113,7 @@ def train_segment(
 
     final = work / f"checkpoint-{step}"
     if resume != final:  # else an interrupted run got as far as its final checkpoint
-        trainer = _build_trainer(params, init, data, step, work, first, reference, reward_func)
+        trainer = _build_trainer(params, init, data, step, work, first, reference, reward_func, report_to)
         recorder = _Recorder(
             trainer,
             rows=[r for r in previous if r["step"] > first],
@@ -136,7 +139,7 @@ def train_segment(
 # the trainer
 
 
-def _build_trainer(params, init, data, step, work, first, reference, reward_func):
+def _build_trainer(params, init, data, step, work, first, reference, reward_func, report_to="none"):
     """GRPOTrainer for this segment: model and tokenizer from `init`, prompts from `data` in file order."""
     tokenizer = load_tokenizer(init, check=False)  # verified by train_segment
     if tokenizer.pad_token is None:
@@ -178,11 +181,12 @@ def _build_trainer(params, init, data, step, work, first, reference, reward_func
         # plain float32, no recomputation: the tiny models are compute-bound on CPU, not memory-bound
         bf16=False,
         activation_checkpointing=False,
-        # the _Recorder decides when to save; metrics go to metrics.jsonl, progress to stderr
+        # the _Recorder decides when to save; metrics go to metrics.jsonl, progress to stderr, and to the
+        # experiment tracker when tracking is on (report_to)
         save_strategy="no",
         save_total_limit=2,
         logging_steps=1,
-        report_to="none",
+        report_to=report_to,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
     )

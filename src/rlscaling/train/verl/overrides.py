@@ -291,9 +291,11 @@ def build(seg: Segment) -> list[str]:
         # the file logger lives in verl's TaskRunner (a Ray actor, possibly on another node): the path
         # goes to every Ray worker through the job's runtime environment, not only the driver's
         o.append(("+ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH", str(seg.log_path)))
-    for key, val in sorted(plugin_environment(v).items()):
-        # verl's workers and vLLM servers are Ray actors: they get our plugin and the CPU mode's
-        # variables through the job's runtime environment as well as the driver's environment
+    worker_env = {**plugin_environment(v), **{str(k): str(x) for k, x in (v.get("env") or {}).items()}}
+    for key, val in sorted(worker_env.items()):
+        # verl's workers and vLLM servers are Ray actors: they get our plugin, the CPU mode's variables
+        # and training.verl.env (e.g. the tracker's run id, rlscaling.tracking) through the job's runtime
+        # environment as well as the driver's environment
         o.append((f"+ray_kwargs.ray_init.runtime_env.env_vars.{key}", val))
     if v.get("device") == "cpu":
         o += cpu_overrides(p)
