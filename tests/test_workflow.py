@@ -1,4 +1,4 @@
-"""The Snakemake workflow end to end on a reduced study (2 sizes, 6 steps in segments of 2), and the
+"""The Snakemake workflow end to end on a reduced study (3 sizes, 6 steps in segments of 2), and the
 behaviours users rely on: nothing reruns without a reason, settings invalidate only what they
 affect, longer training reuses earlier segments, targets build only their ancestors, and a killed
 training segment leaves nothing Snakemake would trust.
@@ -102,10 +102,10 @@ def test_curves_cover_every_run_step_and_bench(study: Path):
     import pandas as pd
 
     curves = pd.read_parquet(study / S / "curves.parquet")
-    assert set(curves["run"]) == {"xs", "s"}
+    assert set(curves["run"]) == {"xs", "s", "m"}
     assert sorted(set(curves["step"])) == [0, 2, 4, 6]
     assert set(curves["bench"]) == {"heldout", "ood"}
-    assert len(curves) == 2 * 4 * 2
+    assert len(curves) == 3 * 4 * 2
     final = curves[curves.step == 6]
     assert (final["C"] > 0).all() and (final["D"] == 6 * 4).all()
 
@@ -127,10 +127,10 @@ def test_raising_total_steps_trains_only_the_new_segments(study: Path):
     write_config(study, **{"training.total_steps": 8})
     try:
         jobs = planned_jobs(study, "all")
-        assert jobs["train_segment"] == 2 and jobs["evaluate"] == 2, jobs
+        assert jobs["train_segment"] == 3 and jobs["evaluate"] == 3, jobs  # one per size
         assert "pretrain" not in jobs and "data" not in jobs
         trained = planned_outputs(study, "train_segment", "all")
-        assert sorted(Path(p).name for p in trained) == ["step_000008", "step_000008"]
+        assert sorted(Path(p).name for p in trained) == ["step_000008"] * 3
     finally:
         write_config(study)
 
