@@ -327,13 +327,13 @@ _BOOT_DOC = {
 
 
 def _group_note(cs: CurveSet, skip: tuple[str, ...] = ()) -> list[str]:
-    """Notes (also printed) for grouping columns, other than size / run / seed and `skip`, whose
-    values differ between the fitted curves."""
+    """Notes (also printed) for grouping columns, other than identify.NEUTRAL_COLUMNS (size, run,
+    seed, replicate, ...) and `skip`, whose values differ between the fitted curves."""
     out: list[str] = []
     if not cs.keys:
         return out
     for col in cs.keys[0]:
-        if col in ("N", "size", "run", "N_nonembed", "seed") or col in skip:
+        if col in identify.NEUTRAL_COLUMNS or col in skip:
             continue
         vals = sorted({str(k.get(col)) for k in cs.keys})
         if len(vals) > 1:

@@ -1,0 +1,77 @@
+"""Specification of replicates across the stages that read them (issue 15): fits of a study with
+`replicates: k` bootstrap over seeds (replicates), never note the replicate column as pooled
+experiments, and the workflow plans one base model per size and replicate."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rlscaling.cli import main as cli_main
+from rlscaling.paths import PROJECT_ROOT
+
+SIZES = {"xs": 7e4, "s": 2e5, "m": 6e5, "l": 2e6}
+
+
+def replicated_curves(path, replicates: int = 3) -> None:
+    """Paper-law curves (K_max 0.3, N0 3e5) for 4 sizes x `replicates`, each replicate with its own
+    E0 and a little noise per point, as `rlscaling curves build` writes them for a replicated study."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for size, n in SIZES.items():
+        k = 0.3 * n / (n + 3e5)
+        for rep in range(replicates):
+            e0 = 0.8 - 0.1 * np.log10(n / 7e4) + rng.normal(0, 0.02)
+            for step in (25, 50, 75, 100):
+                c = 6 * n * 3e4 * step
+                loss = e0 * (c / 1e12) ** -k * (1 + rng.normal(0, 0.01))
+                rows.append(
+                    {"study": "t", "run": f"{size}__rep-{rep}", "size": size, "family": "tiny", "N": n,
+                     "N_nonembed": n / 2, "replicate": rep, "seed": 1000 * rep, "step": step,
+                     "D": 16.0 * step, "C": c, "C_pretrain": 6 * n * 1e6, "bench": "heldout",
+                     "pass_at_1": 1 - loss, "L": loss}
+                )  # fmt: skip
+    pd.DataFrame(rows).to_parquet(path)
+
+
+def test_a_fit_of_replicated_curves_bootstraps_over_seeds(tmp_path, capsys):
+    replicated_curves(tmp_path / "curves.parquet")
+    out = tmp_path / "fit.json"
+    argv = ["fit", str(tmp_path / "curves.parquet"), "-o", str(out), "--law", "paper", "--x", "C"]
+    assert cli_main(argv + ["--where", "bench=heldout", "--bootstrap", "30"]) == 0
+    fit = json.loads(out.read_text())
+    assert fit["bootstrap"]["unit"] == "seed"
+    lo, hi = fit["ci95"]["K_max"]
+    assert lo < fit["params"]["K_max"] < hi and hi > lo
+    assert not any("fitting curves across replicate" in n for n in fit["notes"])
+    assert "fitting curves across" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_workflow_plans_a_full_chain_per_replicate(tmp_path):
+    cfg = yaml.safe_load((PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml").read_text())
+    cfg["replicates"] = 2
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(PROJECT_ROOT / "Snakefile"),
+           "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
+           "all", "-n"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    sizes = list(cfg["models"]["sizes"])
+    stats = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    assert counts["pretrain"] == 2 * len(sizes)
+    assert counts["run_metrics"] == 2 * len(sizes)
+    for size in sizes:
+        for k in (0, 1):
+            assert f"results/mini/models/{size}/rep{k}/base" in text
+            assert f"results/mini/runs/{size}__rep-{k}/" in text
