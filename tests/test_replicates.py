@@ -75,3 +75,17 @@ def test_the_workflow_plans_a_full_chain_per_replicate(tmp_path):
         for k in (0, 1):
             assert f"results/mini/models/{size}/rep{k}/base" in text
             assert f"results/mini/runs/{size}__rep-{k}/" in text
+
+
+def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rlscaling.figures.base import _Context
+    from rlscaling.figures.loss import _pass1_vs_step
+
+    replicated_curves(tmp_path / "curves.parquet")
+    fig = _pass1_vs_step(_Context(pd.read_parquet(tmp_path / "curves.parquet"), [], "heldout"))
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [f"{s} (mean ± s.e., 3 replicates)" for s in SIZES]
+    assert len(fig.axes[0].containers) == len(SIZES)  # one errorbar container per size

@@ -89,9 +89,19 @@ def _pass1_vs_step(ctx: _Context) -> Any:
     groups = _curve_groups(df)
     colors = _colors([N for _, N, _ in groups])
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    replicated = "replicate" in df.columns and df["replicate"].nunique() > 1
     for label, N, g in groups:
         y = g[col] if col else 1.0 - g["L"]
-        ax.plot(g["step"], y, "-o", ms=2.5, lw=1.2, color=colors[N], label=label)
+        if replicated:  # each replicate faint, their mean ± standard error per size below
+            ax.plot(g["step"], y, "-", lw=0.6, alpha=0.35, color=colors[N])
+        else:
+            ax.plot(g["step"], y, "-o", ms=2.5, lw=1.2, color=colors[N], label=label)
+    if replicated:
+        groups = _replicate_means(df, col)
+        for label, N, g in groups:
+            reps = int(g["n"].max())
+            ax.errorbar(g["step"], g["mean"], yerr=g["se"], fmt="-o", ms=2.5, lw=1.2, capsize=2,
+                        color=colors[N], label=f"{label} (mean ± s.e., {reps} replicates)")  # fmt: skip
     ax.set_xlabel("RL step")
     ax.set_ylabel("pass@1")
     bench = df["bench"].iloc[0] if "bench" in df.columns else ""
@@ -103,6 +113,18 @@ def _pass1_vs_step(ctx: _Context) -> Any:
         ax.legend(fontsize=7, ncol=2)
     ax.grid(True, alpha=0.2)
     return fig
+
+
+def _replicate_means(df: Any, col: str | None) -> list[tuple[str, float, Any]]:
+    """(size label, N, per-step table of mean, se (standard error over replicates), n) per size."""
+    d = df.assign(_y=df[col] if col else 1.0 - df["L"])
+    label_col = "size" if "size" in d.columns else "N"
+    out = []
+    for (label, N), g in d.groupby([label_col, "N"], sort=False):
+        t = g.groupby("step")["_y"].agg(["mean", "std", "count"]).reset_index()
+        t["se"] = (t["std"] / t["count"] ** 0.5).fillna(0.0)
+        out.append((str(label), float(N), t.rename(columns={"count": "n"})))
+    return sorted(out, key=lambda x: x[1])
 
 
 def _transfer(ctx: _Context) -> Any:
