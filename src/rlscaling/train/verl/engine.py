@@ -50,6 +50,7 @@ from rlscaling.train import metrics as M
 from rlscaling.train.verl import VERL_VERSION, settings
 from rlscaling.train.verl import metrics as VM
 from rlscaling.train.verl import overrides as O
+from rlscaling.train.verl import processes as P
 from rlscaling.resources import ClusterShape
 
 ENGINE = "verl"
@@ -305,31 +306,32 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def run_trainer(command: list[str], env: dict[str, str]) -> int:
-    """Run verl's trainer and return its exit status; no process of it outlives this call or its caller.
+    """Run verl's trainer and return its exit status; no process of it outlives this call or its job.
 
-    The trainer runs in a session (process group) of its own, dies with this process (PR_SET_PDEATHSIG:
-    a SIGKILLed job takes verl's driver with it, and Ray's own fate-sharing takes the raylet, GCS and
-    workers with the driver), and whatever of its group is still alive when it exits, or when this
-    process is interrupted or terminated, is killed (Ray workers, vLLM engine cores)."""
+    Everything the trainer starts carries a marker in its environment (rlscaling.train.verl.processes).
+    The trainer dies with this process (PR_SET_PDEATHSIG), a reaper in a session of its own kills every
+    marked process once this process is gone (a SIGKILLed job included), and when the trainer exits or
+    this process is terminated, every marked process still alive (Ray agents and workers, vLLM engine
+    cores) is killed here."""
     import signal
 
+    token = P.new_token()
+    env = {**env, P.SEGMENT_ENV: token}
+    reaper = P.start_reaper(token)
     proc = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
 
-    def kill_group(*_: Any) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+    def on_term(signum: int, frame: Any) -> None:
+        P.kill_marked(token)
+        sys.exit(128 + signum)
 
-    previous = {
-        sig: signal.signal(sig, lambda s, f: (kill_group(), sys.exit(128 + s))) for sig in (signal.SIGTERM,)
-    }
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         return proc.wait()
     finally:
-        kill_group()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        P.kill_marked(token)
+        reaper.kill()
+        reaper.wait()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def record_weight_dtype(model_dir: Path) -> str:

@@ -1,0 +1,62 @@
+"""No process of a verl segment outlives its job (rlscaling.train.verl.processes), with stand-in
+processes: a marked process tree whose starter is SIGKILLed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from rlscaling.train.verl import processes as P
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc (Linux)")
+
+
+def wait_for(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_marked_processes_are_found_by_their_environment_and_killed():
+    token = P.new_token()
+    env = {**os.environ, P.SEGMENT_ENV: token}
+    # a detached grandchild in a session of its own, as Ray's agents are
+    proc = subprocess.Popen(["setsid", "sleep", "300"], env=env)
+    try:
+        assert wait_for(lambda: len(P.marked_pids(token)) == 1)
+        assert P.kill_marked(token) >= 1
+        assert wait_for(lambda: P.marked_pids(token) == [])
+    finally:
+        proc.kill()
+
+
+def test_a_sigkilled_job_leaves_no_marked_process_behind():
+    """The job (a stand-in for `rlscaling train`) starts the reaper and a marked tree that outlives it
+    (detached, re-parented to init); SIGKILL of the job must still take the tree down."""
+    token = P.new_token()
+    job = textwrap.dedent(
+        f"""
+        import os, subprocess, time
+        from rlscaling.train.verl import processes as P
+        P.start_reaper({token!r})
+        env = {{**os.environ, P.SEGMENT_ENV: {token!r}}}
+        subprocess.Popen(["setsid", "bash", "-c", "sleep 300 & sleep 300"], env=env)
+        time.sleep(300)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", job])
+    assert wait_for(lambda: len(P.marked_pids(token)) >= 2), "the marked tree did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = [] if wait_for(lambda: P.marked_pids(token) == []) else P.marked_pids(token)
+    P.kill_marked(token)
+    assert left == []
