@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rlscaling.errors import UserError
-from rlscaling.io import finite_or_none, read_jsonl
+from rlscaling.io import finite_or_none, read_json_object, read_jsonl
 
 
 def test_read_jsonl_returns_the_objects_and_skips_blank_lines(tmp_path):
@@ -34,6 +34,18 @@ def test_read_jsonl_names_the_file_and_line_of_a_bad_line(tmp_path, text, messag
 def test_read_jsonl_of_a_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_read_json_object_names_the_file_of_a_bad_one(tmp_path):
+    p = tmp_path / "fit.json"
+    p.write_text('{"law": "paper"}')
+    assert read_json_object(p) == {"law": "paper"}
+    for text, message in (("{", "fit.json: not valid JSON"), ("[]", "fit.json: expected a JSON object")):
+        p.write_text(text)
+        with pytest.raises(UserError, match=message):
+            read_json_object(p)
+    with pytest.raises(UserError, match="does not exist"):
+        read_json_object(tmp_path / "missing.json")
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
-from rlscaling.io import finite_or_none, read_jsonl
+from rlscaling.io import finite_or_none, read_json_object, read_jsonl
 
 _STEP_DIR_RE = re.compile(r"step_(\d+)$")
 
@@ -184,16 +184,6 @@ def cumulative_by_step(
     return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: not valid JSON ({err.msg})") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return obj
-
-
 def size_record(
     study_dir: Path, size: str, models: dict[str, Any], model: str | None = None
 ) -> dict[str, Any]:
@@ -216,7 +206,7 @@ def size_record(
     path = study_dir / "models" / (model or size) / "pretrain.json"
     if not path.is_file():
         raise UserError(f"{path} does not exist (pre-training record of size {size})")
-    rec = _read_json(path)
+    rec = read_json_object(path)
     n = next(
         (finite_or_none(rec[k]) for k in ("N", "n_params") if finite_or_none(rec.get(k)) is not None), None
     )
@@ -299,7 +289,7 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
             acc = cumulative[step]
             for bench in benches:
                 path = study_dir / "eval" / run / f"step_{step:06d}" / f"{bench}.json"
-                ev = _read_json(path)
+                ev = read_json_object(path)
                 if "pass_at_1" not in ev:
                     raise UserError(f"{path}: missing field `pass_at_1`")
                 p1 = _rate(ev["pass_at_1"], path, "pass_at_1")

@@ -101,6 +101,21 @@ def read_params_json(text: str, option: str = "--params-json") -> dict[str, Any]
     return params
 
 
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in a file. Raises UserError naming the file (missing, not valid JSON, not an
+    object)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist")
+    try:
+        obj = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err.msg})") from None
+    if not isinstance(obj, dict):
+        raise UserError(f"{path}: expected a JSON object")
+    return obj
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """The records (JSON objects) of a JSONL file, blank lines skipped. Raises UserError naming the file
     (missing) or the file and line (not valid JSON, not an object)."""

@@ -17,7 +17,7 @@ Sections:
   replicates, its 95% interval (Student t over replicates) above 0; final loss falling with N as a
   trend (least-squares slope of every run's final L on log10 N, 95% interval below 0); k(N) rising
   with N (K_max's 95% interval above 0: k(N) = K_max·N/(N+N0)); K_max and N0 intervals clear of the
-  fit's optimizer bounds (FIT.json interval_flags); every fit's R^2 >= 0.9;
+  fit's optimizer bounds and not of zero width (FIT.json interval_flags); every fit's R^2 >= 0.9;
 - the data stage's record (scalar entries of S/data/report.json), when present;
 - wall time per stage, summed from Snakemake's benchmark files S/benchmarks/**/*.tsv;
 - links to the figures S/figures/*.png that exist.
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
-from rlscaling.io import finite_or_none
+from rlscaling.io import finite_or_none, read_json_object
 
 BASE_RANGE = (0.05, 0.60)
 MIN_GAIN = 0.05
@@ -131,12 +131,7 @@ def load_fit(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"--fits: {path} does not exist")
-    try:
-        obj = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path}: not valid JSON ({err.msg})") from None
-    if not isinstance(obj, dict):
-        raise UserError(f"{path}: expected a JSON object")
+    obj = read_json_object(path)
     obj.setdefault("_name", path.name.removesuffix(".json"))
     return obj
 
@@ -475,7 +470,7 @@ def _kn_checks(fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """k(N) rising with N (K_max's 95% interval above 0), and K_max / N0 intervals clear of the
     optimizer's bounds, over the fits that estimate K_max (n/a when none does)."""
     rising_name = "k(N) rising with N (K_max 95% interval above 0)"
-    bounds_name = "K_max and N0 intervals clear of the fit's bounds"
+    bounds_name = "K_max and N0 intervals identified (clear of the fit's bounds, not of zero width)"
     kn = [f for f in fits if _param(f, "K_max")[0] is not None]
     if not kn:
         return [
