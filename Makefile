@@ -49,5 +49,13 @@ lint: setup
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/ruff check src tests
 
+# the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then every summary.md
+# check and the fitted K_max / N0 with intervals per seed: results/robustness/robustness.md. Three full
+# studies: ~40 idle-machine minutes on 2 cores. ROBUSTNESS_ARGS: e.g. --seeds 3,4,5, --table-only,
+# --configfile workflow/presets/tiny-robust.yaml
+.PHONY: robustness
+robustness: setup
+	$(PY) benchmarks/robustness.py --cores $(CORES) $(ROBUSTNESS_ARGS)
+
 clean-study:
 	rm -rf results/$(STUDY)

@@ -1,0 +1,187 @@
+"""Robustness of the default study's conclusions over study seeds (issue 15): `make robustness`.
+
+    .venv/bin/python benchmarks/robustness.py [--seeds 0,1,2] [--configfile workflow/presets/X.yaml]
+        [--cores 2] [--results-dir results] [--table-only] [--dry-run]
+
+For every study seed k it runs the whole default study (`snakemake --profile profiles/local all`) with
+a config overlay {study: <study>-seed<k>, seed: k} written to <results-dir>/robustness/seed<k>.yaml,
+so each seed has its own results folder <results-dir>/<study>-seed<k>/ (data, pre-training, RL,
+evaluation and fits all follow the seed). Then it tabulates, per seed:
+- every check of that study's summary.md (pass / FAIL / n/a), read with rlscaling.report.read_checks;
+- the fitted K_max and N0 with their 95% intervals, R² and K_max / N0 interval flags of every fit
+  (fits/*.json);
+- the study's wall time (this script's clock around snakemake).
+It writes <results-dir>/robustness/robustness.md and robustness.json, prints the Markdown, and exits 1
+when any check FAILs for any seed (2 when a study could not be run or read).
+
+Cost: one full study per seed (about 13 idle-machine minutes each for config.yaml on 2 cores, more
+with replicates). --table-only tabulates the studies already on disk; --dry-run prints the planned
+job counts (snakemake -n) and runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rlscaling.report import fmt_value, read_checks  # noqa: E402
+
+
+def base_study(configfiles: list[str]) -> str:
+    """The study name config.yaml, then each --configfile, give (later files win)."""
+    name = yaml.safe_load((ROOT / "config.yaml").read_text()).get("study", "default")
+    for f in configfiles:
+        name = (yaml.safe_load(Path(f).read_text()) or {}).get("study", name)
+    return name
+
+
+def snakemake_cmd(configfiles: list[str], overlay: Path, cores: int, *extra: str) -> list[str]:
+    snakemake = str(Path(sys.executable).parent / "snakemake")
+    return [snakemake, "--profile", "profiles/local", "--cores", str(cores), "all", *extra,
+            "--configfile", *configfiles, str(overlay)]  # fmt: skip
+
+
+def fit_rows(study_dir: Path) -> list[dict[str, Any]]:
+    """K_max, N0 (value and 95% interval), R² and interval flags of every fit of a study."""
+    rows = []
+    for path in sorted((study_dir / "fits").glob("*.json")):
+        fit = json.loads(path.read_text())
+        params, ci = fit.get("params") or {}, fit.get("ci95") or {}
+        rows.append(
+            {
+                "fit": path.stem,
+                "K_max": params.get("K_max"),
+                "K_max_ci": ci.get("K_max"),
+                "N0": params.get("N0"),
+                "N0_ci": ci.get("N0"),
+                "r2": fit.get("r2"),
+                "flags": [
+                    f"{f.get('param')} {f.get('kind')}"
+                    for f in fit.get("interval_flags") or []
+                    if f.get("param") in ("K_max", "N0")
+                ],
+            }
+        )
+    return rows
+
+
+def _ci(value: Any, ci: Any, kind: str) -> str:
+    text = fmt_value(value, kind)
+    if isinstance(ci, list) and len(ci) == 2:
+        text += f" [{fmt_value(ci[0], kind)}, {fmt_value(ci[1], kind)}]"
+    return text
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    """The robustness tables: checks (rows) x seeds (columns), then the fits per seed."""
+    seeds = [r["seed"] for r in results]
+    names: list[str] = []
+    for r in results:
+        for check, _, _ in r.get("checks") or []:
+            if check not in names:
+                names.append(check)
+    lines = ["| check | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---" * (len(seeds) + 1) + "|"]
+    for name in names:
+        cells = []
+        for r in results:
+            res = {c: v for c, v, _ in r.get("checks") or []}.get(name, "–")
+            cells.append(f"**{res}**" if res == "FAIL" else res)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| wall time (min) | " + " | ".join(fmt_value(r.get("minutes"), "s") for r in results) + " |"
+    )
+    lines += [
+        "",
+        "| seed | fit | K_max [95% CI] | N0 [95% CI] | R² | flagged intervals |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for f in r.get("fits") or []:
+            flags = ", ".join(f["flags"]) or "–"
+            lines.append(
+                f"| {r['seed']} | {f['fit']} | {_ci(f['K_max'], f['K_max_ci'], 'g')} | "
+                f"{_ci(f['N0'], f['N0_ci'], 'e')} | {fmt_value(f['r2'], 'p')} | {flags} |"
+            )
+    lines += ["", "Failed checks in detail:", ""]
+    for r in results:
+        for check, res, detail in r.get("checks") or []:
+            if res == "FAIL":
+                lines.append(f"- seed {r['seed']}, {check}: {detail}")
+        if r.get("error"):
+            lines.append(f"- seed {r['seed']}: {r['error']}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0,1,2", help="comma-separated study seeds")
+    ap.add_argument("--configfile", action="append", default=[], help="config overlay(s) after config.yaml")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--table-only", action="store_true", help="tabulate the studies on disk, run nothing")
+    ap.add_argument("--dry-run", action="store_true", help="print the planned jobs per seed, run nothing")
+    args = ap.parse_args(argv)
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    study = base_study(args.configfile)
+    out_dir = ROOT / args.results_dir / "robustness"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    status = 0
+    for seed in seeds:
+        name = f"{study}-seed{seed}"
+        overlay = out_dir / f"seed{seed}.yaml"
+        overlay.write_text(yaml.safe_dump({"study": name, "seed": seed, "results_dir": args.results_dir}))
+        study_dir = ROOT / args.results_dir / name
+        row: dict[str, Any] = {"seed": seed, "study": name, "study_dir": str(study_dir)}
+        if args.dry_run:
+            proc = subprocess.run(
+                snakemake_cmd(args.configfile, overlay, args.cores, "-n", "--quiet", "rules"),
+                cwd=ROOT, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            print(f"## seed {seed}: {name}\n{(proc.stdout + proc.stderr)[-1500:]}")
+            status = max(status, 0 if proc.returncode == 0 else 2)
+            continue
+        if not args.table_only:
+            t0 = time.perf_counter()
+            log = out_dir / f"seed{seed}.log"
+            with open(log, "w") as fh:
+                proc = subprocess.run(
+                    snakemake_cmd(args.configfile, overlay, args.cores),
+                    cwd=ROOT,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                )
+            row["minutes"] = (time.perf_counter() - t0) / 60
+            if proc.returncode != 0:
+                row["error"] = f"snakemake exited {proc.returncode} (log: {log})"
+        summary = study_dir / "summary.md"
+        try:
+            row["checks"] = read_checks(summary)
+            row["fits"] = fit_rows(study_dir)
+        except Exception as err:  # noqa: BLE001 - a study that did not finish is reported, not fatal
+            row.setdefault("error", f"{summary}: {err}")
+        results.append(row)
+    if args.dry_run:
+        return status
+    (out_dir / "robustness.json").write_text(json.dumps(results, indent=2))
+    text = markdown(results)
+    (out_dir / "robustness.md").write_text(text)
+    print(text)
+    if any(r.get("error") for r in results):
+        return 2
+    return 1 if any(res == "FAIL" for r in results for _, res, _ in r["checks"]) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
