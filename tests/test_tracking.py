@@ -309,3 +309,92 @@ def test_wandb_offline_one_run_id_continued_by_every_segment(monkeypatch, tmp_pa
     assert study["summary"]["fit/loglinear__C__full/K_max"] == 0.8
     files = {p.name for p in (tmp_path / "trk").glob("wandb/offline-run-*-demo-study/files/*")}
     assert {"loglinear__C__full.json", "loss_vs_C.png", "summary.md"} <= files
+
+
+def test_rlscaling_evaluate_logs_each_checkpoint_against_its_step(monkeypatch, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from test_evaluate import fake_score, run_eval, write_bench
+
+    from helpers import build_tiny_model
+
+    monkeypatch.setattr("rlscaling.evaluate.cli._load_scoring", lambda: (fake_score, lambda s: "fake"))
+    track = settings(tmp_path, "tensorboard")
+    monkeypatch.setenv(tracking.ENV, track.to_json())
+    model = build_tiny_model(tmp_path / "model")
+    bench = write_bench(tmp_path / "bench" / "heldout.parquet")
+    assert run_eval(model, [bench], tmp_path / "eval" / "xs" / "step_000010") == 0
+    written = json.loads((tmp_path / "eval" / "xs" / "step_000010" / "heldout.json").read_text())
+
+    acc = EventAccumulator(str(tmp_path / "trk" / "tensorboard" / "demo-xs")).Reload()
+    (point,) = acc.Scalars("eval/heldout/pass@1")
+    assert (point.step, point.value) == (10, pytest.approx(written["pass_at_1"]))
+    assert acc.Scalars("eval/heldout/pass@4")[0].value == pytest.approx(written["pass_at_k"]["4"])
+
+
+def test_rlscaling_evaluate_stops_first_when_the_package_is_missing(monkeypatch, tmp_path, capsys):
+    from test_evaluate import run_eval
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    monkeypatch.setenv(tracking.ENV, settings(tmp_path, "mlflow").to_json())
+    out_dir = tmp_path / "eval" / "xs" / "step_000010"
+    assert run_eval(tmp_path / "no-model", [tmp_path / "no-bench.parquet"], out_dir) == 2
+    assert "mlflow-skinny package is not installed" in capsys.readouterr().err  # not the missing model
+
+
+def test_rlscaling_train_stops_before_training_when_the_package_is_missing(monkeypatch, tmp_path, capsys):
+    from test_train_cli import argv, fake_engine
+    from test_train_trl import write_data
+
+    write_data(tmp_path / "train.parquet")
+    calls = fake_engine(monkeypatch, "trl")
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    monkeypatch.setenv(tracking.ENV, settings(tmp_path, "wandb").to_json())
+    assert cli_main(argv(tmp_path, TRAIN | {"verl": {}}, 2)) == 2
+    assert calls == [] and "pip install -e '.[tracking]'" in capsys.readouterr().err
+
+
+# verl's own logger (verl.utils.tracking.Tracking, what main_ppo's trainer logs through), run in the engines
+# environment for two "segments" with the environment `rlscaling train` gives verl: both go to one run
+VERL_SEGMENT = """
+import sys
+from verl.utils.tracking import Tracking
+
+first = int(sys.argv[1])
+resume = "resume_path" if first else "disable"  # the config differs between segments
+config = {"trainer": {"total_training_steps": first + 2, "resume_mode": resume}}
+t = Tracking("proj", "xs", default_backend=["console", "file", "wandb", "tensorboard"], config=config)
+for step in (first + 1, first + 2):
+    t.log({"critic/score/mean": step / 10}, step=step)
+t.finish()
+"""
+
+
+@pytest.mark.slow
+def test_verls_own_logger_continues_one_run_across_segments(tmp_path):
+    import subprocess
+
+    import verl_harness
+
+    pytest.importorskip("wandb")
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    python = verl_harness.verl_python()
+    if python is None:
+        pytest.skip("no verl environment (make engines-venv)")
+    script = tmp_path / "segment.py"
+    script.write_text(VERL_SEGMENT)
+    env = dict(os.environ, VERL_FILE_LOGGER_PATH=str(tmp_path / "verl.jsonl"))
+    for backend in ("wandb", "tensorboard"):  # what _with_verl_tracking puts in training.verl.env
+        env.update(tracking.environment(settings(tmp_path, backend), "xs"))
+    for first in (0, 2):
+        done = subprocess.run([str(python), str(script), str(first)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    runs = wandb_offline(tmp_path / "trk")
+    assert list(runs) == ["demo-xs"] and len(runs["demo-xs"]["segments"]) == 2
+    scores = [(h["_step"], h["critic/score/mean"]) for h in runs["demo-xs"]["history"]]
+    assert scores == [(1, 0.1), (2, 0.2), (3, 0.3), (4, 0.4)]
+    acc = EventAccumulator(str(tmp_path / "trk" / "tensorboard" / "demo-xs")).Reload()
+    assert [(e.step, round(e.value, 6)) for e in acc.Scalars("critic/score/mean")] == scores

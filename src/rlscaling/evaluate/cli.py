@@ -64,6 +64,7 @@ def _run_in_engines_python(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     params = parse_params(args.params_json)
+    _track(Path(args.out_dir), None, [])  # tracking on and its package missing: stop before evaluating
     if params.engine == "vllm":
         _run_in_engines_python(args)
     benches = [load_bench(p) for p in args.bench]
@@ -111,5 +112,7 @@ def _track(out_dir: Path, step: int | None, summaries: list[dict]) -> None:
     from rlscaling import tracking
 
     settings = tracking.Settings.from_environment()
-    if settings.enabled and step is not None:
+    if settings.enabled:
+        tracking.require(settings.backend)
+    if settings.enabled and step is not None and summaries:
         tracking.log_evaluation(settings, out_dir.resolve().parent.name, step, summaries)
