@@ -197,6 +197,8 @@ def test_mlflow_one_run_per_training_run_read_back_from_the_sqlite_store(monkeyp
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     track = settings(tmp_path, "mlflow")
     train_two_segments(tmp_path, monkeypatch, track)
     log_evaluation_and_study(tmp_path, track)
@@ -219,6 +221,9 @@ def test_mlflow_one_run_per_training_run_read_back_from_the_sqlite_store(monkeyp
     assert study.data.metrics["fit/loglinear__C__full/r2"] == 0.98
     arts = {a.path for a in client.list_artifacts(study.info.run_id)}
     assert arts == {"fits", "figures", "summary.md"}
+    stored = tmp_path / "trk" / "mlflow-artifacts" / study.info.run_id / "artifacts"
+    assert (stored / "figures" / "loss_vs_C.png").is_file()  # beside the store
+    assert list((tmp_path / "cwd").iterdir()) == []  # not in the job's working directory (./mlruns)
 
 
 @pytest.mark.slow

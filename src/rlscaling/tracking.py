@@ -387,7 +387,9 @@ def _mlflow_run(settings: Settings, run: str) -> str:
     client = MlflowClient(settings.mlflow_uri())
     with _locked(Path(settings.dir) / ".locks" / f"{key}.lock"):
         exp = client.get_experiment_by_name(settings.project)
-        exp_id = exp.experiment_id if exp else client.create_experiment(settings.project)
+        # artifacts beside the store (MLflow's default is ./mlruns in the job's working directory)
+        artifacts = (Path(settings.dir) / "mlflow-artifacts").resolve().as_uri()
+        exp_id = exp.experiment_id if exp else client.create_experiment(settings.project, artifacts)
         found = client.search_runs([exp_id], filter_string=f"tags.`{RUN_TAG}` = '{key}'", max_results=2)
         if found:
             return found[0].info.run_id
