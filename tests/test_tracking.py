@@ -176,12 +176,15 @@ def test_verl_logs_to_the_tracker_without_changing_its_state(monkeypatch, tmp_pa
     if backend == "wandb":
         assert ov[env_key + "WANDB_RUN_ID"] == "demo-xs" and ov[env_key + "WANDB_RESUME"] == "allow"
         assert ov[env_key + "WANDB_MODE"] == "offline"  # not verl engine's default "disabled"
+        assert ov["trainer.project_name"] == "proj"  # verl gives it to wandb.init, over WANDB_PROJECT
         assert E._environment(plan["params"]["verl"], Path("log.jsonl"))["WANDB_MODE"] == "offline"
     elif backend == "tensorboard":
         assert ov[env_key + "TENSORBOARD_DIR"] == str(tmp_path / "trk" / "tensorboard" / "demo-xs")
     else:  # verl 0.9.1 cannot continue an MLflow run: its segments go in as metrics.jsonl records
         assert not any(k.startswith(env_key + "MLFLOW") for k in ov)
     assert O.as_dict(plain["overrides"])["trainer.logger"] == "[console,file]"
+    if backend != "wandb":
+        assert ov["trainer.project_name"] == O.as_dict(plain["overrides"])["trainer.project_name"]
 
 
 # --------------------------------------------------------------------------------------------------

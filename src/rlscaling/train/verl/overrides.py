@@ -258,7 +258,8 @@ def build(seg: Segment) -> list[str]:
         # trainer: one segment
         ("trainer.use_v1", bool(v["use_v1"])),
         ("trainer.logger", loggers),
-        ("trainer.project_name", seg.project),
+        # verl passes the project to wandb.init, over WANDB_PROJECT: the tracker's (rlscaling.tracking) wins
+        ("trainer.project_name", (v.get("env") or {}).get("WANDB_PROJECT") or seg.project),
         ("trainer.experiment_name", seg.experiment),
         ("trainer.n_gpus_per_node", int(v["n_gpus_per_node"])),
         ("trainer.nnodes", int(v["nnodes"] or 1)),
