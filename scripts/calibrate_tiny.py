@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/calibrate_tiny.py [--config config.yaml] [--work results/calibrate]
         [--sizes xs,s] [--reuse] [--override '{"pretrain": {"tokens": 1000000}}']
+        [--seeds 0,1,2] [--autocast-bf16]
 
 Runs what the study runs, with the config's settings, one size at a time on one thread:
 1. the data stage (rlscaling.data.prepare: synthetic problems, stratified held-out split, ood benchmark,
@@ -11,6 +12,10 @@ Runs what the study runs, with the config's settings, one size at a time on one 
    hf engine: temperature / samples / max tokens from the config's `evaluation` section, strict scorer),
    overall and per level, the share of problems solved sometimes but not always (what GRPO learns
    from), and the generation throughput.
+--seeds pre-trains every size once per seed (the data stage keeps the config's `seed`, as a study's
+replicates do; a size's models go to {work}/{size}/seed{k}/), so base skill can be judged against the
+seed-to-seed spread. --autocast-bf16 (a measurement, not a study setting) runs every pre-training
+forward pass under torch.autocast(cpu, bfloat16); held-out losses are still computed in fp32.
 Prints the table and writes {work}/calibration.json. --reuse keeps models already pre-trained in {work}
 (delete a size's folder to retrain it after changing its settings).
 
@@ -100,6 +105,12 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="keep data, tokenizer and models already in --work")
     ap.add_argument("--override", default=None, help="JSON merged into the config")
     ap.add_argument("--skip-eval", action="store_true")
+    ap.add_argument(
+        "--seeds", default=None, help="comma-separated pre-training seeds (default: the config's seed)"
+    )
+    ap.add_argument(
+        "--autocast-bf16", action="store_true", help="pre-train under bf16 autocast (measurement)"
+    )
     args = ap.parse_args()
 
     import torch
@@ -125,14 +136,18 @@ def main() -> int:
         tokenizer.save(tokenizer.build(corpus, cfg["pretrain"]["vocab_size"]), tok_dir)
     tok = AutoTokenizer.from_pretrained(tok_dir)
 
+    if args.autocast_bf16:
+        _autocast_training_forward(pretrain)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     results = {}
-    for size in sizes:
-        model_dir, record_file = work / size / "base", work / size / "pretrain.json"
+    for size, seed in [(sz, sd) for sz in sizes for sd in (seeds or [None])]:
+        key = size if seed is None else f"{size}/seed{seed}"
+        model_dir, record_file = work / key / "base", work / key / "pretrain.json"
         if not (args.reuse and record_file.is_file()):
             params = {
                 "arch": cfg["models"]["sizes"][size],
                 "pretrain": rc.pretrain_settings(cfg, size),
-                "seed": cfg["seed"],
+                "seed": cfg["seed"] if seed is None else seed,
                 "size": size,
             }
             write_json(record_file, pretrain.pretrain(corpus, tok, params, model_dir, threads=1))
@@ -157,20 +172,20 @@ def main() -> int:
                 if bench == "heldout":
                     g = evaluate(model_dir, f, cfg["evaluation"], cfg["seed"], greedy=True)
                     row["heldout_greedy"] = {k: g[k] for k in ("pass@1", "by_level")}
-        results[size] = row
-        print(json.dumps({size: row}), file=sys.stderr, flush=True)
+        results[key] = row
+        print(json.dumps({key: row}), file=sys.stderr, flush=True)
 
     write_json(
         work / "calibration.json",
         {"config": {k: cfg[k] for k in ("data", "models", "pretrain")}, "results": results},
     )
     print(
-        f"\n{'size':5s} {'N':>9s} {'N_ne':>9s} {'tokens':>9s} {'FLOPs':>9s} {'sec':>6s} {'tok/s':>7s} "
+        f"\n{'size':11s} {'N':>9s} {'N_ne':>9s} {'tokens':>9s} {'FLOPs':>9s} {'sec':>6s} {'tok/s':>7s} "
         f"{'loss':>6s} {'held':>6s}  pass@1 heldout (by level) | ood | sometimes | gen tok/s | greedy"
     )
     for size, r in results.items():
         line = (
-            f"{size:5s} {r['N']:9d} {r['N_nonembed']:9d} {r['tokens']:9d} {r['flops']:9.2e} "
+            f"{size:11s} {r['N']:9d} {r['N_nonembed']:9d} {r['tokens']:9d} {r['flops']:9.2e} "
             f"{r['seconds']:6.1f} {r['tokens_per_second']:7.0f} "
             f"{r['final_loss']:6.3f} {r['heldout_loss']:6.3f}"
         )
@@ -186,6 +201,22 @@ def main() -> int:
         f"whole calibration {time.perf_counter() - t0:.0f} s"
     )
     return 0
+
+
+def _autocast_training_forward(pretrain_module) -> None:
+    """Make rlscaling.pretrain's training forward passes run under bf16 autocast (inference-mode
+    passes, the held-out losses, stay fp32)."""
+    import torch
+
+    plain = pretrain_module.forward_loss
+
+    def forward_loss(model, x, bos_id):
+        if torch.is_inference_mode_enabled():
+            return plain(model, x, bos_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return plain(model, x, bos_id)
+
+    pretrain_module.forward_loss = forward_loss
 
 
 if __name__ == "__main__":
