@@ -210,6 +210,7 @@ def test_mlflow_one_run_per_training_run_read_back_from_the_sqlite_store(monkeyp
     exp = client.get_experiment_by_name("proj")
     runs = {r.data.tags[tracking.RUN_TAG]: r for r in client.search_runs([exp.experiment_id])}
     assert sorted(runs) == ["demo-study", "demo-xs"]  # one run for both segments, one for the study
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
     xs = runs["demo-xs"].info.run_id
     assert steps_of(client.get_metric_history(xs, "reward")) == [1, 2, 3, 4]  # TRL's own, per step
     C = client.get_metric_history(xs, "rl/C")  # our metrics.jsonl, one schema for both engines

@@ -320,7 +320,7 @@ class _MlflowTracker(Tracker):
         self.client.log_artifact(self.run_uuid, str(path), artifact_path=folder or None)
 
     def close(self) -> None:
-        pass
+        self.client.set_terminated(self.run_uuid)  # FINISHED until the next job resumes it
 
 
 class _TensorBoardTracker(Tracker):
