@@ -8,6 +8,10 @@ JSON is the run's `training` config section with sweep overrides applied and `to
 config schema's `training` section, whose defaults fill in missing keys. The segment trains RL steps
 (K - segment_steps, K] from CKPT_DIR (a base model folder, step 0, or the previous segment's output) and
 writes OUT atomically: an HF model folder that is also a resumable Trainer checkpoint, with metrics.jsonl.
+
+With tracking on (RLSCALING_TRACKING, exported by the workflow; rlscaling.tracking), the engine's own
+logger continues the run's tracked run (TRL report_to, verl trainer.logger), and the segment's
+metrics.jsonl records follow as rl/* when it ends.
 """
 
 from __future__ import annotations
