@@ -146,6 +146,39 @@ def test_the_config_schema_accepts_the_section_and_keeps_it_optional():
         rc.load(PROJECT_ROOT / "config.yaml", {"tracking": {"backend": "neptune"}})
 
 
+@pytest.mark.slow
+def test_the_workflow_hands_the_settings_to_its_jobs_and_off_means_absent(tmp_path):
+    """A job of the real Snakefile (its command replaced by one that records its environment)."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from rlscaling.paths import PROJECT_ROOT
+
+    fake = tmp_path / "fake_rlscaling.sh"
+    fake.write_text('#!/bin/sh\nprintf "%s" "$RLSCALING_TRACKING" > "$(dirname "$0")/job_env.txt"\nexit 1\n')
+    fake.chmod(0o755)
+    cfg = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    seen = {}
+    for backend in ("mlflow", "none"):
+        work = tmp_path / backend
+        work.mkdir()
+        (work / "config.yaml").write_text(yaml.safe_dump(cfg | {"tracking": {"backend": backend}}))
+        cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(PROJECT_ROOT / "Snakefile"),
+               "--directory", str(work), "--configfile", str(work / "config.yaml"), "--cores", "1",
+               "results/default/data/train.parquet"]  # fmt: skip
+        env = {k: x for k, x in os.environ.items() if k != tracking.ENV} | {"RLSCALING_CMD": str(fake)}
+        (tmp_path / "job_env.txt").unlink(missing_ok=True)
+        subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        seen[backend] = (tmp_path / "job_env.txt").read_text()
+        shutil.rmtree(work / ".snakemake", ignore_errors=True)
+    track = tracking.Settings.from_json(seen["mlflow"])
+    assert (track.backend, track.study) == ("mlflow", "default")
+    assert track.dir == str(tmp_path / "mlflow" / "results" / "default" / "tracking")  # absolute, per study
+    assert seen["none"] == ""
+
+
 # --------------------------------------------------------------------------------------------------
 # verl: the engine's own logger, through its overrides and environment (verl itself does not run)
 
