@@ -60,3 +60,49 @@ def test_a_sigkilled_job_leaves_no_marked_process_behind():
     left = [] if wait_for(lambda: P.marked_pids(token) == []) else P.marked_pids(token)
     P.kill_marked(token)
     assert left == []
+
+
+def test_the_supervisor_returns_the_trainers_exit_status_and_kills_what_it_left(tmp_path):
+    """A detached daemon without the marker (as Ray's dashboard processes are) stays the supervisor's
+    descendant (child subreaper) and dies when the trainer exits."""
+    token = P.new_token()
+    trainer = "setsid env -i bash -c 'sleep 300 & echo $! > daemon.pid; sleep 0.5; exit 3'"
+    pid_file = tmp_path / "daemon.pid"
+    env = {**os.environ, P.SEGMENT_ENV: token}
+    proc = subprocess.run(P.supervised(["bash", "-c", trainer]), env=env, cwd=tmp_path)
+    assert proc.returncode == 3
+    daemon = int(pid_file.read_text())
+    pid_file.unlink()
+    assert wait_for(lambda: not os.path.exists(f"/proc/{daemon}") or _zombie(daemon), 10)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_sigkilled_job_takes_the_supervised_trainer_and_its_daemons_down():
+    job = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        from rlscaling.train.verl import processes as P
+        trainer = "setsid env -i bash -c 'sleep 300 & sleep 300' & sleep 300"
+        subprocess.Popen(P.supervised(["bash", "-c", trainer]), start_new_session=True)
+        time.sleep(300)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", job])
+
+    def sleepers() -> list[int]:
+        out = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout
+        return [int(x) for x in out.split()]
+
+    before = set(sleepers())
+    assert wait_for(lambda: len(set(sleepers()) - before) >= 3 or len(sleepers()) >= 3)
+    mine = set(sleepers())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert wait_for(lambda: not (set(sleepers()) & mine), 20), sorted(set(sleepers()) & mine)

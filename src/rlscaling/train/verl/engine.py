@@ -294,43 +294,33 @@ def _count_parameters(model_dir: Path) -> tuple[int, int]:
     return count_parameters(model)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: the trainer gets SIGKILL when the process that started it dies (prctl PR_SET_PDEATHSIG)."""
-    import ctypes
-    import signal
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass
-
-
 def run_trainer(command: list[str], env: dict[str, str]) -> int:
     """Run verl's trainer and return its exit status; no process of it outlives this call or its job.
 
-    Everything the trainer starts carries a marker in its environment (rlscaling.train.verl.processes).
-    The trainer dies with this process (PR_SET_PDEATHSIG), a reaper in a session of its own kills every
-    marked process once this process is gone (a SIGKILLed job included), and when the trainer exits or
-    this process is terminated, every marked process still alive (Ray agents and workers, vLLM engine
-    cores) is killed here."""
+    The trainer runs under a supervisor in a session of its own (rlscaling.train.verl.processes): a
+    child subreaper that keeps every process the trainer starts (Ray, vLLM) among its descendants and
+    kills them all when the trainer exits or when this process dies, SIGKILL included. A SIGTERM here
+    is passed on to it."""
     import signal
 
-    token = P.new_token()
-    env = {**env, P.SEGMENT_ENV: token}
-    reaper = P.start_reaper(token)
-    proc = subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    env = {**env, P.SEGMENT_ENV: P.new_token()}
+    proc = subprocess.Popen(P.supervised(command), env=env, start_new_session=True)
 
     def on_term(signum: int, frame: Any) -> None:
-        P.kill_marked(token)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
         sys.exit(128 + signum)
 
     previous = signal.signal(signal.SIGTERM, on_term)
     try:
         return proc.wait()
     finally:
-        P.kill_marked(token)
-        reaper.kill()
-        reaper.wait()
+        if proc.poll() is None:  # an exception here: the supervisor stops the trainer and its tree
+            proc.terminate()
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         signal.signal(signal.SIGTERM, previous)
 
 

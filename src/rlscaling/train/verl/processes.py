@@ -1,19 +1,19 @@
 """No process of a verl segment outlives its job.
 
-verl's trainer starts a Ray cluster (GCS, raylet, dashboard and runtime-env agents, workers) and vLLM
-servers with engine-core processes of their own; some start new sessions, and when the job is killed
-they are re-parented to init, out of reach of a process-group kill. Ray's own fate-sharing takes most of
-them down with the driver, but its agents first try to flush logs to a dead GCS and linger for minutes.
+verl's trainer starts a Ray cluster (GCS, raylet, dashboard processes and agents, workers) and vLLM
+servers with engine-core processes of their own; some start new sessions or are spawned with a fresh
+environment, and when the job is killed they are re-parented to init, out of reach of a process-group
+kill. Ray's fate-sharing takes most of them down with the driver, but its agents first try to flush
+logs to a dead GCS and linger for minutes (seen: > 60 s after a SIGKILL of the job).
 
-Every process of a segment therefore carries a marker in its environment (RLSCALING_VERL_SEGMENT=<token>,
-inherited by everything the trainer starts, Ray workers included), and:
+So the trainer runs under a supervisor (`supervise`, started by the engine in a session of its own, so
+that a SIGKILL of the job does not reach it). The supervisor is a child subreaper (Linux
+PR_SET_CHILD_SUBREAPER): every process the trainer starts, however detached, stays its descendant. It
+returns the trainer's exit status, and when the trainer exits, or the job's process dies (SIGKILL
+included), it kills every descendant still alive before it exits itself.
 
-- `kill_marked(token)` SIGKILLs every process of this user whose environment holds the marker (read
-  from /proc/<pid>/environ; Linux);
-- the engine calls it when the trainer exits, whatever the reason;
-- a reaper (`python -m rlscaling.train.verl.processes PARENT_PID TOKEN`, in a session of its own so that
-  a SIGKILL of the job does not reach it) waits for the job's process to die and then calls it: a job
-  killed with SIGKILL still leaves nothing behind.
+Processes also carry a marker in their environment (RLSCALING_VERL_SEGMENT=<token>); `kill_marked`
+sweeps those too (read from /proc/<pid>/environ).
 """
 
 from __future__ import annotations
@@ -69,11 +69,116 @@ def kill_marked(token: str, rounds: int = 3) -> int:
     return killed
 
 
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def _children_map() -> dict[int, list[int]]:
+    """ppid -> child pids, from /proc/<pid>/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    return children
+
+
+def descendants(pid: int) -> list[int]:
+    """Every descendant of `pid` (children, their children, ...)."""
+    children = _children_map()
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def _reap_zombies() -> dict[int, int]:
+    """Wait for every exited child (a subreaper inherits orphans): pid -> exit status."""
+    statuses = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        statuses[pid] = os.waitstatus_to_exitcode(status)
+    return statuses
+
+
+def kill_descendants(rounds: int = 20) -> None:
+    """SIGKILL every descendant of this process until none is left (reaping them as they exit)."""
+    me = os.getpid()
+    for _ in range(rounds):
+        _reap_zombies()
+        pids = descendants(me)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.2)
+    _reap_zombies()
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: this child gets SIGKILL when the process that started it dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+
+
+def supervise(parent: int, argv: list[str], poll_s: float = 0.2) -> int:
+    """Run `argv` as a child subreaper's child; return its exit status (128 + 9 when `parent` died
+    first). Every descendant still alive when it exits, or when `parent` dies, is killed."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: the marker sweep still applies
+        pass
+    proc = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+    status: int | None = None
+    forward = lambda signum, frame: proc.send_signal(signum)  # noqa: E731
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while status is None:
+        exited = _reap_zombies()
+        if proc.pid in exited:
+            status = exited[proc.pid]
+        elif not _alive(parent):
+            status = 128 + signal.SIGKILL
+        else:
+            time.sleep(poll_s)
+    kill_descendants()
+    token = os.environ.get(SEGMENT_ENV)
+    if token:
+        kill_marked(token)
+    return status if status >= 0 else 128 - status
+
+
+def supervised(argv: list[str], parent: int | None = None) -> list[str]:
+    """The argv that runs `argv` under the supervisor, watching `parent` (default: this process)."""
+    parent = os.getpid() if parent is None else parent
+    return [sys.executable, "-m", "rlscaling.train.verl.processes", "supervise", str(parent), "--", *argv]
+
+
 def start_reaper(token: str, parent: int | None = None) -> subprocess.Popen:
-    """Start the reaper of `token`'s processes, watching `parent` (default: this process)."""
+    """Start a reaper of `token`'s marked processes, watching `parent` (default: this process)."""
     parent = os.getpid() if parent is None else parent
     return subprocess.Popen(
-        [sys.executable, "-m", "rlscaling.train.verl.processes", str(parent), token],
+        [sys.executable, "-m", "rlscaling.train.verl.processes", "reap", str(parent), token],
         start_new_session=True,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -106,4 +211,6 @@ def reap_when_gone(parent: int, token: str, poll_s: float = 0.5) -> None:
 
 
 if __name__ == "__main__":
-    reap_when_gone(int(sys.argv[1]), sys.argv[2])
+    if sys.argv[1] == "supervise":  # supervise PARENT -- ARGV...
+        raise SystemExit(supervise(int(sys.argv[2]), sys.argv[4:]))
+    reap_when_gone(int(sys.argv[2]), sys.argv[3])  # reap PARENT TOKEN
