@@ -27,7 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("curves", help="curves table (CSV or parquet): columns N, step, C, D, L, ...")
     parser.add_argument("-o", "--output", required=True, help="FIT.json to write")
-    parser.add_argument("--law", required=True, choices=LAWS)
+    parser.add_argument(
+        "--law",
+        required=True,
+        choices=LAWS,
+        help="law to fit; minimum data (else exit code 2 with the reason): paper and gain 3 sizes, "
+        "paper-parametric 3 (4 with a 3-parameter E0 form), sigmoid 5 points per curve (and 3 sizes "
+        "for inter), reuse 2 tau values with 3 steps each (rlscaling.fit.identify.MIN_DATA)",
+    )
     parser.add_argument("--x", default="C", choices=["C", "D"], help="x variable: C (FLOPs) or D (prompts)")
     parser.add_argument("--scenario", default="full", choices=["full", "intra", "inter"])
     parser.add_argument(
