@@ -145,8 +145,9 @@ def fit_args(w):
             f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
     # grouping, never pooling: `rlscaling fit` refuses curves of one size that differ in a column,
     # so a sweep (reward, rollouts_per_prompt, ...; seeds are replicates) is fitted on its first value
+    # (the reuse law fits across reuse_tau: that dimension is its own, never filtered to one value)
     for key, values in (config.get("sweep") or {}).items():
-        if key != "seed" and len(values) > 1:
+        if key != "seed" and len(values) > 1 and not (law == "reuse" and key == "reuse_tau"):
             args.append(f"--where {key}={values[0]}")
     if f["objective"] != "default":
         args.append(f"--objective {f['objective']}")

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rlscaling.checkpoint import write_manifest
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
 from rlscaling.environments import engines_python, visible_gpus
@@ -437,4 +438,5 @@ def train_segment(
                 "initial_validation": VM.initial_validation(by_step, first),
             },
         )
+        write_manifest(tmp)  # sizes and hashes of every file, checked when the checkpoint is read
     return out
