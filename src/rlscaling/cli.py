@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curves": ("rlscaling.curves", "build the tidy curves table, or import outside logs into one"),
     "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),
     "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
+    "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report", "write summary.md with the study's tables"),
 }

@@ -1,0 +1,192 @@
+"""`rlscaling allocate {rollouts,reuse,split}`: compute-allocation answers from curves tables.
+
+Specifications: the split analysis recovers a known optimum from a synthetic table; rollouts and
+reuse give the documented answers on the paper's 7B curves (skipped without ../shared/data); tables
+without the needed dimension, or with fewer than 3 levels of it, are refused (exit code 2).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import minimize_scalar
+
+from rlscaling.cli import main as cli_main
+from rlscaling.curves_import import import_paper
+from rlscaling.errors import UserError
+from rlscaling.fit import allocate
+from conftest import need_file
+
+# --------------------------------------------------------------------------------------------------
+# synthetic split table with a known optimum
+
+E, A, ALPHA, G, BETA, U = 0.05, 3.0, 0.45, 1.5, 0.2, 1e12
+N = 1e6
+
+
+def true_loss(c_pre: float, c_rl: float) -> float:
+    """L after pre-training with c_pre FLOPs then RL with c_rl FLOPs (additive power laws)."""
+    return E + A * (c_pre / U) ** -ALPHA + G * ((c_rl + U) / U) ** -BETA
+
+
+def true_share(budget: float) -> float:
+    """The RL share of budget that minimises true_loss (numerically)."""
+    r = minimize_scalar(
+        lambda z: true_loss(budget / (1 + np.exp(z)), budget - budget / (1 + np.exp(z))),
+        bounds=(-8, 8),
+        method="bounded",
+    )
+    return float(1 / (1 + np.exp(-r.x)))
+
+
+def synthetic_split_table(replicates: int = 3, noise: float = 0.004, seed: int = 1) -> pd.DataFrame:
+    """13 pre-training token budgets (1e6 .. 64e6, factor sqrt 2) of one size, each RL'd 100 steps of
+    1e13 FLOPs, with Gaussian noise on L per replicate."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for tokens in 1e6 * 2.0 ** (np.arange(13) / 2):
+        c_pre = 6 * N * tokens
+        for rep in range(replicates):
+            for step in range(101):
+                c_rl = step * 1e13
+                L = true_loss(c_pre, c_rl) + rng.normal(0, noise)
+                rows.append(
+                    {"run": f"t{tokens:.3g}__rep-{rep}", "N": N, "pretrain_tokens": tokens, "replicate": rep,
+                     "step": step, "C": c_rl, "L": L}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_split_recovers_known_optimum_and_its_law():
+    res = allocate.split(synthetic_split_table(), n_budgets=8, bootstrap=40)
+    (g,) = res["groups"]
+    assert g["bootstrap_unit"] == "replicate"
+    located = [b for b in g["budgets"] if b["censored"] is None]
+    assert len(located) >= 4
+    for b in located:
+        assert abs(b["share_star"]["value"] - true_share(b["budget"])) < 0.03, b["budget"]
+    # the law over the same budgets: the true optimum's logit grows ~0.5 per decade of budget
+    B = np.array([b["budget"] for b in located])
+    t = np.array([true_share(x) for x in B])
+    true_b = np.polyfit(np.log10(B), np.log(t / (1 - t)), 1)[0]
+    law_b = g["law"]["b"]
+    assert law_b["value"] == pytest.approx(true_b, abs=0.1)
+    assert law_b["ci95"][0] > 0  # the optimum moves towards RL as the budget grows
+    assert allocate.split_law_share(g["law"], float(B[2])) == pytest.approx(true_share(float(B[2])), abs=0.03)
+
+
+def test_split_without_replicates_bootstraps_the_isoflop_residuals():
+    df = synthetic_split_table(replicates=1)
+    (g,) = allocate.split(df, n_budgets=6, bootstrap=20)["groups"]
+    assert g["bootstrap_unit"] == "isoflop-residual"
+    assert any(b["share_star"]["ci95"][0] is not None for b in g["budgets"])
+
+
+def test_split_cli_writes_json_and_figure(tmp_path):
+    src = tmp_path / "split.csv"
+    synthetic_split_table(replicates=2).to_csv(src, index=False)
+    out, fig = tmp_path / "split.json", tmp_path / "split.png"
+    assert (
+        cli_main(["allocate", "split", str(src), "-o", str(out), "--figure", str(fig), "--bootstrap", "5"])
+        == 0
+    )
+    res = json.loads(out.read_text())
+    assert res["analysis"] == "split" and res["groups"][0]["law"]["b"]["value"] > 0
+    assert fig.stat().st_size > 10_000
+
+
+# --------------------------------------------------------------------------------------------------
+# bad input
+
+
+def _rollout_table(levels: list[int]) -> pd.DataFrame:
+    rows = []
+    for n in levels:
+        for step in range(1, 21):
+            C = 1e15 * n * step
+            rows.append({"run": f"n{n}", "N": 1e6, "rollouts_per_prompt": n, "step": step, "C": C,
+                         "L": 0.8 * C ** -0.01 * (1 + 0.01 * abs(np.log2(n) - 3))})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("analysis", "column"),
+    [("rollouts", "rollouts_per_prompt"), ("reuse", "reuse_tau"), ("split", "pretrain_tokens")],
+)
+def test_a_table_without_the_dimension_is_refused_naming_the_column(tmp_path, capsys, analysis, column):
+    df = _rollout_table([2, 4, 8]).drop(columns="rollouts_per_prompt")
+    with pytest.raises(UserError, match=column):
+        allocate.run(df, analysis, bootstrap=0)
+    src = tmp_path / "c.csv"
+    df.to_csv(src, index=False)
+    assert cli_main(["allocate", analysis, str(src), "-o", str(tmp_path / "o.json")]) == 2
+    assert column in capsys.readouterr().err
+
+
+def test_fewer_than_three_levels_is_unidentifiable():
+    with pytest.raises(UserError, match="rollouts_per_prompt has 2 level"):
+        allocate.rollouts(_rollout_table([4, 8]), bootstrap=0)
+    df = synthetic_split_table(replicates=1)
+    two = df[df["pretrain_tokens"].isin(sorted(df["pretrain_tokens"].unique())[:2])]
+    with pytest.raises(UserError, match="pretrain_tokens has 2 level"):
+        allocate.split(two, bootstrap=0)
+
+
+def test_rollouts_at_equal_rollouts_per_step_compare_at_equal_steps():
+    # compute-matched runs: the same C per step for every n, best n = 8 by construction
+    df = _rollout_table([2, 4, 8, 16, 32])
+    df["C"] = 1e15 * df["step"]
+    df["L"] = 0.8 * df["step"] ** -0.05 * (1 + 0.01 * (np.log2(df["rollouts_per_prompt"]) - 3) ** 2)
+    (g,) = allocate.rollouts(df, x="step", bootstrap=0)["groups"]
+    assert {r["best"] for r in g["levels"]} == {8.0}
+    assert all(r["nstar"]["value"] == pytest.approx(8.0, rel=0.05) for r in g["levels"])
+
+
+# --------------------------------------------------------------------------------------------------
+# the paper's 7B curves
+
+
+@pytest.fixture(scope="module")
+def paper_rollouts(shared_data):
+    return import_paper(need_file(shared_data, "paper/grpo_rollout_n_7B.csv"))
+
+
+@pytest.fixture(scope="module")
+def paper_reuse(shared_data):
+    return import_paper(need_file(shared_data, "paper/data_reuse_tau_7B.csv"))
+
+
+def test_paper_import_names_the_dimensions(paper_rollouts, paper_reuse):
+    assert sorted(paper_rollouts["rollouts_per_prompt"].unique()) == [4, 8, 16, 32]
+    assert sorted(paper_reuse["reuse_tau"].unique()) == [1, 2, 5, 20, 25, 50, 100]
+
+
+def test_paper_rollouts_best_n_grows_on_base_but_does_not_saturate(paper_rollouts):
+    res = allocate.rollouts(paper_rollouts, bootstrap=40, extrapolate=2.0)
+    groups = {g["group"]: g for g in res["groups"]}
+    assert set(groups) == {"source=base", "source=instruct"}
+    base, inst = groups["source=base"], groups["source=instruct"]
+    # base: n = 4 is best up to ~1e19 FLOPs, n = 16 from ~2e19; n = 32 is never best
+    assert base["levels"][0]["best"] == 4 and base["levels"][-1]["best"] == 16
+    assert base["verdict"]["grows"] and not base["verdict"]["saturates"]
+    assert base["law"]["b"]["value"] == pytest.approx(1.6, abs=0.4)
+    # instruct: the best n stays at 4-8 over the whole range
+    assert {r["best"] for r in inst["levels"]} <= {4.0, 8.0}
+    assert not inst["verdict"]["isocompute_holds"]
+    for g in (base, inst):
+        assert all(r["best"] != 32 for r in g["levels"])
+
+
+def test_paper_reuse_cost_matches_the_reuse_fit(paper_reuse):
+    res = allocate.reuse(paper_reuse, bootstrap=40)
+    base = next(g for g in res["groups"] if g["group"] == "source=base")
+    tau25, tau100 = base["vs_tau1"]["25"]["fit_pct"], base["vs_tau1"]["100"]["fit_pct"]
+    # the reuse law's numbers (+1.45 % and +3.31 % loss at equal steps)
+    assert tau25["value"] == pytest.approx(1.45, abs=0.05)
+    assert tau100["value"] == pytest.approx(3.31, abs=0.05)
+    assert tau25["ci95"][0] < tau25["value"] < tau25["ci95"][1]
+    assert tau100["ci95"][0] > tau25["ci95"][0]  # more reuse costs more
+    assert base["pct_per_decade_of_tau"]["fit_pct"]["ci95"][0] > 0
