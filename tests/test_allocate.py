@@ -8,6 +8,7 @@ without the needed dimension, or with fewer than 3 levels of it, are refused (ex
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,12 @@ def test_fewer_than_three_levels_is_unidentifiable():
         allocate.split(two, bootstrap=0)
 
 
+def test_sizes_are_separate_answers():
+    df = pd.concat([_rollout_table([2, 4, 8]), _rollout_table([2, 4, 8]).assign(N=2e6)], ignore_index=True)
+    res = allocate.rollouts(df, bootstrap=0)
+    assert [g["group"] for g in res["groups"]] == ["N=1e+06", "N=2e+06"]
+
+
 def test_rollouts_at_equal_rollouts_per_step_compare_at_equal_steps():
     # compute-matched runs: the same C per step for every n, best n = 8 by construction
     df = _rollout_table([2, 4, 8, 16, 32])
@@ -190,3 +197,40 @@ def test_paper_reuse_cost_matches_the_reuse_fit(paper_reuse):
     assert tau25["ci95"][0] < tau25["value"] < tau25["ci95"][1]
     assert tau100["ci95"][0] > tau25["ci95"][0]  # more reuse costs more
     assert base["pct_per_decade_of_tau"]["fit_pct"]["ci95"][0] > 0
+
+
+# --------------------------------------------------------------------------------------------------
+# presets
+
+PRESETS = Path(__file__).resolve().parents[1] / "workflow" / "presets"
+
+
+def test_tiny_rollouts_preset_holds_rollouts_per_step_constant():
+    from rlscaling import config
+
+    cfg = config.load(str(PRESETS / "tiny-rollouts.yaml"))
+    runs = config.runs(cfg)
+    assert sorted({r.training["rollouts_per_prompt"] for r in runs}) == [2, 4, 8, 16]
+    assert {r.training["prompts_per_step"] * r.training["rollouts_per_prompt"] for r in runs} == {64}
+    assert all("rollouts_per_step" not in r.training for r in runs)
+
+
+def test_rollouts_per_step_must_be_a_multiple_of_every_n(tmp_path):
+    import yaml
+
+    from rlscaling import config
+
+    preset = str(PRESETS / "tiny-rollouts.yaml")
+    cfg = yaml.safe_load(open(preset))
+    cfg["sweep"]["rollouts_per_prompt"] = [2, 3, 4]
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(UserError, match="rollouts_per_step: 64 is not a multiple of rollouts_per_prompt 3"):
+        config.load(str(p))
+
+
+def test_tiny_reuse_preset_sweeps_tau():
+    from rlscaling import config
+
+    cfg = config.load(str(PRESETS / "tiny-reuse.yaml"))
+    assert sorted({r.training["reuse_tau"] for r in config.runs(cfg)}) == [1, 4, 16, 64]

@@ -259,6 +259,7 @@ def runs(config: dict[str, Any]) -> list[Run]:
                 training.setdefault("seed", config["seed"])
                 training.update(per_size.get(size, {}))
                 training.update(variant)
+                _tie_prompts_to_rollouts(training, size)
                 parts = [size] + [f"{key}-{_fmt(v)}" for key, v in variant.items()]
                 if reps > 1:
                     training["seed"] = replicate_seed(training["seed"], k)
@@ -274,6 +275,21 @@ def runs(config: dict[str, Any]) -> list[Run]:
                     )
                 )
     return out
+
+
+def _tie_prompts_to_rollouts(training: dict[str, Any], size: str) -> None:
+    """training.rollouts_per_step R (optional): prompts_per_step = R / rollouts_per_prompt, so runs of
+    a rollouts_per_prompt sweep generate the same rollouts per step (compute-matched at equal steps).
+    The key is resolved here and never reaches the trainer."""
+    total = training.pop("rollouts_per_step", None)
+    if total is None:
+        return
+    n = int(training["rollouts_per_prompt"])
+    if total % n:
+        raise UserError(
+            f"training.rollouts_per_step: {total} is not a multiple of rollouts_per_prompt {n} (size {size})"
+        )
+    training["prompts_per_step"] = total // n
 
 
 def _fmt(v: Any) -> str:

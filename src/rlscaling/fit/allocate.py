@@ -125,8 +125,11 @@ def _loss(df: pd.DataFrame) -> pd.Series:
     raise UserError("allocate: the curves table needs L (= 1 - pass@1) or pass_at_1")
 
 
-def _groups(df: pd.DataFrame, dim: str, extra: tuple[str, ...] = ()) -> list[tuple[str, pd.DataFrame]]:
-    """Split df by its non-neutral key columns other than dim (e.g. source); label 'col=value, ...'."""
+def _groups(
+    df: pd.DataFrame, dim: str, extra: tuple[str, ...] = (), by_N: bool = True
+) -> list[tuple[str, pd.DataFrame]]:
+    """Split df by its non-neutral key columns other than dim (e.g. source, bench) and, with by_N, by
+    model size N; label 'col=value, ...'."""
     keys = [
         c
         for c in df.columns
@@ -137,12 +140,16 @@ def _groups(df: pd.DataFrame, dim: str, extra: tuple[str, ...] = ()) -> list[tup
         and not pd.api.types.is_float_dtype(df[c])
         and df[c].nunique(dropna=False) > 1
     ]
+    if by_N and "N" in df.columns and df["N"].nunique() > 1:
+        keys.insert(0, "N")
     if not keys:
         return [("all", df)]
     out = []
     for vals, g in df.groupby(keys, dropna=False, sort=True):
         vals = vals if isinstance(vals, tuple) else (vals,)
-        out.append((", ".join(f"{k}={v}" for k, v in zip(keys, vals, strict=True)), g))
+        out.append(
+            (", ".join(f"{k}={v:g}" if k == "N" else f"{k}={v}" for k, v in zip(keys, vals, strict=True)), g)
+        )
     return out
 
 
@@ -634,7 +641,7 @@ def split(
     df = df[df["C"].notna() & df[dim].notna()]
     check_levels(df[dim].to_numpy(float), dim, "split")
     groups = []
-    for label, g0 in _groups(df, dim):
+    for label, g0 in _groups(df, dim, by_N=False):
         for N, g in g0.groupby("N"):
             glabel = f"{label}, N={N:g}" if label != "all" else f"N={N:g}"
             check_levels(g[dim].to_numpy(float), dim, "split", glabel)
