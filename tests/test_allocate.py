@@ -234,3 +234,11 @@ def test_tiny_reuse_preset_sweeps_tau():
 
     cfg = config.load(str(PRESETS / "tiny-reuse.yaml"))
     assert sorted({r.training["reuse_tau"] for r in config.runs(cfg)}) == [1, 4, 16, 64]
+
+
+def test_split_reads_a_study_curves_table_by_its_c_pretrain_column():
+    df = synthetic_split_table(replicates=1)
+    df["C_pretrain"] = 6 * df["N"] * df["pretrain_tokens"]
+    res = allocate.split(df.drop(columns="pretrain_tokens"), n_budgets=6, bootstrap=0)
+    assert res["dimension"] == "C_pretrain"
+    assert res["groups"][0]["law"]["b"]["value"] > 0

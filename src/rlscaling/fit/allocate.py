@@ -30,9 +30,10 @@ reuse
     pct = c * log10 tau (least squares through the origin, percent per decade of tau).
 
 split
-    Base models that differ in pre-training tokens (`pretrain_tokens`, C_pretrain = 6 N tokens when
-    no `C_pretrain` column) per size N, each followed by an RL curve in C (RL FLOPs, 0 at the base
-    model). For a total budget B (FLOPs) every base model with C_pretrain < B spends
+    Base models that differ in pre-training tokens (`pretrain_tokens` or `D_pretrain`, C_pretrain =
+    6 N tokens when no `C_pretrain` column; a study's curves.parquet: its `C_pretrain`) per size N,
+    each followed by an RL curve in C (RL FLOPs, 0 at the base model). For a total budget B (FLOPs)
+    every base model with C_pretrain < B spends
     C_rl = B - C_pretrain on RL; its loss there is interpolated linearly in C along its RL curve
     (only inside it). The iso-FLOP curve is final L against the RL share s = C_rl / B; the optimal
     share s* is the vertex of the parabola of L in logit(s) through the best base model and its two
@@ -70,7 +71,7 @@ MIN_LEVELS = 3
 MIN_ISOFLOP_POINTS = 5
 N_COLUMNS = ("rollouts_per_prompt", "rollout_n")
 TAU_COLUMNS = ("reuse_tau", "tau")
-PRETRAIN_COLUMNS = ("pretrain_tokens", "D_pretrain")
+PRETRAIN_COLUMNS = ("pretrain_tokens", "D_pretrain", "C_pretrain")  # a study's curves: C_pretrain
 REPLICATE_COLUMNS = ("replicate", "seed")
 # columns that never separate groups of an analysis (run names, replicates, per-point values)
 _NEUTRAL = {
@@ -631,7 +632,7 @@ def split(
     dim = dimension_column(df, PRETRAIN_COLUMNS, "split")
     need_columns(df, ("N", "C"), "split")
     df = df.assign(L=_loss(df))
-    if "C_pretrain" not in df.columns or not df["C_pretrain"].notna().all():
+    if dim != "C_pretrain" and ("C_pretrain" not in df.columns or not df["C_pretrain"].notna().all()):
         from rlscaling.compute import pretrain_flops
 
         cpre = [
