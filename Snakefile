@@ -47,3 +47,4 @@ rule all:
         f"{S}/curves.parquet",
         FIT_FILES,
         FIGURE_FILES,
+        ALLOCATE_FILES,

@@ -242,3 +242,22 @@ def test_split_reads_a_study_curves_table_by_its_c_pretrain_column():
     res = allocate.split(df.drop(columns="pretrain_tokens"), n_budgets=6, bootstrap=0)
     assert res["dimension"] == "C_pretrain"
     assert res["groups"][0]["law"]["b"]["value"] > 0
+
+
+@pytest.mark.parametrize(("preset", "command"), [
+    ("tiny-rollouts", "allocate rollouts"), ("tiny-reuse", "allocate reuse"),
+])  # fmt: skip
+def test_presets_plan_their_allocation_answer(tmp_path, preset, command):
+    import subprocess
+    import sys
+
+    root = PRESETS.parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(PRESETS / f"{preset}.yaml"), "--replace-workflow-config", "-n", "-p", "all"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if command in x)
+    assert "--where bench=heldout" in line
+    assert ("--x step" in line) == (preset == "tiny-rollouts")  # compute-matched: equal steps

@@ -57,6 +57,10 @@ EVAL_FILES = [
 FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
 FIGURE_NAMES = figure_names(config)
 FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
+# compute allocation (rlscaling allocate, issue 13): an answer per sweep dimension with >= 3 values
+ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau"}
+ALLOCATIONS = [a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3]
+ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -158,6 +162,16 @@ def fit_args(w):
         args.append("--holdout-size " + " ".join(held))
         if f.get("anchor_points", 0) and law in PAPER_LAWS:
             args.append(f"--anchor-points {f['anchor_points']}")
+    return " ".join(args)
+
+
+def allocate_args(w):
+    """`rlscaling allocate` on the study's main benchmark; runs compute-matched by
+    training.rollouts_per_step are compared at equal steps."""
+    f = config["fit"]
+    args = [f"--where bench={f['bench']}", f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}"]
+    if w.analysis == "rollouts" and config["training"].get("rollouts_per_step"):
+        args.append("--x step")
     return " ".join(args)
 
 

@@ -60,3 +60,27 @@ rule compare:
     shell:
         "$RLSCALING_CMD compare {input} -o {output.json} --markdown {output.md} --figure {output.figure} "
         "{params.args} > {log} 2>&1"
+
+
+# Compute allocation (src/rlscaling/fit/allocate.py, issue 13): the best rollouts per prompt against
+# compute and the cost of data reuse, for studies that sweep rollouts_per_prompt / reuse_tau over >= 3
+# values (workflow/presets/tiny-rollouts.yaml, tiny-reuse.yaml); in `rule all` for those studies.
+rule allocate:
+    input:
+        f"{S}/curves.parquet",
+    output:
+        json=f"{S}/allocate/{{analysis}}.json",
+        figure=f"{S}/figures/allocate_{{analysis}}.png",
+    wildcard_constraints:
+        analysis="rollouts|reuse",
+    params:
+        args=allocate_args,
+    conda:
+        "../../envs/analysis.yaml"
+    log:
+        f"{S}/logs/allocate/{{analysis}}.log",
+    benchmark:
+        f"{S}/benchmarks/allocate/{{analysis}}.tsv"
+    shell:
+        "$RLSCALING_CMD allocate {wildcards.analysis} {input} -o {output.json} --figure {output.figure} "
+        "{params.args} > {log} 2>&1"
