@@ -142,6 +142,13 @@ def test_sizes_are_separate_answers():
     assert [g["group"] for g in res["groups"]] == ["N=1e+06", "N=2e+06"]
 
 
+def test_integer_measurements_along_a_run_do_not_split_groups():
+    df = _rollout_table([2, 4, 8]).assign(bench="heldout")
+    df["response_tokens"] = (df["step"] * 7).astype(int)  # varies along each run
+    res = allocate.rollouts(df, bootstrap=0)
+    assert [g["group"] for g in res["groups"]] == ["all"]
+
+
 def test_rollouts_at_equal_rollouts_per_step_compare_at_equal_steps():
     # compute-matched runs: the same C per step for every n, best n = 8 by construction
     df = _rollout_table([2, 4, 8, 16, 32])

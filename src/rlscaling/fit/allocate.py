@@ -140,6 +140,8 @@ def _groups(
         and c not in extra
         and not pd.api.types.is_float_dtype(df[c])
         and df[c].nunique(dropna=False) > 1
+        # a key names whole curves: constant along each run (an integer measurement is not a key)
+        and ("run" not in df.columns or bool((df.groupby("run")[c].nunique(dropna=False) <= 1).all()))
     ]
     if by_N and "N" in df.columns and df["N"].nunique() > 1:
         keys.insert(0, "N")
