@@ -83,8 +83,9 @@ def _reuse(ax, g: dict[str, Any]) -> None:
     taus = np.array([float(t) for t in g["vs_tau1"]])
     for key, mk, lab in (("fit_pct", "o-", "log-linear fits"), ("paired_pct", "s--", "paired points")):
         v = np.array([g["vs_tau1"][t][key]["value"] for t in g["vs_tau1"]], dtype=float)
-        lo = np.array([g["vs_tau1"][t][key]["ci95"][0] or np.nan for t in g["vs_tau1"]], dtype=float)
-        hi = np.array([g["vs_tau1"][t][key]["ci95"][1] or np.nan for t in g["vs_tau1"]], dtype=float)
+        ci = [g["vs_tau1"][t][key]["ci95"] for t in g["vs_tau1"]]
+        lo = np.array([np.nan if c[0] is None else c[0] for c in ci], dtype=float)
+        hi = np.array([np.nan if c[1] is None else c[1] for c in ci], dtype=float)
         ax.errorbar(
             taus, v, yerr=[v - lo, hi - v] if np.isfinite(lo).all() else None, fmt=mk, capsize=3, label=lab
         )
