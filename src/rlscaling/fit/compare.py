@@ -44,6 +44,7 @@ from rlscaling.fit import chinchilla as chin
 from rlscaling.fit import gain as gain_mod
 from rlscaling.fit import identify, kn
 from rlscaling.fit import sigmoid as sig
+from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.fit.data import CurveSet, apply_where, parse_where, to_curveset
 from rlscaling.fit.metrics import summary
 from rlscaling.fit.scenarios import anchor_mask, split
@@ -62,7 +63,7 @@ def fit_predictor(law: str, train: CurveSet, scenario: str = "full") -> Predicto
     law's prediction from N). Raises UserError when the data are below the law's minimum."""
     if law in identify.MIN_DATA:
         identify.check_data(law, train, scenario=scenario)
-    if law in ("paper", "paper-parametric"):
+    if law in PAPER_LAWS:
         return kn.fit_kn(train, law=law).predict
     if law == "sigmoid":
         return sig.fit_sigmoid(train).predict

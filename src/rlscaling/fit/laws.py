@@ -111,7 +111,7 @@ def fit_law(
     """Fit `law` to cs. fast=True with x0: warm-started single local search (bootstrap); x0 is the
     `start` of an earlier LawFit of the same law: (K_max, log10 N0) for the paper laws, per-curve
     parameters (label -> dict) for sigmoid."""
-    if law in ("paper", "paper-parametric"):
+    if law in PAPER_LAWS:
         m = kn.fit_kn(cs, law=law, objective=opts.kn_objective(), e0_form=opts.e0_form, x0=x0, grid=not fast)
         return LawFit(
             law, m, kn.params_json(m), m.predict, np.array([m.K_max, np.log10(m.N0)]), kn.bounds(m, cs)
@@ -151,7 +151,7 @@ class Refit:
 
     def __call__(self, cs: CurveSet) -> dict[str, float]:
         x0 = self.x0
-        if x0 is not None and self.law in ("paper", "paper-parametric"):
+        if x0 is not None and self.law in PAPER_LAWS:
             x0 = np.array(x0, dtype=float)
         return flatten(fit_law(self.law, cs, self.opts, x0=x0, fast=x0 is not None).params)
 
@@ -195,7 +195,7 @@ def predict_from_params(
 ) -> np.ndarray:
     """Predicted L along X for one curve (label, N) from a FIT.json params block."""
     X = np.asarray(X, dtype=float)
-    if law in ("paper", "paper-parametric"):
+    if law in PAPER_LAWS:
         fit = kn_from_params(params, curves)
         e0 = fit.E0.get(label) if not fit.e0_form else None
         if e0 is None:

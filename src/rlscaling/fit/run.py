@@ -15,7 +15,7 @@ from rlscaling.fit import identify, kn, predict
 from rlscaling.fit import reuse as reuse_mod
 from rlscaling.fit.bootstrap import bootstrap, flatten, resolve_unit, unflatten
 from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
-from rlscaling.fit.laws import LAW_INFO, LAWS, FitOptions, Refit, fit_law, gain_observed
+from rlscaling.fit.laws import LAW_INFO, LAWS, PAPER_LAWS, FitOptions, Refit, fit_law, gain_observed
 from rlscaling.fit.metrics import summary
 from rlscaling.fit.scenarios import Split, anchor_mask, split
 
@@ -128,7 +128,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
         "scenario": scenario,
         "law_form": info.doc,
     }
-    if req.law in ("paper", "paper-parametric"):
+    if req.law in PAPER_LAWS:
         out["objective"] = opts.kn_objective()
     out["params"] = lf.params
     fit_m = _metrics(req.law, lf.predict, sp.train)
@@ -144,7 +144,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
         out["heldout"] = held
         if req.law == "paper" and scenario == "inter":
             out["heldout"]["E0_source"] = "extrapolated: straight line of the fitted E0 vs log10 N"
-        if req.law in ("paper", "paper-parametric"):
+        if req.law in PAPER_LAWS:
             out["baseline"] = _paper_baselines(sp, req.law, lf)
         if req.anchor_points > 0:
             anchored = anchored_heldout(
@@ -201,7 +201,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     return _clean(out)
 
 
-ANCHOR_LAWS = ("paper", "paper-parametric")
+ANCHOR_LAWS = PAPER_LAWS  # anchoring sets a held-out size's E0: the k(N) laws
 
 
 def _e0_params(req: FitRequest, cs: CurveSet) -> int:

@@ -67,6 +67,14 @@ FIELDS = (
 TIMING_FIELDS = ("wall_seconds", "gen_seconds", "update_seconds", "sample_seconds")
 
 
+def no_grad_pass_tokens(tokens: int, *, reference: bool, old_policy: bool) -> int:
+    """Tokens of one step's extra no-grad forward passes (for the fuller FLOP count), one rule for every
+    engine: the whole rollout batch (prompt + response tokens) once through the reference model when a
+    KL term needs it, and once through the policy before the update when the engine recomputes the
+    old policy's log-probs (verl always does; TRL when its loss needs them)."""
+    return int(tokens) * (int(bool(reference)) + int(bool(old_policy)))
+
+
 @dataclass(frozen=True)
 class StepStats:
     """What an engine measured during one RL step (token counts in tokens, times in seconds)."""

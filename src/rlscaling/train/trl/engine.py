@@ -215,13 +215,16 @@ class SegmentTrainer(GRPOTrainer):
         batch = super()._generate_and_score_completions(inputs)
         prompt_tokens = int(batch["prompt_mask"].sum())
         response_tokens = int(batch["completion_mask"].sum())
-        passes = int(self.beta != 0.0) + int("old_per_token_logps" in batch)  # extra no-grad forwards
         self.rollout = {
             "prompts": len(inputs) // self.num_generations,
             "rollouts": len(inputs),
             "prompt_tokens": prompt_tokens,
             "response_tokens": response_tokens,
-            "ref_tokens": passes * (prompt_tokens + response_tokens),
+            "ref_tokens": M.no_grad_pass_tokens(
+                prompt_tokens + response_tokens,
+                reference=self.beta != 0.0,
+                old_policy="old_per_token_logps" in batch,
+            ),
             "gen_seconds": time.perf_counter() - t0,
             "sample_seconds": self._sample_seconds,
         }

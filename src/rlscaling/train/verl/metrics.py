@@ -129,7 +129,9 @@ def step_stats(
         prompt_tokens=prompt,
         response_tokens=response,
         gen_tokens=total,
-        ref_tokens=total * (2 if kl_on else 1),
+        ref_tokens=M.no_grad_pass_tokens(
+            total, reference=kl_on, old_policy=True
+        ),  # verl: old_log_prob always
         train_tokens=total * epochs,
         reward_mean=_get(data, "critic/score/mean", step, where),
         reward_std=float("nan"),  # verl logs mean / max / min of the score, not its spread
