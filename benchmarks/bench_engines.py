@@ -11,6 +11,8 @@
 3. Evaluation of that base model on both benchmarks (held-out, OOD) with the hf and the vllm engine:
    wall time per engine and per benchmark, and the number of vLLM engine starts in the log (one
    engine serves every benchmark of a checkpoint).
+4. Agreement of the two engines on that model: greedy decoding in fp32 (the share of held-out prompts
+   with the same text) and sampled pass@1 at temperature 1 (difference in standard errors).
 
 Prints a table and writes the numbers as JSON. Needs the engines environment (make engines-venv).
 """
@@ -165,10 +167,34 @@ def bench_eval(work: Path, size: str, engine: str) -> dict:
             "pass_at_1": round(summary["pass_at_1"], 4),
         }
     return {
+        "out": str(out),
         "wall_s": round(wall, 1),
         "benchmarks": per_bench,
         "start_and_load_s": round(wall - sum(b["seconds"] for b in per_bench.values()), 1),
         "vllm_engine_starts": len(re.findall(r"Initializing a V1 LLM engine", log)),
+    }
+
+
+def engines_agree(work: Path, size: str, sampled: dict) -> dict:
+    """Greedy fp32 text agreement on the held-out prompts, and the sampled pass@1 difference."""
+    import pandas as pd
+
+    greedy = {e: bench_eval(work, size, e, tag="_greedy", greedy=True) for e in ("hf", "vllm")}
+    texts = {
+        e: pd.read_parquet(Path(g["out"]) / "heldout.samples.parquet").sort_values(["index", "sample"])[
+            "response"
+        ]
+        for e, g in greedy.items()
+    }
+    same = float((texts["hf"].to_numpy() == texts["vllm"].to_numpy()).mean())
+    hf, vl = sampled["hf"]["benchmarks"]["heldout"], sampled["vllm"]["benchmarks"]["heldout"]
+    se = (hf["stderr"] ** 2 + vl["stderr"] ** 2) ** 0.5
+    return {
+        "greedy_same_text": same,
+        "greedy_prompts": int(len(texts["hf"])),
+        "hf_pass_at_1": hf["pass_at_1"],
+        "vllm_pass_at_1": vl["pass_at_1"],
+        "difference_in_standard_errors": abs(hf["pass_at_1"] - vl["pass_at_1"]) / se if se else 0.0,
     }
 
 
@@ -183,7 +209,14 @@ def main() -> int:
     prepare(work, args.size)
     verl = bench_verl(work, args.size)
     evals = {engine: bench_eval(work, args.size, engine) for engine in ("hf", "vllm")}
-    result = {"size": args.size, "load_average": os.getloadavg(), "verl_segment": verl, "evaluate": evals}
+    agreement = engines_agree(work, args.size, evals)
+    result = {
+        "size": args.size,
+        "load_average": os.getloadavg(),
+        "verl_segment": verl,
+        "evaluate": evals,
+        "agreement": agreement,
+    }
     print(f"verl segment (2 steps, size {args.size}): {verl['wall_s']} s in all")
     print(f"  Ray start               {verl['ray_start_s']:>7} s")
     print(f"  workers + vLLM start    {verl['workers_and_vllm_start_s']:>7} s")
@@ -196,6 +229,11 @@ def main() -> int:
         starts = f", vLLM engine starts: {e['vllm_engine_starts']}" if engine == "vllm" else ""
         head = f"evaluate with {engine}: {e['wall_s']} s in all: start + load {e['start_and_load_s']} s"
         print(f"{head}; {b}{starts}")
+    print(
+        f"greedy fp32, same text on {agreement['greedy_same_text']:.3f} of {agreement['greedy_prompts']} "
+        f"held-out prompts; sampled pass@1 hf {agreement['hf_pass_at_1']:.4f} vs vllm "
+        f"{agreement['vllm_pass_at_1']:.4f}: {agreement['difference_in_standard_errors']:.2f} standard errors"
+    )
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
     return 0
