@@ -129,8 +129,8 @@ def bench_verl(work: Path, size: str) -> dict:
     }
 
 
-def bench_eval(work: Path, size: str, engine: str) -> dict:
-    out = work / "bench" / f"eval_{engine}"
+def bench_eval(work: Path, size: str, engine: str, tag: str = "", **sampling: object) -> dict:
+    out = work / "bench" / f"eval_{engine}{tag}"
     shutil.rmtree(out, ignore_errors=True)
     params = {
         "engine": engine,
@@ -139,6 +139,7 @@ def bench_eval(work: Path, size: str, engine: str) -> dict:
         "max_response_tokens": 24,
         "seed": 0,
         "scorers": {"heldout": "strict", "ood": "strict"},
+        **sampling,
     }
     benches = [f"{S}/data/bench/heldout.parquet", f"{S}/data/bench/ood.parquet"]
     cmd = [
