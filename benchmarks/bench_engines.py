@@ -166,6 +166,7 @@ def bench_eval(work: Path, size: str, engine: str, tag: str = "", **sampling: ob
             "seconds": round(summary["seconds"], 2),
             "samples": summary["n_problems"] * 8,
             "pass_at_1": round(summary["pass_at_1"], 4),
+            "stderr": summary["pass_at_1_stderr"],
         }
     return {
         "out": str(out),
