@@ -46,11 +46,7 @@ APART: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 # Cycles the tree has today, each with its reason and owner. An entry is an expected failure: when its
 # cycle is gone, test_every_known_cycle_still_exists says so, and the entry must go.
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    # the law tournament's table and its figure import each other: the figure module should take the
-    # table as an argument (fit/* is being reworked; remove this entry with it).
-    frozenset({"rlscaling.fit.compare", "rlscaling.fit.compare_plot"}): "compare <-> compare_plot",
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 
 
 def modules(src: Path = SRC) -> dict[str, tuple[Path, bool]]:

@@ -44,6 +44,7 @@ from rlscaling.fit import chinchilla as chin
 from rlscaling.fit import gain as gain_mod
 from rlscaling.fit import identify, kn
 from rlscaling.fit import sigmoid as sig
+from rlscaling.fit.compare_plot import group_name, plot
 from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.fit.data import CurveSet, apply_where, parse_where, to_curveset
 from rlscaling.fit.metrics import summary
@@ -245,6 +246,7 @@ def compare(
         "source": source,
         "where": [f"{c}={v}" for c, v in where or []],
         "laws": list(laws),
+        "out_of_sample": list(OUT_OF_SAMPLE),
         "scenarios": list(SCENARIOS),
         "anchor_points": ANCHOR_POINTS,
         "doc": __doc__.split("\n\n")[1].strip() if __doc__ else "",
@@ -252,10 +254,6 @@ def compare(
         "groups": groups,
         "seconds": time.perf_counter() - t0,
     }
-
-
-def group_name(g: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in g.get("group", {}).items()) or "all curves"
 
 
 def _cell(s: dict | None, won: bool) -> str:
@@ -329,8 +327,6 @@ def main(args: argparse.Namespace) -> int:
     if args.markdown:
         write_text(args.markdown, markdown(res) + "\n")
     if args.figure:
-        from rlscaling.fit.compare_plot import plot
-
         plot(res, args.figure)
     for g in res["groups"]:
         print(f"compare {group_name(g)} x={g['x']}: overall winner {g.get('overall')}", file=sys.stderr)

@@ -20,6 +20,11 @@ _LABELS = {
 }
 
 
+def group_name(g: dict[str, Any]) -> str:
+    """A tournament group's label: its column=value pairs, or "all curves"."""
+    return ", ".join(f"{k}={v}" for k, v in g.get("group", {}).items()) or "all curves"
+
+
 def plot(result: dict[str, Any], path: str | Path) -> Path:
     """Draw COMPARE.json `result` to path (PNG or PDF by suffix; matplotlib Agg); returns path."""
     import matplotlib
@@ -27,7 +32,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from rlscaling.fit.compare import OUT_OF_SAMPLE, group_name
+    OUT_OF_SAMPLE = result["out_of_sample"]  # noqa: N806 - the scenarios' order, from compare()
 
     groups = [g for g in result["groups"] if "scores" in g] or result["groups"]
     laws = list(result["laws"])
