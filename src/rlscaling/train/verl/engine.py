@@ -304,7 +304,6 @@ def run_trainer(command: list[str], env: dict[str, str]) -> int:
     is passed on to it."""
     import signal
 
-    env = {**env, P.SEGMENT_ENV: P.new_token()}
     proc = subprocess.Popen(P.supervised(command), env=env, start_new_session=True)
 
     def on_term(signum: int, frame: Any) -> None:

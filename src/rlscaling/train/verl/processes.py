@@ -11,9 +11,6 @@ that a SIGKILL of the job does not reach it). The supervisor is a child subreape
 PR_SET_CHILD_SUBREAPER): every process the trainer starts, however detached, stays its descendant. It
 returns the trainer's exit status, and when the trainer exits, or the job's process dies (SIGKILL
 included), it kills every descendant still alive before it exits itself.
-
-Processes also carry a marker in their environment (RLSCALING_VERL_SEGMENT=<token>); `kill_marked`
-sweeps those too (read from /proc/<pid>/environ).
 """
 
 from __future__ import annotations
@@ -23,50 +20,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-
-SEGMENT_ENV = "RLSCALING_VERL_SEGMENT"
-
-
-def new_token() -> str:
-    """A marker value unique to one trainer start."""
-    return uuid.uuid4().hex
-
-
-def marked_pids(token: str) -> list[int]:
-    """pids of this user's processes whose environment holds RLSCALING_VERL_SEGMENT=token."""
-    needle = f"{SEGMENT_ENV}={token}".encode()
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit() or int(entry) == me:
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                env = fh.read()
-        except OSError:  # gone, or another user's
-            continue
-        if needle in env.split(b"\0"):
-            found.append(int(entry))
-    return found
-
-
-def kill_marked(token: str, rounds: int = 3) -> int:
-    """SIGKILL every marked process (a few rounds: a dying parent may still start one). Returns how
-    many were signalled."""
-    killed = 0
-    for _ in range(rounds):
-        pids = marked_pids(token)
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.2)
-    return killed
 
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
@@ -146,7 +99,7 @@ def supervise(parent: int, argv: list[str], poll_s: float = 0.2) -> int:
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux: the marker sweep still applies
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: only direct children are tracked
         pass
     proc = subprocess.Popen(argv, preexec_fn=_die_with_parent)
     status: int | None = None
@@ -162,9 +115,6 @@ def supervise(parent: int, argv: list[str], poll_s: float = 0.2) -> int:
         else:
             time.sleep(poll_s)
     kill_descendants()
-    token = os.environ.get(SEGMENT_ENV)
-    if token:
-        kill_marked(token)
     return status if status >= 0 else 128 - status
 
 
@@ -172,19 +122,6 @@ def supervised(argv: list[str], parent: int | None = None) -> list[str]:
     """The argv that runs `argv` under the supervisor, watching `parent` (default: this process)."""
     parent = os.getpid() if parent is None else parent
     return [sys.executable, "-m", "rlscaling.train.verl.processes", "supervise", str(parent), "--", *argv]
-
-
-def start_reaper(token: str, parent: int | None = None) -> subprocess.Popen:
-    """Start a reaper of `token`'s marked processes, watching `parent` (default: this process)."""
-    parent = os.getpid() if parent is None else parent
-    return subprocess.Popen(
-        [sys.executable, "-m", "rlscaling.train.verl.processes", "reap", str(parent), token],
-        start_new_session=True,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if k != SEGMENT_ENV},  # never marked itself
-    )
 
 
 def _alive(pid: int) -> bool:
@@ -203,14 +140,5 @@ def _alive(pid: int) -> bool:
     return not os.path.isdir("/proc")
 
 
-def reap_when_gone(parent: int, token: str, poll_s: float = 0.5) -> None:
-    """Wait until `parent` has exited, then kill every process marked with `token`."""
-    while _alive(parent):
-        time.sleep(poll_s)
-    kill_marked(token)
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "supervise":  # supervise PARENT -- ARGV...
-        raise SystemExit(supervise(int(sys.argv[2]), sys.argv[4:]))
-    reap_when_gone(int(sys.argv[2]), sys.argv[3])  # reap PARENT TOKEN
+if __name__ == "__main__":  # supervise PARENT -- ARGV...
+    raise SystemExit(supervise(int(sys.argv[2]), sys.argv[4:]))
