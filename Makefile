@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STUDY ?= default
 CORES ?= 2
 
-.PHONY: setup engines-venv study report test dryrun clean-study
+.PHONY: setup engines-venv slurm-profile study report test dryrun clean-study
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,13 @@ engines-venv: .venv-engines/.installed
 .venv-engines/.installed: scripts/install_engines_venv.sh
 	scripts/install_engines_venv.sh
 	touch $@
+
+# once per user on a Slurm login node: `snakemake --profile slurm all` then finds profiles/slurm by name
+# (Snakemake looks for named profiles in ./, $XDG_CONFIG_HOME/snakemake (default ~/.config/snakemake) and
+# the site directory, never in profiles/)
+SNAKEMAKE_CONFIG_DIR ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/snakemake
+slurm-profile:
+	scripts/install_slurm_profile.sh "$(SNAKEMAKE_CONFIG_DIR)"
 
 study: setup
 	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) all

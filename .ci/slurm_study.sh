@@ -4,10 +4,11 @@
 #  1. installs Debian's slurm-wlm, slurmdbd + MariaDB and munge (scripts/local_slurm.sh install) and
 #     starts a cluster of 2 nodes (two slurmd on this machine, each with 2 fake GPUs) under
 #     $SLURM_CI_DIR, on non-default ports;
-#  2. runs a reduced tiny study (2 sizes pre-trained on 500k tokens, 4 RL steps in segments of 2, ~1 min of
-#     compute; training and evaluation ask for
-#     a GPU, so they are scheduled through GRES) with `snakemake --profile profiles/slurm`: every
-#     non-local job goes through sbatch, and sacct must show each of them COMPLETED;
+#  2. runs a reduced tiny study (tests/fixtures/mini_study.yaml: 3 sizes pre-trained on 500k tokens, 6 RL
+#     steps in segments of 2, ~2 min of compute; training and evaluation ask for a GPU, so they are
+#     scheduled through GRES) with the README's cluster command, `snakemake --profile slurm all`, typed
+#     in a copy of the project after `make slurm-profile`: every non-local job goes through sbatch, and
+#     sacct must show each of them COMPLETED;
 #  3. runs the same study with profiles/local and checks both produced the same outputs (same files;
 #     same metrics, evaluations, curves and fits up to timing fields);
 #  4. launches scripts/ray_slurm_launch.sh inside a 2-node allocation with a stand-in trainer that joins
@@ -49,53 +50,38 @@ mkdir -p "$WORK"
 start_time=$(date +%Y-%m-%dT%H:%M:%S)
 if [ "${SLURM_CI_SKIP_STUDY:-0}" != 1 ]; then  # (SLURM_CI_SKIP_STUDY=1: launcher checks only, for development)
 echo "== reduced study"
-cat >"$WORK/study.yaml" <<'EOF'
-study: slurm-ci
-seed: 0
-data:
-  source: synthetic
-  heldout_size: 40
-  synthetic: {n_train: 200, n_pretrain: 6000, levels: [1], ood_levels: [2], n_ood: 20}
-benchmarks:
-  heldout: {source: heldout, scorer: strict}
-  ood: {source: synthetic_ood, scorer: strict}
-models:
-  family: tiny
-  sizes:
-    xs: {hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 64}
-    s: {hidden_size: 48, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, intermediate_size: 96}
-# as tests/fixtures/mini_study.yaml: enough pre-training that the models answer some level-1 problems
-# (a study whose pass@1 is constant has nothing to fit, and the fit refuses it)
-pretrain: {tokens: 500000, seq_len: 64, batch_size: 16, lr: 0.005, warmup_steps: 20, vocab_size: 300}
-training:
-  engine: trl
-  total_steps: 4
-  segment_steps: 2
-  prompts_per_step: 4
-  rollouts_per_prompt: 4
-  lr: 0.0001
-  max_prompt_tokens: 64
-  max_response_tokens: 24
-evaluation:
-  engine: hf
-  benchmarks: [heldout, ood]
-  every_steps: 2
-  n_samples: 2
-  pass_k: [1, 2]
-  max_response_tokens: 24
-fit: {laws: [paper], x: [C, D], scenarios: [full], bootstrap: 20}
-figures: {formats: [png]}
-resources:
-  default: {partition: debug, cpus_per_task: 1, mem_mb: 1500, runtime: 30}
-  train: {gpus_per_node: 1}
-  evaluate: {gpus_per_node: 1}
-EOF
+# the study is tests/fixtures/mini_study.yaml (3 sizes: the paper law's minimum, which config checks
+# enforce before any job), renamed, with Slurm resources: training and evaluation ask for a GPU
+"$PY" - "$ROOT/tests/fixtures/mini_study.yaml" "$WORK/study.yaml" <<'PYEOF'
+import sys
+import yaml
+study = yaml.safe_load(open(sys.argv[1]))
+study["study"] = "slurm-ci"
+study["figures"] = {"formats": ["png"]}
+study["resources"] = {
+    "default": {"partition": "debug", "cpus_per_task": 1, "mem_mb": 1500, "runtime": 30},
+    "train": {"gpus_per_node": 1},
+    "evaluate": {"gpus_per_node": 1},
+}
+yaml.safe_dump(study, open(sys.argv[2], "w"), sort_keys=False)
+PYEOF
 
+# the cluster command as a user types it (README): `make slurm-profile` links profiles/slurm as the
+# named profile `slurm` (here under a private XDG_CONFIG_HOME), then `snakemake --profile slurm all` runs
+# from a project checkout whose config.yaml is this study (CI's flags only shorten the polling)
+export XDG_CONFIG_HOME="$CLUSTER/xdg"
+make --no-print-directory slurm-profile
+mkdir -p "$WORK/slurm"
+git ls-files -co --exclude-standard -z | grep -zv '^results/' | tar -cf - --null -T - | tar -C "$WORK/slurm" -xf -
+cp "$WORK/study.yaml" "$WORK/slurm/config.yaml"
+SNAKEFILE_ARG=()
+[ -z "${RLSCALING_SNAKEFILE:-}" ] || SNAKEFILE_ARG=(-s "$RLSCALING_SNAKEFILE")
 t0=$SECONDS
-"$SNAKEMAKE" -s "$SNAKEFILE" --profile profiles/slurm --directory "$WORK/slurm" --configfile "$WORK/study.yaml" \
-  --replace-workflow-config --jobs 4 --local-cores 1 --latency-wait 10 \
-  --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 \
-  --slurm-keep-successful-logs 2>&1 | tee "$WORK/slurm.log"
+(cd "$WORK/slurm" && PATH="$ROOT/.venv/bin:$PATH" \
+  snakemake --profile slurm all "${SNAKEFILE_ARG[@]}" --jobs 4 --local-cores 1 --latency-wait 10 \
+    --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 \
+    --slurm-keep-successful-logs) 2>&1 | tee "$WORK/slurm.log"
+grep -q "Using profiles slurm and workflow specific profile profiles/default" "$WORK/slurm.log"
 echo "slurm study wall time: $((SECONDS - t0)) s"
 
 echo "== every non-local job went through sbatch and completed"

@@ -1,0 +1,77 @@
+"""Specification of the Snakemake profiles: the workflow profile (profiles/default) holds what the
+workflow needs everywhere, profiles/local and profiles/slurm how jobs run, and `make slurm-profile`
+makes the README's cluster command, `snakemake --profile slurm all`, work as typed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from rlscaling.paths import PROJECT_ROOT
+
+PROFILES = PROJECT_ROOT / "profiles"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def _settings(name: str) -> dict:
+    return yaml.safe_load((PROFILES / name / "config.yaml").read_text())
+
+
+def test_workflow_profile_holds_the_settings_every_run_needs():
+    assert _settings("default") == {
+        "rerun-incomplete": True,
+        "printshellcmds": True,
+        "show-failed-logs": True,
+    }
+
+
+def test_site_profiles_do_not_repeat_the_workflow_profile():
+    for name in ("local", "slurm"):
+        assert not set(_settings(name)) & set(_settings("default")), name
+
+
+def test_slurm_profile_installs_as_a_named_profile_and_is_idempotent(tmp_path):
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    for _ in range(2):
+        subprocess.run(
+            ["make", "--no-print-directory", "slurm-profile"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    link = tmp_path / "snakemake" / "slurm"
+    assert link.is_symlink() and link.resolve() == (PROFILES / "slurm").resolve()
+
+
+def test_slurm_profile_install_leaves_another_profile_of_that_name_alone(tmp_path):
+    (tmp_path / "slurm").mkdir()
+    result = subprocess.run(
+        [str(PROJECT_ROOT / "scripts/install_slurm_profile.sh"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "is not a link" in result.stderr
+    assert not (tmp_path / "slurm").is_symlink()
+
+
+def test_snakemake_finds_the_slurm_profile_by_name_from_the_project_root(tmp_path):
+    """The command as typed: Snakemake reads the named profile and, after it, the workflow profile."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    subprocess.run(
+        ["scripts/install_slurm_profile.sh"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
+    )
+    result = subprocess.run(
+        [SNAKEMAKE, "--profile", "slurm", "-n", "all"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Using profiles slurm and workflow specific profile profiles/default" in result.stderr
