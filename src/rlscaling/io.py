@@ -116,19 +116,23 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     return obj
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+def read_jsonl(path: str | Path, truncated_tail_ok: bool = False) -> list[dict[str, Any]]:
     """The records (JSON objects) of a JSONL file, blank lines skipped. Raises UserError naming the file
-    (missing) or the file and line (not valid JSON, not an object)."""
+    (missing) or the file and line (not valid JSON, not an object). truncated_tail_ok: a last line that
+    is not valid JSON is skipped (a log another program appends to, killed mid-line)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist")
     records = []
-    for line_no, line in enumerate(path.read_text().splitlines(), start=1):
+    lines = path.read_text().splitlines()
+    for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as err:
+            if truncated_tail_ok and line_no == len(lines):
+                continue
             raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
         if not isinstance(rec, dict):
             raise UserError(f"{path}, line {line_no}: expected a JSON object")

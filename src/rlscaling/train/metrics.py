@@ -67,6 +67,11 @@ FIELDS = (
 TIMING_FIELDS = ("wall_seconds", "gen_seconds", "update_seconds", "sample_seconds")
 
 
+def rollouts_per_step(params: dict[str, Any]) -> int:
+    """Completions sampled in one RL step (rollouts): training.prompts_per_step x rollouts_per_prompt."""
+    return int(params["prompts_per_step"]) * int(params["rollouts_per_prompt"])
+
+
 def no_grad_pass_tokens(tokens: int, *, reference: bool, old_policy: bool) -> int:
     """Tokens of one step's extra no-grad forward passes (for the fuller FLOP count), one rule for every
     engine: the whole rollout batch (prompt + response tokens) once through the reference model when a

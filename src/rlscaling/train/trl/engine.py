@@ -154,13 +154,13 @@ def _build_trainer(params, init, data, step, work, first, reference, reward_func
 
         reward_func = trl_reward(params["reward"])
 
-    n_prompts, n_rollouts = int(params["prompts_per_step"]), int(params["rollouts_per_prompt"])
+    n_rollouts = int(params["rollouts_per_prompt"])
     args = GRPOConfig(
         output_dir=str(work),
         seed=int(params["seed"]),
         max_steps=step,  # the segment ends at `step`; the schedule below does not depend on it
         # one step = one generation batch = one optimizer step
-        per_device_train_batch_size=n_prompts * n_rollouts,
+        per_device_train_batch_size=M.rollouts_per_step(params),
         gradient_accumulation_steps=1,
         num_generations=n_rollouts,
         num_iterations=1,

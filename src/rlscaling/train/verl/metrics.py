@@ -25,7 +25,6 @@ when the KL loss is on), T_train = T x ppo_epochs.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
+from rlscaling import io as rio
+from rlscaling.io import finite_or_none
 from rlscaling.train import metrics as M
 
 ENGINE = "verl"
@@ -47,19 +48,10 @@ def read_jsonl(paths: Iterable[str | Path]) -> dict[int, dict[str, Any]]:
     is skipped."""
     by_step: dict[int, dict[str, Any]] = {}
     for path in paths:
-        path = Path(path)
-        lines = path.read_text().splitlines()
-        for no, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                if no == len(lines):  # the job died while writing its last line
-                    continue
-                raise UserError(f"{path}, line {no}: not valid JSON ({err.msg})") from None
-            if not isinstance(rec, dict) or "step" not in rec or not isinstance(rec.get("data"), dict):
-                raise UserError(f"{path}, line {no}: not a verl file-logger record ({{'step', 'data'}})")
+        # the job may have died while writing its last line
+        for no, rec in enumerate(rio.read_jsonl(path, truncated_tail_ok=True), start=1):
+            if "step" not in rec or not isinstance(rec.get("data"), dict):
+                raise UserError(f"{path}, record {no}: not a verl file-logger record ({{'step', 'data'}})")
             by_step.setdefault(int(rec["step"]), {}).update(rec["data"])
     return by_step
 
@@ -93,14 +85,8 @@ def _get(data: dict[str, Any], key: str, step: int, where: str) -> float:
 
 
 def _opt(data: dict[str, Any], key: str) -> float | None:
-    v = data.get(key)
-    if v is None:
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
+    """The metric `key` as a finite float, None when absent or not a finite number."""
+    return finite_or_none(data.get(key))
 
 
 def step_stats(
@@ -108,7 +94,7 @@ def step_stats(
 ) -> M.StepStats:
     """Our StepStats of one verl training step."""
     prompts = int(params["prompts_per_step"])
-    rollouts = prompts * int(params["rollouts_per_prompt"])
+    rollouts = M.rollouts_per_step(params)
     response = int(round(_get(data, "response_length/mean", step, where) * rollouts))
     if data.get("perf/total_num_tokens") is not None:
         total = int(round(float(data["perf/total_num_tokens"])))

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlscaling.errors import UserError
+from rlscaling.train.metrics import rollouts_per_step
 
 # verl's loop runs while epoch < total_epochs; total_training_steps is what ends a segment. A large epoch
 # count lets the dataloader wrap around (data reuse) without ever being the limit.
@@ -132,7 +133,7 @@ def check_shape(params: dict[str, Any]) -> None:
         raise UserError(
             f"training.verl.ppo_mini_batch_size: {mini} must divide training.prompts_per_step ({prompts})"
         )
-    rollouts = prompts * int(params["rollouts_per_prompt"])
+    rollouts = rollouts_per_step(params)
     if rollouts % n_gpus:
         raise UserError(
             f"training.prompts_per_step x rollouts_per_prompt = {rollouts} rollouts per step do not split "
