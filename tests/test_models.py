@@ -1,4 +1,4 @@
-"""Specification of rlscaling.models: Qwen2 causal LMs of the tiny family from an architecture dict."""
+"""Specification of rlscaling.models: Qwen3 causal LMs of the tiny family from an architecture dict."""
 
 from __future__ import annotations
 
@@ -27,13 +27,33 @@ class Tok:
         return 300
 
 
-def test_builds_a_qwen2_causal_lm_with_the_given_shape():
+def test_builds_a_qwen3_causal_lm_with_the_given_shape():
     model = models.build(ARCH, Tok())
-    assert type(model).__name__ == "Qwen2ForCausalLM"
+    assert type(model).__name__ == "Qwen3ForCausalLM"
     c = model.config
     assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads) == (16, 2, 2, 1)
+    assert c.head_dim == 8  # hidden_size / num_attention_heads when head_dim is not set
     assert c.intermediate_size == 32 and c.vocab_size == 300
     assert (c.pad_token_id, c.bos_token_id, c.eos_token_id) == (0, 1, 2)
+
+
+def test_head_dim_is_set_apart_from_the_width():
+    """Width 48 with 4 heads of 32 (what vLLM's CPU attention serves): the projections are 48 -> 128."""
+    model = models.build({**ARCH, "hidden_size": 48, "num_attention_heads": 4, "head_dim": 32}, Tok())
+    attn = model.model.layers[0].self_attn
+    assert model.config.head_dim == 32
+    assert tuple(attn.q_proj.weight.shape) == (4 * 32, 48)
+    assert tuple(attn.k_proj.weight.shape) == (1 * 32, 48)
+    assert tuple(attn.o_proj.weight.shape) == (48, 4 * 32)
+
+
+def test_every_size_of_the_default_family_has_head_dim_of_at_least_32():
+    """vLLM's CPU attention rejects smaller heads (rlscaling.evaluate.vllm.CPU_HEAD_SIZES)."""
+    from rlscaling.evaluate.vllm import CPU_HEAD_SIZES
+
+    cfg = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    for name, arch in cfg["models"]["sizes"].items():
+        assert models.check_arch(arch)["head_dim"] in CPU_HEAD_SIZES, name
 
 
 def test_embeddings_are_tied_and_counted_once():
@@ -70,6 +90,8 @@ def test_the_default_family_spans_at_least_16x_in_parameters():
         ({"num_hidden_layers": "2"}, "num_hidden_layers"),
         ({"hidden_size": 15}, "hidden_size"),
         ({"num_key_value_heads": 3}, "num_key_value_heads"),
+        ({"head_dim": 31}, "head_dim"),
+        ({"head_dim": 0}, "head_dim"),
     ],
 )
 def test_bad_architecture_is_a_user_error_naming_the_key(change, key):

@@ -1,10 +1,17 @@
-"""The tiny model family: Qwen2-architecture causal LMs built from an architecture dict.
+"""The tiny model family: Qwen3-architecture causal LMs built from an architecture dict.
 
 An architecture is a `models.sizes.<name>` entry of the config: hidden_size, num_hidden_layers,
-num_attention_heads, num_key_value_heads, intermediate_size. Everything else is fixed here: the
-vocabulary is the tokenizer's, input and output embeddings are tied (as in the small Qwen2 models),
-no dropout, and initial weights scaled to the width (init_std). Parameter counts (N, N_nonembed) come
-from rlscaling.compute.count_parameters.
+num_attention_heads, num_key_value_heads, intermediate_size, and optionally head_dim (default
+hidden_size / num_attention_heads). Everything else is fixed here: the vocabulary is the tokenizer's,
+input and output embeddings are tied (as in the small Qwen3 models), no dropout, and initial weights
+scaled to the width (init_std). Parameter counts (N, N_nonembed) come from
+rlscaling.compute.count_parameters.
+
+Why Qwen3 and not Qwen2: Qwen3 sets the head size apart from the width (every Qwen3 model uses 128),
+and vLLM's Qwen3 reads it from config.json, where vLLM's Qwen2 always takes hidden_size / heads. vLLM's
+CPU attention serves only head sizes of 32 and more (rlscaling.evaluate.vllm.CPU_HEAD_SIZES), so a
+narrow tiny model with several heads (width 48, 4 heads) can only be served with head_dim set apart
+from its width. Qwen3's per-head RMSNorm on queries and keys (QK-norm) comes with it.
 """
 
 from __future__ import annotations
@@ -21,27 +28,39 @@ ARCH_KEYS = (
     "num_key_value_heads",
     "intermediate_size",
 )
+OPTIONAL_ARCH_KEYS = ("head_dim",)
 
 
 def check_arch(arch: dict[str, Any], where: str = "models.sizes") -> dict[str, int]:
-    """The architecture's integer settings; UserError naming the key when one is missing or bad."""
+    """The architecture's integer settings, head_dim always included; UserError naming the key when
+    one is missing or bad."""
     out = {}
-    for key in ARCH_KEYS:
+    for key in ARCH_KEYS + OPTIONAL_ARCH_KEYS:
         value = arch.get(key)
+        if value is None and key in OPTIONAL_ARCH_KEYS:
+            continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise UserError(f"{where}.{key}: expected a positive integer, got {value!r}")
         out[key] = value
-    if out["hidden_size"] % out["num_attention_heads"]:
-        raise UserError(
-            f"{where}.hidden_size: {out['hidden_size']} is not a multiple of num_attention_heads "
-            f"({out['num_attention_heads']})"
-        )
-    head_dim = out["hidden_size"] // out["num_attention_heads"]
-    if head_dim % 2:
-        raise UserError(
-            f"{where}.hidden_size: {out['hidden_size']} / num_attention_heads ({out['num_attention_heads']}) "
-            f"gives an odd head size {head_dim}; rotary position embeddings need an even one"
-        )
+    if "head_dim" in out:
+        if out["head_dim"] % 2:
+            raise UserError(
+                f"{where}.head_dim: {out['head_dim']} is odd; rotary position embeddings need an even "
+                "head size"
+            )
+    else:
+        if out["hidden_size"] % out["num_attention_heads"]:
+            raise UserError(
+                f"{where}.hidden_size: {out['hidden_size']} is not a multiple of num_attention_heads "
+                f"({out['num_attention_heads']}); set head_dim to choose the head size apart from the width"
+            )
+        out["head_dim"] = out["hidden_size"] // out["num_attention_heads"]
+        if out["head_dim"] % 2:
+            raise UserError(
+                f"{where}.hidden_size: {out['hidden_size']} / num_attention_heads "
+                f"({out['num_attention_heads']}) gives an odd head size {out['head_dim']}; rotary position "
+                "embeddings need an even one (or set head_dim)"
+            )
     if out["num_attention_heads"] % out["num_key_value_heads"]:
         raise UserError(
             f"{where}.num_key_value_heads: {out['num_key_value_heads']} does not divide num_attention_heads "
@@ -58,15 +77,15 @@ def init_std(hidden_size: int) -> float:
     return 0.02 * math.sqrt(768 / hidden_size)
 
 
-def qwen2_config(
+def model_config(
     arch: dict[str, Any], tokenizer: Any, max_position_embeddings: int = 512, where: str = "models.sizes"
 ) -> Any:
-    """A transformers Qwen2Config for `arch` with the tokenizer's vocabulary and special tokens.
+    """A transformers Qwen3Config for `arch` with the tokenizer's vocabulary and special tokens.
     `where` names the architecture in errors (e.g. models.sizes.xs)."""
-    from transformers import Qwen2Config
+    from transformers import Qwen3Config
 
     arch = check_arch(arch, where)
-    return Qwen2Config(
+    return Qwen3Config(
         vocab_size=len(tokenizer),
         max_position_embeddings=max_position_embeddings,
         tie_word_embeddings=True,
@@ -82,14 +101,14 @@ def qwen2_config(
 def build(
     arch: dict[str, Any], tokenizer: Any, seed: int = 0, where: str = "models.sizes", max_positions: int = 512
 ) -> Any:
-    """A randomly initialised Qwen2ForCausalLM (float32), deterministic for `seed`, for sequences of up
+    """A randomly initialised Qwen3ForCausalLM (float32), deterministic for `seed`, for sequences of up
     to `max_positions` tokens."""
     import torch
-    from transformers import Qwen2ForCausalLM
+    from transformers import Qwen3ForCausalLM
 
-    config = qwen2_config(arch, tokenizer, max_positions, where)
+    config = model_config(arch, tokenizer, max_positions, where)
     torch.manual_seed(seed)
-    return Qwen2ForCausalLM(config)
+    return Qwen3ForCausalLM(config)
 
 
 def count(model: Any) -> dict[str, int]:
