@@ -91,21 +91,12 @@ def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(
     assert len(fig.axes[0].containers) == len(SIZES)  # one errorbar container per size
 
 
-def test_the_tiny_robust_preset_serves_vllm_cpu_and_spans_30x_in_n_with_replicates():
+def test_the_tiny_robust_preset_is_the_default_study_with_three_replicates():
+    import yaml
+
     from rlscaling import config as rc
 
-    cfg = rc.load(PROJECT_ROOT / "workflow" / "presets" / "tiny-robust.yaml")
+    overlay = yaml.safe_load((PROJECT_ROOT / "workflow" / "presets" / "tiny-robust.yaml").read_text())
+    assert set(overlay) == {"study", "replicates"}
+    cfg = rc.load(PROJECT_ROOT / "config.yaml", overlay)
     assert rc.n_replicates(cfg) == 3
-    sizes = cfg["models"]["sizes"]
-    assert all(a["hidden_size"] // a["num_attention_heads"] >= 32 for a in sizes.values())
-    tokens = [rc.pretrain_settings(cfg, s)["tokens"] for s in sizes]
-    assert tokens == sorted(tokens) and tokens[0] < tokens[-1]  # budgets grow with N
-    n = [approx_n(a, cfg["pretrain"]["vocab_size"]) for a in sizes.values()]
-    assert n == sorted(n) and n[-1] / n[0] >= 30
-
-
-def approx_n(arch: dict, vocab: int) -> int:
-    """Parameters of a tiny Qwen2 (tied embeddings; biases and norms left out: < 2% here)."""
-    h, layers, inter = arch["hidden_size"], arch["num_hidden_layers"], arch["intermediate_size"]
-    kv = h // arch["num_attention_heads"] * arch["num_key_value_heads"]
-    return vocab * h + layers * (2 * h * h + 2 * h * kv + 3 * h * inter)
