@@ -76,11 +76,13 @@ def test_same_seed_same_weights():
     assert not all(torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters(), strict=False))
 
 
-def test_the_default_family_spans_at_least_16x_in_parameters():
+def test_the_default_family_spans_at_least_15x_in_parameters():
+    """xs 5.3e4 .. l 8.3e5 (tied embeddings counted once): l has 4 layers, not 6, so that its base
+    pass@1 stays below 0.60 (README "The default family")."""
     cfg = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
     counts = [models.count(models.build(a, Tok()))["N"] for a in cfg["models"]["sizes"].values()]
     assert counts == sorted(counts)
-    assert counts[-1] >= 16 * counts[0]
+    assert counts[-1] >= 15 * counts[0]
 
 
 @pytest.mark.parametrize(
