@@ -101,3 +101,30 @@ def test_verl_compute_score_refuses_a_row_without_an_answer_instead_of_scoring_0
     with pytest.raises(UserError, match=r"verl reward: reward_model.ground_truth .*cannot be scored"):
         compute_score("openai/gsm8k", "#### 18", ground_truth, extra_info={"index": 7})
     assert compute_score("openai/gsm8k", "#### 18", 18)["score"] == 1.0  # a number is still an answer
+
+
+def test_training_and_evaluation_read_a_row_alike(tmp_path):
+    """One reader of verl-schema rows: the benchmark loader gives the answers the training reader gives."""
+    from rlscaling.evaluate.bench import load_bench
+
+    for answers in (["0", "2"], [0, 2], [["0"], ["2"]]):  # strings, numbers, one-answer lists
+        path = write_rows(tmp_path / "t.parquet", answers)
+        trained = read_training_rows(path).column("ground_truth").to_pylist()
+        evaluated = [p.ground_truth for p in load_bench(path).problems]
+        assert trained == evaluated == ["0", "2"], answers
+
+
+def test_a_benchmark_with_unscorable_rows_is_refused_with_counts(tmp_path):
+    from rlscaling.evaluate.bench import load_bench
+
+    path = write_rows(tmp_path / "b.parquet", [["1"], None, None, ["3", "three"]])
+    with pytest.raises(UserError) as err:
+        load_bench(path)
+    msg = str(err.value)
+    assert "b.parquet: 3 of 4 rows cannot be scored" in msg
+    assert "1 bad_ground_truth_type, 2 missing_ground_truth" in msg
+
+
+def test_a_list_of_several_answers_is_refused_not_scored_zero():
+    with pytest.raises(UserError, match="list of 2 answers"):
+        reference_answer(None, {"style": "rule", "ground_truth": ["3", "three"]})

@@ -313,6 +313,18 @@ def _messages(value: Any, fld: str) -> list[dict[str, str]]:
 
 
 def _ground_truth(value: Any, fld: str) -> str:
+    """One reference answer as a string. A one-element list is its element; a longer list is refused:
+    every scorer compares the response with one reference answer, so a row listing several would
+    only ever score 0."""
+    items = _as_list(value)
+    if items is not None:
+        if len(items) != 1:
+            raise _Reject(
+                fld,
+                "bad_ground_truth_type",
+                f"list of {len(items)} answers (expected one answer; the scorers compare with one)",
+            )
+        return _ground_truth(items[0], f"{fld}[0]")
     if _is_missing(value):
         raise _Reject(fld, "missing_ground_truth", "missing (expected a non-empty string)")
     if isinstance(value, (bool, np.bool_)):
@@ -610,6 +622,18 @@ def _answer(ground_truth: Any, reward_model: Any) -> str:
     )
 
 
+def prompt_and_answer(
+    prompt: Any, ground_truth: Any = None, reward_model: Any = None
+) -> tuple[list[dict[str, str]], str]:
+    """The chat messages and the reference answer of one verl-schema row (what training and evaluation
+    both read): `prompt` as {role, content} messages (a plain string is one user message), the answer
+    as reference_answer gives it. Raises UnscorableRow naming the field."""
+    try:
+        return _messages(prompt, "prompt"), _answer(ground_truth, reward_model)
+    except _Reject as rej:
+        raise UnscorableRow(rej.field, rej.reason, rej.detail) from None
+
+
 def reference_answer(ground_truth: Any = None, reward_model: Any = None) -> str:
     """The reference answer of one verl-schema row as a string: the flat `ground_truth` when set, else
     `reward_model.ground_truth` (integers and finite numbers are spelled as strings). Raises
@@ -668,9 +692,8 @@ def read_training_rows(path: str | Any) -> Any:
     bad: list[BadRow] = []
     for i in range(n):
         try:
-            _messages(prompts[i], "prompt")
-            answers.append(_answer(flat[i], rms[i]))
-        except _Reject as rej:
+            answers.append(prompt_and_answer(prompts[i], flat[i], rms[i])[1])
+        except UnscorableRow as rej:
             bad.append(BadRow(str(path), i, rej.field, rej.reason, rej.detail))
             answers.append(None)
     if bad:

@@ -3,13 +3,13 @@ and the scoring method of each problem (rlscaling.rewards)."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlscaling.data.schema import BadRow, UnscorableRow, prompt_and_answer, unscorable_message
 from rlscaling.errors import UserError
 
 
@@ -50,33 +50,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _messages(value: Any, where: str) -> list[dict[str, str]]:
-    value = _plain(value)
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}]
-    if not isinstance(value, list) or not value:
-        raise UserError(f"{where}: prompt must be a non-empty list of chat messages {{role, content}}")
-    out = []
-    for m in value:
-        if (
-            not isinstance(m, dict)
-            or not isinstance(m.get("role"), str)
-            or not isinstance(m.get("content"), str)
-        ):
-            raise UserError(f"{where}: prompt must be a list of chat messages {{role, content}} (strings)")
-        out.append({"role": m["role"], "content": m["content"]})
-    return out
-
-
-def _ground_truth_text(value: Any) -> str | None:
-    value = _plain(value)
-    if value is None:
-        return None
-    if isinstance(value, list):  # several accepted answers: keep them all, the scorer sees JSON
-        return json.dumps(value) if len(value) != 1 else str(value[0])
-    return str(value)
-
-
 def load_bench(path: str | Path, max_rows: int | None = None) -> Bench:
     """Read a benchmark parquet (verl RL schema). Raises UserError naming the file and field."""
     import pandas as pd
@@ -99,16 +72,17 @@ def load_bench(path: str | Path, max_rows: int | None = None) -> Bench:
         )
     if max_rows is not None:
         df = df.iloc[:max_rows]
-    problems = []
+    problems, bad = [], []
     for row_no, row in enumerate(df.to_dict("records")):
-        where = f"benchmark file {path}, row {row_no}"
-        gt = _ground_truth_text(row.get("ground_truth")) if has_flat else None
-        if gt is None and has_nested:
-            rm = _plain(row.get("reward_model"))
-            if isinstance(rm, dict):
-                gt = _ground_truth_text(rm.get("ground_truth"))
-        if gt is None:
-            raise UserError(f"{where}: missing field `ground_truth` (reward_model.ground_truth is null)")
+        try:
+            messages, gt = prompt_and_answer(
+                _plain(row["prompt"]),
+                _plain(row.get("ground_truth")) if has_flat else None,
+                _plain(row.get("reward_model")) if has_nested else None,
+            )
+        except UnscorableRow as rej:
+            bad.append(BadRow(str(path), row_no, rej.field, rej.reason, rej.detail))
+            continue
         extra = _plain(row.get("extra_info")) or {}
         if not isinstance(extra, dict):
             extra = {}
@@ -126,11 +100,13 @@ def load_bench(path: str | Path, max_rows: int | None = None) -> Bench:
             Problem(
                 index=index if isinstance(index, (int, str)) else str(index),
                 data_source="" if source is None else str(source),
-                messages=_messages(row["prompt"], where),
+                messages=messages,
                 ground_truth=gt,
                 difficulty=difficulty,
             )
         )
+    if bad:
+        raise UserError(unscorable_message(bad, len(df), f"benchmark file {path}"))
     if not problems:
         raise UserError(f"benchmark file {path}: has no rows")
     return Bench(name=path.name.removesuffix(".parquet"), path=path, problems=problems)
