@@ -13,7 +13,8 @@
 #      `srun --nodes=1 --ntasks=1 -w HOST` job step, with a fixed CPU count (--num-cpus, default
 #      $SLURM_CPUS_PER_TASK: Ray must not claim every core of a shared node) and the node's GPUs;
 #   3. waits until all N nodes have joined (or fails after --timeout seconds);
-#   4. runs COMMAND with RAY_ADDRESS set (verl's ray.init() then joins this cluster);
+#   4. runs COMMAND with RAY_ADDRESS set (verl's ray.init() then joins this cluster), and a token of
+#      this job that every process of the cluster authenticates with (RAY_AUTH_MODE=token);
 #   5. on exit, failure or signal, stops the Ray job steps (TERM, then KILL) and cleans its temp dir.
 # The exit status is COMMAND's (or 1 when the cluster never came up).
 set -euo pipefail
@@ -69,6 +70,14 @@ HEAD_IP=$(echo "$ADDRS" | grep -v '^127\.' | head -n 1 || true)
 [ -n "$HEAD_IP" ] || HEAD_IP=$(echo "$ADDRS" | head -n 1)
 [ -n "$HEAD_IP" ] || { log "no IPv4 address for $HEAD"; exit 1; }
 export RAY_ADDRESS="$HEAD_IP:$PORT"
+# Ray >= 2.52 authenticates every connection with a token when a head starts with RAY_AUTH_MODE unset
+# and ~/.ray/auth_token exists (or is created on first use), and a client that read no token, or an
+# older one, is refused ("InvalidAuthToken"). Every process of this cluster (head, workers, COMMAND)
+# gets one fresh token of this job through the environment srun passes on: token authentication stays
+# on, and no shared home-directory file decides it. (Older Ray ignores both variables.)
+export RAY_AUTH_MODE=token
+RAY_AUTH_TOKEN=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+export RAY_AUTH_TOKEN
 
 STEP_PIDS=()
 cleanup() {
