@@ -20,6 +20,14 @@ from rlscaling.paths import PROJECT_ROOT
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
+# a tiny-family size without head_dim: its width must divide into its heads
+NO_HEAD_DIM = {
+    "num_hidden_layers": 1,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 64,
+}
+
 # (bad setting, the key the message must name)
 CASES = [
     ({"fit": {"bench": "nope"}}, "fit.bench"),
@@ -29,10 +37,12 @@ CASES = [
     ({"training": {"prompts_per_step": 100000}}, "training.prompts_per_step"),
     ({"benchmarks": {"heldout": {"source": "heldout", "scorer": "nonsense"}}}, "benchmarks.heldout.scorer"),
     ({"data": {"heldout_size": 5000}}, "data.heldout_size"),
-    ({"models": {"sizes": {"xs": {"hidden_size": 50}}}}, "models.sizes.xs.hidden_size"),
+    # (config.yaml's sizes set head_dim, so any width is legal there: a size without it must divide)
+    ({"models": {"sizes": {"xxs": {**NO_HEAD_DIM, "hidden_size": 50}}}}, "models.sizes.xxs.hidden_size"),
     ({"models": {"sizes": {"xs": {"num_key_value_heads": 3}}}}, "models.sizes.xs.num_key_value_heads"),
     # like them
-    ({"models": {"sizes": {"xs": {"hidden_size": 36}}}}, "models.sizes.xs.hidden_size"),  # head size 9
+    ({"models": {"sizes": {"xxs": {**NO_HEAD_DIM, "hidden_size": 36}}}}, "models.sizes.xxs.hidden_size"),  # 9
+    ({"models": {"sizes": {"xs": {"head_dim": 31}}}}, "models.sizes.xs.head_dim"),  # odd head size
     ({"sweep": {"lr": [0.0001, -1]}}, r"sweep.lr\[1\]"),
     ({"training": {"sizes": {"l": {"prompts_per_step": 5000}}}}, "training.sizes.l.prompts_per_step"),
     ({"training": {"reuse_tau": 2000}}, "training.reuse_tau"),
