@@ -48,7 +48,10 @@ CASES = [
     ({"training": {"reuse_tau": 2000}}, "training.reuse_tau"),
     ({"data": {"synthetic": {"n_ood": 0}}}, "benchmarks.ood.source"),
     ({"data": {"synthetic": {"levels": [9]}}}, "data.synthetic.levels"),
-    ({"data": {"synthetic": {"n_pretrain": 40}}}, "pretrain.seed_candidates"),
+    (
+        {"pretrain": {"seed_candidates": 2}, "data": {"synthetic": {"n_pretrain": 40}}},
+        "pretrain.seed_candidates",
+    ),
     ({"fit": {"holdout_N": ["xl"], "scenarios": ["inter"]}}, "fit.holdout_N"),
     ({"fit": {"scenarios": ["intra"]}}, "fit.fit_steps"),
     ({"fit": {"scenarios": ["intra"], "fit_steps": 100}}, "fit.fit_steps"),

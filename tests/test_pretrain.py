@@ -78,7 +78,7 @@ def test_model_folder_loads_with_tokenizer_and_generation_config(root):
     model = AutoModelForCausalLM.from_pretrained(root / "model")
     tok = AutoTokenizer.from_pretrained(root / "model")
     gen = GenerationConfig.from_pretrained(root / "model")
-    assert type(model).__name__ == "Qwen2ForCausalLM"
+    assert type(model).__name__ == "Qwen3ForCausalLM"
     assert (gen.eos_token_id, gen.pad_token_id, gen.bos_token_id) == (tok.eos_token_id, tok.pad_token_id, 1)
     assert tok.chat_template
 
