@@ -5,8 +5,8 @@ process that imports verl, Ray workers and the vLLM worker extension included. T
 (rlscaling.train.verl.engine) names this module there for every segment. It does two things:
 
 1. **Always** (GPU or CPU): verl picks its "Continuous Token" prompt builder from config.json's
-   model_type, and for `qwen2` that is the ChatML builder, which requires the token `<|im_end|>`
-   (verl/utils/tokenizer/continuous_token.py). Our tiny Qwen2-architecture family has its own small
+   model_type, and for `qwen2` / `qwen3` that is the ChatML builder, which requires the token `<|im_end|>`
+   (verl/utils/tokenizer/continuous_token.py). Our tiny Qwen3-architecture family has its own small
    tokenizer without ChatML tokens, so verl fails at the first rollout, on a GPU as on a CPU. Where the
    tokenizer lacks the token the family's builder needs, this falls back to verl's generic builder
    (which is what verl itself uses for a model type it does not know).
