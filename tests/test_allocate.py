@@ -218,10 +218,29 @@ def test_paper_reuse_cost_matches_the_reuse_fit(paper_reuse):
 PRESETS = Path(__file__).resolve().parents[1] / "workflow" / "presets"
 
 
+def load_preset(name: str) -> dict:
+    """A study preset is an overlay on config.yaml (the default study), as Snakemake merges it."""
+    import yaml
+
+    from rlscaling import config
+
+    overlay = yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
+    return config.load(PRESETS.parents[1] / "config.yaml", overlay)
+
+
+@pytest.mark.parametrize("name", ["tiny-rollouts", "tiny-reuse"])
+def test_allocation_presets_change_only_their_sweep_on_the_default_study(name):
+    from rlscaling import config
+
+    cfg, default = load_preset(name), config.load(PRESETS.parents[1] / "config.yaml")
+    assert cfg["models"] == default["models"] and cfg["pretrain"] == default["pretrain"]
+    assert cfg["study"] == name and set(cfg["sweep"]) <= {"rollouts_per_prompt", "reuse_tau"}
+
+
 def test_tiny_rollouts_preset_holds_rollouts_per_step_constant():
     from rlscaling import config
 
-    cfg = config.load(str(PRESETS / "tiny-rollouts.yaml"))
+    cfg = load_preset("tiny-rollouts")
     runs = config.runs(cfg)
     assert sorted({r.training["rollouts_per_prompt"] for r in runs}) == [2, 4, 8, 16]
     assert {r.training["prompts_per_step"] * r.training["rollouts_per_prompt"] for r in runs} == {64}
@@ -233,19 +252,16 @@ def test_rollouts_per_step_must_be_a_multiple_of_every_n(tmp_path):
 
     from rlscaling import config
 
-    preset = str(PRESETS / "tiny-rollouts.yaml")
-    cfg = yaml.safe_load(open(preset))
-    cfg["sweep"]["rollouts_per_prompt"] = [2, 3, 4]
-    p = tmp_path / "bad.yaml"
-    p.write_text(yaml.safe_dump(cfg))
+    overlay = yaml.safe_load((PRESETS / "tiny-rollouts.yaml").read_text())
+    overlay["sweep"]["rollouts_per_prompt"] = [2, 3, 4]
     with pytest.raises(UserError, match="rollouts_per_step: 64 is not a multiple of rollouts_per_prompt 3"):
-        config.load(str(p))
+        config.load(PRESETS.parents[1] / "config.yaml", overlay)
 
 
 def test_tiny_reuse_preset_sweeps_tau():
     from rlscaling import config
 
-    cfg = config.load(str(PRESETS / "tiny-reuse.yaml"))
+    cfg = load_preset("tiny-reuse")
     assert sorted({r.training["reuse_tau"] for r in config.runs(cfg)}) == [1, 4, 16, 64]
 
 
@@ -267,7 +283,7 @@ def test_presets_plan_their_allocation_answer(tmp_path, preset, command):
     root = PRESETS.parents[1]
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", str(tmp_path),
-         "--configfile", str(PRESETS / f"{preset}.yaml"), "--replace-workflow-config", "-n", "-p", "all"],
+         "-n", "-p", "all", "--configfile", str(root / "config.yaml"), str(PRESETS / f"{preset}.yaml")],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
