@@ -38,7 +38,7 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/report.smk"
 
 
-localrules: all, curves, run_metrics, fit, figures, report
+localrules: all, curves, run_metrics, fit, compare, figures, report
 
 
 rule all:
@@ -48,3 +48,4 @@ rule all:
         FIT_FILES,
         FIGURE_FILES,
         ALLOCATE_FILES,
+        COMPARE_FILES,

@@ -94,8 +94,15 @@ def test_study_writes_every_stage_output(study: Path):
                 "runs/xs/step_000006/config.json", "runs/s/metrics.jsonl",
                 "eval/s/step_000000/heldout.json", "eval/xs/step_000006/ood.samples.parquet",
                 "curves.parquet", "fits/paper__C__full.json", "fits/paper__D__full.json",
-                "figures/loss_vs_C.png", "figures/loss_vs_C.pdf", "summary.md"]:
+                "figures/loss_vs_C.png", "figures/loss_vs_C.pdf", "summary.md",
+                "compare.json", "compare.md", "figures/compare.png"]:
         assert (s / rel).exists(), rel
+
+
+def test_summary_includes_the_law_tournament(study: Path):
+    summary = (study / S / "summary.md").read_text()
+    assert "## Law tournament (compare.md)" in summary
+    assert "paper-parametric" in summary.split("## Law tournament")[1]
 
 
 def test_curves_cover_every_run_step_and_bench(study: Path):

@@ -535,6 +535,11 @@ def _steps_text(steps: list[int]) -> str:
     return f"{steps[0]}–{steps[-1]} ({len(steps)} steps)"
 
 
+def _demote_headings(markdown: str) -> str:
+    """Markdown headings one level deeper, so an included document nests under its section."""
+    return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
+
+
 def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path) -> str:
     """The summary.md text."""
     bench = main_bench(df)
@@ -572,6 +577,9 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
         ),
         "",
     ]
+    tournament = study_dir / "compare.md"
+    if tournament.is_file():  # rlscaling compare's tables (rule compare): out-of-sample R² / MAPE per law
+        parts += ["## Law tournament (compare.md)", "", _demote_headings(tournament.read_text()).strip(), ""]
     data = data_rows(study_dir)
     if data:
         parts += ["## Data (data/report.json)", "", table(["key", "value"], data), ""]

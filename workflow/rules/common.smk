@@ -61,6 +61,8 @@ FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in 
 ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau"}
 ALLOCATIONS = [a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3]
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
+# the law tournament (rlscaling compare, issue 11): every study
+COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -40,15 +40,15 @@ rule fit:
         "$RLSCALING_CMD fit {input} -o {output} {params.args} > {log} 2>&1"
 
 
-# The law tournament (src/rlscaling/fit/compare.py): every law's out-of-sample R² / MAPE. Not in
-# `rule all` yet: `snakemake results/{study}/compare.json` (seconds on the default study).
+# The law tournament (src/rlscaling/fit/compare.py): every law's out-of-sample R² / MAPE, in `rule all`
+# (COMPARE_FILES; a few seconds on the default study). A law below its minimum data scores n/a.
 rule compare:
     input:
         f"{S}/curves.parquet",
     output:
         json=f"{S}/compare.json",
         md=f"{S}/compare.md",
-        figure=f"{S}/figures/compare.png",
+        figure=report(f"{S}/figures/compare.png", caption="../report/compare.rst", category="Figures"),
     params:
         args=compare_args,
     conda:

@@ -33,6 +33,7 @@ rule report:
         pretrain=pretrain_records(),
         data_report=f"{S}/data/report.json",
         figures=FIGURE_FILES,  # summary.md links the figures that exist
+        compare=f"{S}/compare.md",  # summary.md includes the law tournament's tables
     output:
         report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
