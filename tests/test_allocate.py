@@ -273,17 +273,50 @@ def test_split_reads_a_study_curves_table_by_its_c_pretrain_column():
     assert res["groups"][0]["law"]["b"]["value"] > 0
 
 
+def test_tiny_split_preset_copies_its_sizes_and_settings_from_the_default_study():
+    import yaml
+
+    from rlscaling import config
+
+    split = config.validate(yaml.safe_load((PRESETS / "tiny-split.yaml").read_text()))
+    default = config.load(PRESETS.parents[1] / "config.yaml")
+    for size, arch in split["models"]["sizes"].items():
+        assert arch == default["models"]["sizes"][size], size
+        assert config.pretrain_settings(split, size) == config.pretrain_settings(default, size), size
+        assert split["training"]["sizes"][size] == default["training"]["sizes"][size], size
+    same = set(split["training"]) - {"sizes", "segment_steps"}  # segments of 20: the sigmoid's 5 points
+    assert {k: split["training"][k] for k in same} == {k: default["training"][k] for k in same}
+    assert split["data"] == default["data"] and split["evaluation"] | {"every_steps": 25} == default["evaluation"]
+
+
+def test_tiny_split_preset_pretrains_every_size_at_every_token_budget():
+    import yaml
+
+    from rlscaling import config
+
+    cfg = config.validate(yaml.safe_load((PRESETS / "tiny-split.yaml").read_text()))
+    budgets = cfg["sweep"]["pretrain_tokens"]
+    assert len(budgets) >= 4 and max(budgets) / min(budgets) >= 8
+    models = config.base_models(cfg)
+    assert len(models) == len(cfg["models"]["sizes"]) * len(budgets)
+    assert {(m["size"], m["pretrain"]["tokens"]) for m in models.values()} == {
+        (s, t) for s in cfg["models"]["sizes"] for t in budgets
+    }
+
+
 @pytest.mark.parametrize(("preset", "command"), [
-    ("tiny-rollouts", "allocate rollouts"), ("tiny-reuse", "allocate reuse"),
+    ("tiny-rollouts", "allocate rollouts"), ("tiny-reuse", "allocate reuse"), ("tiny-split", "allocate split"),
 ])  # fmt: skip
 def test_presets_plan_their_allocation_answer(tmp_path, preset, command):
     import subprocess
     import sys
 
     root = PRESETS.parents[1]
+    # tiny-split is a study of its own (2 sizes); the others are overlays on config.yaml
+    configs = ["--replace-workflow-config"] if preset == "tiny-split" else [str(root / "config.yaml")]
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "--directory", str(tmp_path),
-         "-n", "-p", "all", "--configfile", str(root / "config.yaml"), str(PRESETS / f"{preset}.yaml")],
+         "-n", "-p", "all", "--configfile", str(PRESETS / f"{preset}.yaml"), *configs],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -219,7 +219,7 @@ def test_replicates_multiply_runs_and_base_models_with_their_own_seeds(default):
     assert (r.size, r.replicate, r.model) == ("m", 2, "m/rep2")
     assert r.training["seed"] == 2 + 2 * rc.REPLICATE_SEED_STRIDE
     models = rc.base_models(cfg)
-    assert models["m/rep2"] == {"size": "m", "replicate": 2, "seed": 2002}
+    assert {k: models["m/rep2"][k] for k in ("size", "replicate", "seed")} == {"size": "m", "replicate": 2, "seed": 2002}
     assert models["xs/rep0"]["seed"] == 2  # replicate 0 uses the study's seed
 
 
@@ -244,6 +244,44 @@ def test_hub_replicates_share_the_given_base_model(default):
     assert list(rc.base_models(cfg)) == list(sizes)
     runs = [r for r in rc.runs(cfg) if r.size == "0.5B"]
     assert [(r.model, r.training["seed"]) for r in runs] == [("0.5B", 0), ("0.5B", 1000)]
+
+
+def test_a_pretrain_tokens_sweep_keys_base_models_by_size_and_tokens(default):
+    default["sweep"] = {"pretrain_tokens": [1000000, 500000]}
+    default["replicates"] = 2
+    cfg = rc.validate(default)
+    models = rc.base_models(cfg)
+    assert models["s/pretrain_tokens-500000/rep1"]["pretrain"]["tokens"] == 500000
+    assert models["s/pretrain_tokens-500000/rep1"]["seed"] == 1000
+    assert len(models) == len(cfg["models"]["sizes"]) * 2 * 2
+    r = rc.run_by_name(cfg, "s__pretrain_tokens-500000__rep-1")
+    assert r.model == "s/pretrain_tokens-500000/rep1"
+    assert "pretrain_tokens" not in r.training and "tokens" not in r.training
+
+
+def test_changing_one_pretrain_budget_leaves_the_other_base_models_settings_unchanged(default):
+    default["sweep"] = {"pretrain_tokens": [1000000, 500000]}
+    before = rc.base_models(rc.validate(copy.deepcopy(default)))
+    default["sweep"] = {"pretrain_tokens": [1000000, 250000]}
+    after = rc.base_models(rc.validate(default))
+    kept = [k for k in after if "1000000" in k]
+    assert kept and all(after[k] == before[k] for k in kept)  # same params: Snakemake reruns nothing there
+    assert not any("500000" in k for k in after)
+
+
+def test_without_a_pretrain_sweep_base_models_keep_the_size_as_key_and_its_settings(default):
+    cfg = rc.validate(default)
+    models = rc.base_models(cfg)
+    assert all(models[s]["pretrain"] == rc.pretrain_settings(cfg, s) for s in cfg["models"]["sizes"])
+
+
+def test_a_pretrain_sweep_with_hub_models_is_refused(default):
+    default["models"] = {"family": "hub", "sizes": {"7B": {"path": "Qwen/Qwen2.5-7B", "n_params": 7e9}}}
+    default.pop("pretrain", None)
+    default["training"].pop("sizes", None)
+    default["sweep"] = {"pretrain_tokens": [1000, 2000, 4000]}
+    with pytest.raises(UserError, match="sweep.pretrain_tokens: a pre-training sweep needs models.family tiny"):
+        rc.validate(default)
 
 
 def test_replicates_must_be_a_positive_integer(default):

@@ -38,7 +38,12 @@ SWEEP_KEYS = {
     "lr": "training",
     "kl_coef": "training",
     "reuse_tau": "training",
+    "pretrain_tokens": "pretrain",
 }
+# sweep dimensions of the base model (tiny family): sweep key -> the `pretrain` setting it sets. A run
+# with such a value trains from its own base model, keyed by the size and these values
+# (models/{size}/pretrain_tokens-{T}/), so changing one variant reruns only what depends on it
+PRETRAIN_SWEEP_KEYS = {"pretrain_tokens": "tokens"}
 
 
 # replicate k of a study with seed s pre-trains with seed s + k * REPLICATE_SEED_STRIDE and trains with
@@ -157,6 +162,11 @@ def check(config: dict[str, Any]) -> None:
     for key in config.get("sweep", {}):
         if key not in SWEEP_KEYS:
             raise UserError(f"sweep.{key}: not a sweep dimension (allowed: {sorted(SWEEP_KEYS)})")
+        if key in PRETRAIN_SWEEP_KEYS and config["models"]["family"] != "tiny":
+            raise UserError(
+                f"sweep.{key}: a pre-training sweep needs models.family tiny (hub base models are given, "
+                "not pre-trained here; give each pre-training variant as its own hub size)"
+            )
     from rlscaling.train.verl import settings as verl_settings
 
     verl_settings.check(config)
@@ -167,6 +177,7 @@ def check(config: dict[str, Any]) -> None:
         eval_steps=eval_steps(config),
         pretrain={size: pretrain_settings(config, size) for size in config["models"]["sizes"]},
         sweep_sections=SWEEP_KEYS,
+        sweep_settings=PRETRAIN_SWEEP_KEYS,
     )
     config_checks.check(config, plan)  # settings that would fail a later job (data rows, fits, models)
 
@@ -221,22 +232,42 @@ def replicate_seed(seed: int, replicate: int) -> int:
     return int(seed) + int(replicate) * REPLICATE_SEED_STRIDE
 
 
-def model_key(config: dict[str, Any], size: str, replicate: int) -> str:
-    """The base model of `size` in `replicate`: `{size}` with one replicate (and for a hub family, whose
-    base models are given), else `{size}/rep{k}` (the folder under models/)."""
-    if n_replicates(config) == 1 or config["models"]["family"] != "tiny":
+def model_key(
+    config: dict[str, Any], size: str, replicate: int, pretrain_variant: dict[str, Any] | None = None
+) -> str:
+    """The base model of `size` in `replicate`, pre-trained with the sweep values `pretrain_variant`
+    (PRETRAIN_SWEEP_KEYS): the folder under models/. `{size}`, then `/{key}-{value}` per pre-training
+    sweep value (e.g. `s/pretrain_tokens-500000`), then `/rep{k}` when the study has replicates. A hub
+    family's base models are given: always `{size}`."""
+    if config["models"]["family"] != "tiny":
         return size
-    return f"{size}/rep{int(replicate)}"
+    parts = [size] + [f"{k}-{_fmt(v)}" for k, v in (pretrain_variant or {}).items()]
+    if n_replicates(config) > 1:
+        parts.append(f"rep{int(replicate)}")
+    return "/".join(parts)
+
+
+def pretrain_variants(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The study's pre-training sweep settings (sweep keys of PRETRAIN_SWEEP_KEYS), as variant dicts in
+    config order; [{}] without such a sweep."""
+    sweep = config.get("sweep") or {}
+    keys = [k for k in sweep if k in PRETRAIN_SWEEP_KEYS]
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(sweep[k] for k in keys))]
 
 
 def base_models(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every base model of the study, model key -> {size, replicate, seed (pre-training)}, in config
-    order (sizes, then replicates)."""
+    """Every base model of the study, model key -> {size, replicate, seed (pre-training), pretrain (its
+    resolved pre-training settings: `pretrain`, the size's overrides, then its sweep values)}, in config
+    order (sizes, then pre-training variants, then replicates)."""
     out: dict[str, dict[str, Any]] = {}
     for size in config["models"]["sizes"]:
-        for k in range(n_replicates(config)):
-            key = model_key(config, size, k)
-            out.setdefault(key, {"size": size, "replicate": k, "seed": replicate_seed(config["seed"], k)})
+        for variant in pretrain_variants(config):
+            settings = pretrain_settings(config, size)
+            settings.update({PRETRAIN_SWEEP_KEYS[k]: v for k, v in variant.items()})
+            for k in range(n_replicates(config)):
+                key = model_key(config, size, k, variant)
+                seed = replicate_seed(config["seed"], k)
+                out.setdefault(key, {"size": size, "replicate": k, "seed": seed, "pretrain": settings})
     return out
 
 
@@ -254,11 +285,12 @@ def runs(config: dict[str, Any]) -> list[Run]:
         for values in itertools.product(*(sweep[k] for k in keys)) if keys else [()]:
             for k in range(reps):
                 variant = dict(zip(keys, values, strict=True))
+                pretrain_variant = {key: v for key, v in variant.items() if key in PRETRAIN_SWEEP_KEYS}
                 training = copy.deepcopy(config["training"])
                 per_size = training.pop("sizes", None) or {}
                 training.setdefault("seed", config["seed"])
                 training.update(per_size.get(size, {}))
-                training.update(variant)
+                training.update({key: v for key, v in variant.items() if key not in PRETRAIN_SWEEP_KEYS})
                 _tie_prompts_to_rollouts(training, size)
                 parts = [size] + [f"{key}-{_fmt(v)}" for key, v in variant.items()]
                 if reps > 1:
@@ -271,7 +303,7 @@ def runs(config: dict[str, Any]) -> list[Run]:
                         variant=variant,
                         training=training,
                         replicate=k,
-                        model=model_key(config, size, k),
+                        model=model_key(config, size, k, pretrain_variant),
                     )
                 )
     return out

@@ -42,6 +42,7 @@ class Plan:
     eval_steps: list[int]  # evaluated checkpoint steps
     pretrain: dict[str, dict[str, Any]]  # size -> its resolved pre-training settings
     sweep_sections: dict[str, str]  # sweep key -> the config section it overrides
+    sweep_settings: dict[str, str]  # sweep key -> the setting of that section, where it is named apart
 
 
 def check(config: dict[str, Any], plan: Plan) -> None:
@@ -122,7 +123,8 @@ def _check_sweep_values(config: dict[str, Any], plan: Plan) -> None:
         if key not in plan.sweep_sections:
             continue  # rlscaling.config.check names it
         section = plan.sweep_sections[key]
-        validator = jsonschema.Draft202012Validator(schema["properties"][section]["properties"][key])
+        setting = plan.sweep_settings.get(key, key)  # pretrain_tokens sets pretrain.tokens
+        validator = jsonschema.Draft202012Validator(schema["properties"][section]["properties"][setting])
         for i, value in enumerate(values):
             for err in validator.iter_errors(value):
                 raise UserError(f"sweep.{key}[{i}]: {err.message}")

@@ -23,7 +23,8 @@ os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
 S = rc.study_dir(config)
 RUNS = {r.name: r for r in rc.runs(config)}
 SIZES = config["models"]["sizes"]
-# base models: key -> {size, replicate, seed}; the key is the size, or `{size}/rep{k}` with replicates
+# base models: key -> {size, replicate, seed, pretrain}; the key is the size, then `/pretrain_tokens-{T}`
+# with a pre-training sweep, then `/rep{k}` with replicates
 MODELS = rc.base_models(config)
 REPLICATED = rc.n_replicates(config) > 1
 TINY = config["models"]["family"] == "tiny"
@@ -58,7 +59,7 @@ FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
 FIGURE_NAMES = figure_names(config)
 FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
 # compute allocation (rlscaling allocate, issue 13): an answer per sweep dimension with >= 3 values
-ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau"}
+ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau", "split": "pretrain_tokens"}
 ALLOCATIONS = [a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3]
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
 # the law tournament (rlscaling compare, issue 11): every study
@@ -96,7 +97,8 @@ def curve_runs():
     model key when the study has replicates (one replicate: today's params, unchanged)."""
     return {
         r.name: {"size": r.size, "variant": r.variant}
-        | ({"replicate": r.replicate, "model": r.model} if REPLICATED else {})
+        | ({"replicate": r.replicate} if REPLICATED else {})
+        | ({"model": r.model} if r.model != r.size else {})
         for r in RUNS.values()
     }
 

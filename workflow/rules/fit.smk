@@ -63,8 +63,9 @@ rule compare:
 
 
 # Compute allocation (src/rlscaling/fit/allocate.py, issue 13): the best rollouts per prompt against
-# compute and the cost of data reuse, for studies that sweep rollouts_per_prompt / reuse_tau over >= 3
-# values (workflow/presets/tiny-rollouts.yaml, tiny-reuse.yaml); in `rule all` for those studies.
+# compute, the cost of data reuse and the optimal pre-training / RL split, for studies that sweep
+# rollouts_per_prompt / reuse_tau / pretrain_tokens over >= 3 values (workflow/presets/tiny-rollouts.yaml,
+# tiny-reuse.yaml, tiny-split.yaml); in `rule all` for those studies.
 rule allocate:
     input:
         f"{S}/curves.parquet",
@@ -72,7 +73,7 @@ rule allocate:
         json=f"{S}/allocate/{{analysis}}.json",
         figure=f"{S}/figures/allocate_{{analysis}}.png",
     wildcard_constraints:
-        analysis="rollouts|reuse",
+        analysis="rollouts|reuse|split",
     params:
         args=allocate_args,
     conda:

@@ -1,6 +1,7 @@
 # Stage 2 (tiny family only): a tokenizer built from the pre-training corpus, then each base model
 # pre-trained from scratch to models/{model}/base (HF format) + models/{model}/pretrain.json, where
-# {model} is the size, or {size}/rep{k} for replicate k (seed + 1000 k) when the study has replicates.
+# {model} is the size, then /pretrain_tokens-{T} for a pre-training sweep's variant (sweep.pretrain_tokens),
+# then /rep{k} for replicate k (seed + 1000 k) when the study has replicates.
 
 
 rule tokenizer:
@@ -32,7 +33,7 @@ rule pretrain:
         record=f"{S}/models/{{model}}/pretrain.json",
     params:
         cfg=lambda w: as_json({"arch": SIZES[MODELS[w.model]["size"]],
-                               "pretrain": rc.pretrain_settings(config, MODELS[w.model]["size"]),
+                               "pretrain": MODELS[w.model]["pretrain"],
                                "seed": MODELS[w.model]["seed"], "size": MODELS[w.model]["size"]}),
     conda:
         "../../envs/cpu.yaml"
