@@ -286,7 +286,8 @@ def test_tiny_split_preset_copies_its_sizes_and_settings_from_the_default_study(
         assert split["training"]["sizes"][size] == default["training"]["sizes"][size], size
     same = set(split["training"]) - {"sizes", "segment_steps"}  # segments of 20: the sigmoid's 5 points
     assert {k: split["training"][k] for k in same} == {k: default["training"][k] for k in same}
-    assert split["data"] == default["data"] and split["evaluation"] | {"every_steps": 25} == default["evaluation"]
+    assert split["data"] == default["data"]
+    assert split["evaluation"] | {"every_steps": 25} == default["evaluation"]
 
 
 def test_tiny_split_preset_pretrains_every_size_at_every_token_budget():
@@ -305,7 +306,9 @@ def test_tiny_split_preset_pretrains_every_size_at_every_token_budget():
 
 
 @pytest.mark.parametrize(("preset", "command"), [
-    ("tiny-rollouts", "allocate rollouts"), ("tiny-reuse", "allocate reuse"), ("tiny-split", "allocate split"),
+    ("tiny-rollouts", "allocate rollouts"),
+    ("tiny-reuse", "allocate reuse"),
+    ("tiny-split", "allocate split"),
 ])  # fmt: skip
 def test_presets_plan_their_allocation_answer(tmp_path, preset, command):
     import subprocess
