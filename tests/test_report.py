@@ -395,3 +395,35 @@ def test_check_of_a_file_without_checks_is_a_user_error(tmp_path, capsys):
 def test_writing_needs_the_study_dir_curves_and_output(tmp_path, capsys):
     assert cli_main(["report", "--curves", str(tmp_path / "c.parquet")]) == 2
     assert "--study-dir is required" in capsys.readouterr().err
+
+
+def test_critical_path_follows_the_longest_pretrain_train_evaluate_chain(tmp_path):
+    from rlscaling.report import critical_path
+
+    bench = tmp_path / "benchmarks"
+    header = "s\th:m:s\n"
+
+    def job(rel: str, seconds: float) -> None:
+        (bench / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bench / rel).write_text(header + f"{seconds}\t0:00:00\n")
+
+    job("data.tsv", 5)
+    job("pretrain/xs/pretrain_tokens-500000.tsv", 50)
+    job("pretrain/xs/pretrain_tokens-2000000.tsv", 200)
+    for run, seg in (("xs__pretrain_tokens-500000", 30), ("xs__pretrain_tokens-2000000", 10)):
+        job(f"train/{run}/step_000010.tsv", seg)
+        job(f"train/{run}/step_000020.tsv", seg)
+        job(f"evaluate/{run}/step_000010.tsv", 100)  # evaluations after 1 and 2 segments
+        job(f"evaluate/{run}/step_000020.tsv", 4)
+    job("curves.tsv", 1)
+    job("fit/paper__C__full.tsv", 3)
+    runs = {"xs__pretrain_tokens-500000": "xs", "xs__pretrain_tokens-2000000": "xs"}
+    cp = critical_path(tmp_path, runs)
+    # 5 + 200 + 10 + 100 + 1 + 3: the long pre-training, one segment, the slow evaluation of step 10
+    assert (cp["run"], cp["step"], cp["seconds"]) == ("xs__pretrain_tokens-2000000", 10, 319.0)
+    assert [j for j, _ in cp["chain"]][1] == "pretrain/xs/pretrain_tokens-2000000"
+
+
+def test_summary_states_the_critical_path(study):
+    text = section(run_report(study), "Wall time per stage")
+    assert "Critical path: 52.5 s, run `xs` to its evaluation at step 10" in text

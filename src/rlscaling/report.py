@@ -161,6 +161,75 @@ def stage_times(study_dir: Path) -> list[dict[str, Any]]:
     return sorted(stages.values(), key=lambda s: -s["seconds"])
 
 
+def _job_seconds(tsv: Path) -> float:
+    import pandas as pd
+
+    return float(pd.to_numeric(pd.read_csv(tsv, sep="\t")["s"], errors="coerce").fillna(0).sum())
+
+
+def _run_model(run: str, size: str, models: list[str]) -> str | None:
+    """The base model key (models/{key}/) a run trained from: its size, then its pre-training sweep values
+    and replicate (`s/pretrain_tokens-500000/rep1` for run `s__pretrain_tokens-500000__rep-1`)."""
+    parts = set(run.split("__")[1:])
+    cands = [m for m in models if m.split("/")[0] == size]
+    for m in sorted(cands, key=len, reverse=True):
+        if all(c in parts or c.replace("rep", "rep-", 1) in parts for c in m.split("/")[1:]):
+            return m
+    return None
+
+
+def critical_path(study_dir: Path, runs: dict[str, str]) -> dict[str, Any] | None:
+    """The longest chain of jobs (seconds, from the Snakemake benchmark files): data, tokenizer, one run's
+    pre-training, its training segments up to an evaluated step, that evaluation, then curves, the longest
+    fit (or compare / allocate), figures and the report. runs: run name -> size. None without benchmarks.
+    Returns {seconds, run, step, chain: [(job, seconds)], total_job_seconds}."""
+    root = study_dir / "benchmarks"
+    if not root.is_dir():
+        return None
+    sec = {tsv.relative_to(root).with_suffix("").as_posix(): _job_seconds(tsv) for tsv in root.rglob("*.tsv")}
+    models = [k.split("/", 1)[1] for k in sec if k.startswith("pretrain/")]
+    head = [(k, sec[k]) for k in ("data", "tokenizer") if k in sec]
+    analyses = [k for k in sec if k.startswith(("fit/", "allocate/")) or k == "compare"]
+    tail = [("curves", sec.get("curves", 0.0))]
+    if analyses:
+        longest = max(analyses, key=lambda k: sec[k])
+        tail.append((longest, sec[longest]))
+    tail += [(k, sec[k]) for k in ("figures",) if k in sec]
+    best: tuple[float, list[tuple[str, float]], str, int] | None = None
+    for run, size in runs.items():
+        model = _run_model(run, size, models)
+        chain = [(f"pretrain/{model}", sec[f"pretrain/{model}"])] if model else []
+        steps = sorted(int(k.rsplit("_", 1)[1]) for k in sec if k.startswith(f"train/{run}/step_"))
+        evals = {int(k.rsplit("_", 1)[1]): sec[k] for k in sec if k.startswith(f"evaluate/{run}/step_")}
+        for step in sorted(evals):
+            segs = [(key, sec[key]) for t in steps if t <= step for key in [f"train/{run}/step_{t:06d}"]]
+            path = head + chain + segs + [(f"evaluate/{run}/step_{step:06d}", evals[step])] + tail
+            total = sum(t for _, t in path)
+            if best is None or total > best[0]:
+                best = (total, path, run, step)
+    if best is None:
+        return None
+    return {"seconds": best[0], "run": best[2], "step": best[3], "chain": best[1],
+            "total_job_seconds": sum(sec.values())}  # fmt: skip
+
+
+def critical_path_text(cp: dict[str, Any]) -> str:
+    """summary.md's lines on the critical path: its length, the jobs on it grouped by stage."""
+    stages: dict[str, list[float]] = {}
+    for job, t in cp["chain"]:
+        stages.setdefault(job.split("/")[0], []).append(t)
+    parts = []
+    for st, ts in stages.items():
+        parts.append(f"{st} {fmt(sum(ts), 's')} s" + (f" ({len(ts)} jobs)" if len(ts) > 1 else ""))
+    return (
+        f"Critical path: {fmt(cp['seconds'], 's')} s, run `{cp['run']}` to its evaluation at step "
+        f"{cp['step']}: "
+        + ", ".join(parts)
+        + f". All jobs sum to {fmt(cp['total_job_seconds'], 's')} s, so the study needs at least "
+        f"max(critical path, job seconds / cores) of wall time."
+    )
+
+
 # --------------------------------------------------------------------------------------------------
 # the tables
 
@@ -601,6 +670,9 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
             ["**total**", str(sum(t["jobs"] for t in times)), fmt(total, "s"), fmt(total / 60, "s"), ""]
         )
         parts += [table(["stage", "jobs", "seconds (sum)", "minutes", "max RSS (MB)"], rows), ""]
+        cp = critical_path(study_dir, dict(zip(df["run"], df["size"], strict=True)))
+        if cp is not None:
+            parts += [critical_path_text(cp), ""]
     else:
         parts += [f"No benchmark files under {study_dir / 'benchmarks'}.", ""]
     figures = sorted((study_dir / "figures").glob("*.png")) if (study_dir / "figures").is_dir() else []
