@@ -113,6 +113,7 @@ def test_paper_preset_plans_every_segment_and_evaluation(paper):
         "run_metrics": 21,
         "curves": 1,
         "fit": 2 * 2 * 3,
+        "compare": 1,
         "figures": 1,
         "report": 1,
         "all": 1,
@@ -177,7 +178,7 @@ def test_instruct_overlay_is_the_same_plan_under_its_own_study(tmp_path):
     text = dry_run(
         tmp_path, PRESETS / "tan2025-qwen25-guru.yaml", PRESETS / "tan2025-qwen25-guru-instruct.yaml"
     )
-    assert sum(job_counts(text).values()) == 731
+    assert sum(job_counts(text).values()) == 732
     assert "results/tan2025-qwen25-guru-instruct/runs/72B__seed-0/step_000105" in text
     assert "--init models/Qwen2.5-72B-Instruct" in text
 
@@ -192,6 +193,7 @@ def test_qwen3_preset_sweeps_the_three_gsm8k_rewards(qwen3):
         "run_metrics": 15,
         "curves": 1,
         "fit": 2,
+        "compare": 1,
         "figures": 1,
         "report": 1,
         "all": 1,
