@@ -141,3 +141,20 @@ def test_the_anchored_paper_parametric_cell_is_fit_predicts_chosen_method(paper_
     assert groups["base"]["scores"]["paper-parametric"]["inter_anchored"]["mape"] == pytest.approx(
         3.93, abs=0.01
     )
+
+
+def test_a_table_too_short_for_any_out_of_sample_score_names_no_winner(tmp_path):
+    """3 sizes x 3 steps: every out-of-sample scenario is below its law's minimum data."""
+    import pandas as pd
+
+    from rlscaling.fit import compare
+
+    rows = [
+        {"run": s, "size": s, "N": n, "step": t, "C": 6 * n * 1e3 * t, "D": 16.0 * t, "bench": "heldout",
+         "L": 0.9 - 0.02 * t - 0.1 * i}
+        for i, (s, n) in enumerate((("a", 1e5), ("b", 4e5), ("c", 1.6e6)))
+        for t in (0, 2, 4)
+    ]  # fmt: skip
+    result = compare.compare(pd.DataFrame(rows), min_step=1)
+    assert all(g["overall"] is None for g in result["groups"])
+    assert "overall winner: none (no law has an out-of-sample score)" in compare.markdown(result)

@@ -273,10 +273,9 @@ def markdown(result: dict[str, Any], title: str | None = None) -> str:
         if "error" in g:
             parts.append(head + f"): {g['error']}")
             continue
-        parts.append(
-            head + f"; sizes {', '.join(g['sizes'])}; inter holds out {g['held_out']}; "
-            f"overall winner: **{g['overall']}**)"
-        )
+        winner = f"**{g['overall']}**" if g["overall"] else "none (no law has an out-of-sample score)"
+        sizes = ", ".join(g["sizes"])
+        parts.append(head + f"; sizes {sizes}; inter holds out {g['held_out']}; overall winner: {winner})")
         parts.append("")
         cols = ["law", "full (in-sample)", "intra 10%", "intra 25%", "intra 50%", "inter", "inter, 1 anchor"]
         parts.append("| " + " | ".join(cols) + " |")
@@ -329,7 +328,8 @@ def main(args: argparse.Namespace) -> int:
     if args.figure:
         plot(res, args.figure)
     for g in res["groups"]:
-        print(f"compare {group_name(g)} x={g['x']}: overall winner {g.get('overall')}", file=sys.stderr)
+        winner = g.get("overall") or "none"
+        print(f"compare {group_name(g)} x={g['x']}: overall winner {winner}", file=sys.stderr)
     return 0
 
 
