@@ -7,6 +7,7 @@ split:    iso-FLOP curves L vs RL share per budget (with each optimum) | s*(B) w
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def _rollouts(row, g: dict[str, Any], result: dict[str, Any]) -> None:
         yscale="log",
         xlabel=x,
         ylabel="best rollouts per prompt n*",
-        title=g["verdict"]["text"][:70],
+        title=textwrap.fill(g["verdict"]["text"], 60),  # the whole verdict, on as many lines as it needs
     )
     ax2.title.set_fontsize(8)
     ax2.legend(fontsize=8)
