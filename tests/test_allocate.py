@@ -326,3 +326,12 @@ def test_presets_plan_their_allocation_answer(tmp_path, preset, command):
     line = next(x for x in proc.stdout.splitlines() if command in x)
     assert "--where bench=heldout" in line
     assert ("--x step" in line) == (preset == "tiny-rollouts")  # compute-matched: equal steps
+
+
+def test_an_optimum_at_the_edge_of_the_isoflop_curve_is_stated_as_a_bound():
+    row = {"share_star": {"value": 0.09, "ci95": [0.09, 0.09]}, "censored": "lower"}
+    assert allocate._share_text(row) == "<= 0.09 (lower edge)"
+    row = {"share_star": {"value": 0.7, "ci95": [0.7, 0.7]}, "censored": "upper"}
+    assert allocate._share_text(row) == ">= 0.70 (upper edge)"
+    row = {"share_star": {"value": 0.4, "ci95": [0.3, 0.5]}, "censored": None}
+    assert allocate._share_text(row) == "0.40 [0.30, 0.50]"

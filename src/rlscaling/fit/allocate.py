@@ -827,6 +827,18 @@ def _fmt_p(p: dict[str, Any], f: str = "{:.3g}") -> str:
     return v if lo is None else f"{v} [{f.format(lo)}, {f.format(hi)}]"
 
 
+def _share_text(row: dict[str, Any]) -> str:
+    """A budget's optimal RL share as text: an estimate with its interval, or the bound that an optimum at
+    the edge of the iso-FLOP curve is (`lower`: at most the least RL share offered; `upper`: at least the
+    most)."""
+    value, kind = row["share_star"]["value"], row["censored"]
+    if kind == "lower" and value is not None:
+        return f"<= {value:.2f} (lower edge)"
+    if kind == "upper" and value is not None:
+        return f">= {value:.2f} (upper edge)"
+    return _fmt_p(row["share_star"], "{:.2f}") + (f" ({kind})" if kind else "")
+
+
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """One line per group: the answer with its interval."""
     out = []
@@ -843,5 +855,5 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             out.append(f"reuse {g['group']}: " + "; ".join(parts))
         else:
             out.append(f"split {g['group']}: law b = {_fmt_p(g['law']['b'])}; s* at budgets " + ", ".join(
-                _fmt_p(r["share_star"], "{:.2f}") for r in g["budgets"]))  # fmt: skip
+                _share_text(r) for r in g["budgets"]))  # fmt: skip
     return out

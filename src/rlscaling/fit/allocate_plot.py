@@ -118,8 +118,22 @@ def _split(row, g: dict[str, Any]) -> None:
     )
     ax.legend(fontsize=7)
     B = np.array([b["budget"] for b in g["budgets"]])
-    ax2.plot(B, [b["share_star"]["value"] for b in g["budgets"]], "o-", label="s* (vertex in logit s)")
-    _band(ax2, B, [b["share_star"] for b in g["budgets"]])
+    star = np.array([b["share_star"]["value"] for b in g["budgets"]], dtype=float)  # None -> nan
+    cens = np.array([b["censored"] or "" for b in g["budgets"]])
+    located = cens == ""
+    ax2.plot(B[located], star[located], "o-", label="s* (vertex in logit s)")
+    _band(ax2, B[located], [b["share_star"] for b, ok in zip(g["budgets"], located, strict=True) if ok])
+    # an optimum at an edge of the iso-FLOP curve is a bound, not an estimate: the least RL share a
+    # budget's base models offer ("lower": s* is at most this) or the most ("upper": at least this)
+    edges = (
+        ("lower", "v", "s* ≤ (best: least RL)"),
+        ("upper", "^", "s* ≥ (best: most RL)"),
+        ("sparse", "x", "sparse (< 5 base models)"),
+    )
+    for kind, marker, text in edges:
+        m = cens == kind
+        if m.any():
+            ax2.plot(B[m], star[m], marker, color="grey" if kind == "sparse" else "C3", ls="none", label=text)
     law = g["law"]
     if law["a"]["value"] is not None:
         z = law["a"]["value"] + law["b"]["value"] * np.log10(B)
