@@ -427,3 +427,18 @@ def test_critical_path_follows_the_longest_pretrain_train_evaluate_chain(tmp_pat
 def test_summary_states_the_critical_path(study):
     text = section(run_report(study), "Wall time per stage")
     assert "Critical path: 52.5 s, run `xs` to its evaluation at step 10" in text
+
+
+def test_where_judges_the_study_on_one_value_of_a_sweep(study):
+    """Checks pooled over a sweep's variants would mix studies: the workflow passes its first value."""
+    weak = curves_frame(base={"xs": 0.01, "s": 0.01, "m": 0.01}, final={"xs": 0.01, "s": 0.01, "m": 0.01})
+    df = pd.concat([curves_frame().assign(pretrain_tokens=2e6), weak.assign(pretrain_tokens=2.5e5)])
+    df["run"] = df["size"] + "__pretrain_tokens-" + df["pretrain_tokens"].astype(int).astype(str)
+    df.to_parquet(study / "curves.parquet")
+    out = study / "summary.md"
+    argv = ["report", "--study-dir", str(study), "--curves", str(study / "curves.parquet"),
+            "--where", "pretrain_tokens=2000000", "-o", str(out)]  # fmt: skip
+    assert cli_main(argv) == 0
+    text = out.read_text()
+    assert "Tables and checks on the runs with `pretrain_tokens=2000000`" in text
+    assert check_result(text, "RL gain") == "pass" and check_result(text, "base pass@1") == "pass"

@@ -609,8 +609,10 @@ def _demote_headings(markdown: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
 
 
-def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path) -> str:
-    """The summary.md text."""
+def render(
+    study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path, where: list[str] | None = None
+) -> str:
+    """The summary.md text; `where` (COLUMN=VALUE filters already applied to df) is stated under the title."""
     bench = main_bench(df)
     summary = run_summary(df, bench)
     study = str(df["study"].iloc[0]) if "study" in df.columns else study_dir.name
@@ -622,6 +624,15 @@ def render(study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path)
         f"benchmarks {sorted(set(df['bench']))}. Main benchmark: `{bench}`. L = 1 − pass@1; "
         "FLOPs: RL C = 6·N·(prompt + response tokens), cumulative; pre-training 6·N·tokens.",
         "",
+        *(
+            [
+                f"Tables and checks on the runs with {', '.join(f'`{w}`' for w in where)} (the sweep's first "
+                "value, as the fits); every run is in curves.parquet, and the sweep's answer in allocate/.",
+                "",
+            ]
+            if where
+            else []
+        ),
         f"## Study (benchmark `{bench}`)",
         "",
         study_table(summary),
@@ -698,6 +709,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fits", nargs="*", default=[], help="fit JSON files")
     parser.add_argument("-o", "--output", help="output Markdown, e.g. S/summary.md (required to write)")
     parser.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="COLUMN=VALUE",
+        help="judge the study on these rows only (repeatable; the workflow passes a sweep's first value, "
+        "as it does to the fits: checks pooled over a sweep's variants would mix different studies)",
+    )
+    parser.add_argument(
         "--check",
         metavar="SUMMARY_MD",
         help="instead of writing: read SUMMARY_MD's Checks table, print the failed checks, exit 1 if any",
@@ -748,11 +767,16 @@ def main(args: argparse.Namespace) -> int:
     ):
         if not value:
             raise UserError(f"{flag} is required (or give --check SUMMARY_MD)")
+    from rlscaling.fit.data import apply_where, parse_where
+
     study_dir = Path(args.study_dir)
-    df = load_curves(args.curves)
+    where = parse_where(args.where)
+    df = apply_where(load_curves(args.curves), where)
+    if df.empty:
+        raise UserError(f"{args.curves}: no rows with {' and '.join(args.where)}")
     fits = [load_fit(p) for p in args.fits]
     out = Path(args.output)
-    write_text(out, render(study_dir, df, fits, out))
+    write_text(out, render(study_dir, df, fits, out, where=args.where))
     from rlscaling import tracking  # opt-in: the fits, figures and summary.md to the study's tracked run
 
     if (track := tracking.Settings.from_environment()).enabled:

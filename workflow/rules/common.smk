@@ -145,18 +145,25 @@ def previous_checkpoint(w):
     return checkpoint_input(w.run, int(w.step) - SEG)
 
 
+def sweep_where(law=None):
+    """`--where key=first value` per sweep dimension. Grouping, never pooling: `rlscaling fit` refuses
+    curves of one size that differ in a column, so a sweep (reward, rollouts_per_prompt, pretrain_tokens,
+    ...; seeds are replicates) is fitted, and summary.md judged, on its first value (the reuse law fits
+    across reuse_tau: that dimension is its own, never filtered to one value)."""
+    return [
+        f"--where {key}={values[0]}"
+        for key, values in (config.get("sweep") or {}).items()
+        if key != "seed" and len(values) > 1 and not (law == "reuse" and key == "reuse_tau")
+    ]
+
+
 def fit_args(w):
     """Command-line arguments of `rlscaling fit` for the target {law}__{x}__{scenario}."""
     law, x, scenario = w.fit.split("__")
     f = config["fit"]
     args = [f"--law {law}", f"--x {x}", f"--scenario {scenario}", f"--where bench={f['bench']}",
             f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
-    # grouping, never pooling: `rlscaling fit` refuses curves of one size that differ in a column,
-    # so a sweep (reward, rollouts_per_prompt, ...; seeds are replicates) is fitted on its first value
-    # (the reuse law fits across reuse_tau: that dimension is its own, never filtered to one value)
-    for key, values in (config.get("sweep") or {}).items():
-        if key != "seed" and len(values) > 1 and not (law == "reuse" and key == "reuse_tau"):
-            args.append(f"--where {key}={values[0]}")
+    args += sweep_where(law)
     if f["objective"] != "default":
         args.append(f"--objective {f['objective']}")
     if scenario == "intra" and f["fit_steps"]:

@@ -38,10 +38,11 @@ rule report:
         report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
     params:
         study_dir=lambda w, output: os.path.dirname(output[0]),
+        where=" ".join(sweep_where()),
     conda:
         "../../envs/analysis.yaml"
     log:
         f"{S}/logs/report.log",
     shell:
         "$RLSCALING_CMD report --study-dir {params.study_dir} --curves {input.curves} --fits {input.fits}"
-        " -o {output} > {log} 2>&1"
+        " {params.where} -o {output} > {log} 2>&1"
