@@ -417,7 +417,7 @@ def test_critical_path_follows_the_longest_pretrain_train_evaluate_chain(tmp_pat
         job(f"evaluate/{run}/step_000020.tsv", 4)
     job("curves.tsv", 1)
     job("fit/paper__C__full.tsv", 3)
-    runs = {"xs__pretrain_tokens-500000": "xs", "xs__pretrain_tokens-2000000": "xs"}
+    runs = {f"xs__pretrain_tokens-{t}": f"xs/pretrain_tokens-{t}" for t in (500000, 2000000)}  # run -> model
     cp = critical_path(tmp_path, runs)
     # 5 + 200 + 10 + 100 + 1 + 3: the long pre-training, one segment, the slow evaluation of step 10
     assert (cp["run"], cp["step"], cp["seconds"]) == ("xs__pretrain_tokens-2000000", 10, 319.0)

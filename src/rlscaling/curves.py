@@ -10,12 +10,14 @@ checking that the steps are unique and contiguous across segments.
 `build` joins, for every (run, evaluated step, benchmark), the evaluation summary
 `S/eval/{run}/step_{k:06d}/{bench}.json`, the run's cumulative data / compute at that step
 (`S/runs/{run}/metrics.jsonl`) and the model size's parameter counts and pre-training compute
-(`S/models/{model}/pretrain.json` for the tiny family, {model} = the size or `{size}/rep{k}`; the
-config's n_params / pretrain_tokens for hub models) into one row. Columns (units):
+(`S/models/{model}/pretrain.json` for the tiny family, {model} = the size, then
+`/pretrain_tokens-{T}`, then `/rep{k}`; the config's n_params / pretrain_tokens for hub models) into one
+row. Columns (units):
 
     study, run, size, family ("tiny" | "hub"), N, N_nonembed (parameters), <one column per sweep key>,
     replicate (only when the runs carry one: the study has replicates > 1; one row per replicate, never
-    averaged here), seed (training seed: the sweep's, else the run metrics', else the evaluation's),
+    averaged here), model (only when some run's base model is not its size: the key under models/),
+    seed (training seed: the sweep's, else the run metrics', else the evaluation's),
     step (RL steps),
     D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper convention 6·N·tokens; 0 at
     step 0), C_full (fuller FLOP count, when the trainer records it),
@@ -271,6 +273,7 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
 
     sizes: dict[str, dict[str, Any]] = {}  # base model key -> its record
     replicated = any("replicate" in spec for spec in params["runs"].values())
+    keyed = any("model" in spec for spec in params["runs"].values())
     rows = []
     for run, spec in params["runs"].items():
         size = spec["size"]
@@ -305,6 +308,8 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                     row[key] = variant.get(key)
                 if replicated:
                     row["replicate"] = int(spec.get("replicate") or 0)
+                if keyed:
+                    row["model"] = model
                 row["seed"] = variant.get("seed", ev.get("seed") if train_seed is None else train_seed)
                 row.update(
                     step=step,

@@ -167,27 +167,22 @@ def _job_seconds(tsv: Path) -> float:
     return float(pd.to_numeric(pd.read_csv(tsv, sep="\t")["s"], errors="coerce").fillna(0).sum())
 
 
-def _run_model(run: str, size: str, models: list[str]) -> str | None:
-    """The base model key (models/{key}/) a run trained from: its size, then its pre-training sweep values
-    and replicate (`s/pretrain_tokens-500000/rep1` for run `s__pretrain_tokens-500000__rep-1`)."""
-    parts = set(run.split("__")[1:])
-    cands = [m for m in models if m.split("/")[0] == size]
-    for m in sorted(cands, key=len, reverse=True):
-        if all(c in parts or c.replace("rep", "rep-", 1) in parts for c in m.split("/")[1:]):
-            return m
-    return None
+def base_model_of_runs(df: Any) -> dict[str, str]:
+    """run -> the key of its base model under models/ (curves' `model` column, else the run's size)."""
+    col = "model" if "model" in df.columns else "size"
+    return dict(zip(df["run"], df[col], strict=True))
 
 
 def critical_path(study_dir: Path, runs: dict[str, str]) -> dict[str, Any] | None:
     """The longest chain of jobs (seconds, from the Snakemake benchmark files): data, tokenizer, one run's
     pre-training, its training segments up to an evaluated step, that evaluation, then curves, the longest
-    fit (or compare / allocate), figures and the report. runs: run name -> size. None without benchmarks.
+    fit (or compare / allocate), figures and the report. runs: run name -> base model key
+    (base_model_of_runs). None without benchmarks.
     Returns {seconds, run, step, chain: [(job, seconds)], total_job_seconds}."""
     root = study_dir / "benchmarks"
     if not root.is_dir():
         return None
     sec = {tsv.relative_to(root).with_suffix("").as_posix(): _job_seconds(tsv) for tsv in root.rglob("*.tsv")}
-    models = [k.split("/", 1)[1] for k in sec if k.startswith("pretrain/")]
     head = [(k, sec[k]) for k in ("data", "tokenizer") if k in sec]
     analyses = [k for k in sec if k.startswith(("fit/", "allocate/")) or k == "compare"]
     tail = [("curves", sec.get("curves", 0.0))]
@@ -196,9 +191,8 @@ def critical_path(study_dir: Path, runs: dict[str, str]) -> dict[str, Any] | Non
         tail.append((longest, sec[longest]))
     tail += [(k, sec[k]) for k in ("figures",) if k in sec]
     best: tuple[float, list[tuple[str, float]], str, int] | None = None
-    for run, size in runs.items():
-        model = _run_model(run, size, models)
-        chain = [(f"pretrain/{model}", sec[f"pretrain/{model}"])] if model else []
+    for run, model in runs.items():
+        chain = [(k, sec[k]) for k in [f"pretrain/{model}"] if k in sec]  # none for hub base models
         steps = sorted(int(k.rsplit("_", 1)[1]) for k in sec if k.startswith(f"train/{run}/step_"))
         evals = {int(k.rsplit("_", 1)[1]): sec[k] for k in sec if k.startswith(f"evaluate/{run}/step_")}
         for step in sorted(evals):
@@ -610,9 +604,15 @@ def _demote_headings(markdown: str) -> str:
 
 
 def render(
-    study_dir: Path, df: Any, fits: list[dict[str, Any]], out_path: Path, where: list[str] | None = None
+    study_dir: Path,
+    df: Any,
+    fits: list[dict[str, Any]],
+    out_path: Path,
+    where: list[str] | None = None,
+    all_runs: dict[str, str] | None = None,
 ) -> str:
-    """The summary.md text; `where` (COLUMN=VALUE filters already applied to df) is stated under the title."""
+    """The summary.md text; `where` (COLUMN=VALUE filters already applied to df) is stated under the title;
+    all_runs (run -> base model key, default df's runs) are the runs the critical path is sought among."""
     bench = main_bench(df)
     summary = run_summary(df, bench)
     study = str(df["study"].iloc[0]) if "study" in df.columns else study_dir.name
@@ -681,7 +681,7 @@ def render(
             ["**total**", str(sum(t["jobs"] for t in times)), fmt(total, "s"), fmt(total / 60, "s"), ""]
         )
         parts += [table(["stage", "jobs", "seconds (sum)", "minutes", "max RSS (MB)"], rows), ""]
-        cp = critical_path(study_dir, dict(zip(df["run"], df["size"], strict=True)))
+        cp = critical_path(study_dir, all_runs or base_model_of_runs(df))
         if cp is not None:
             parts += [critical_path_text(cp), ""]
     else:
@@ -770,13 +770,14 @@ def main(args: argparse.Namespace) -> int:
     from rlscaling.fit.data import apply_where, parse_where
 
     study_dir = Path(args.study_dir)
-    where = parse_where(args.where)
-    df = apply_where(load_curves(args.curves), where)
+    everything = load_curves(args.curves)
+    df = apply_where(everything, parse_where(args.where))
     if df.empty:
         raise UserError(f"{args.curves}: no rows with {' and '.join(args.where)}")
     fits = [load_fit(p) for p in args.fits]
     out = Path(args.output)
-    write_text(out, render(study_dir, df, fits, out, where=args.where))
+    text = render(study_dir, df, fits, out, where=args.where, all_runs=base_model_of_runs(everything))
+    write_text(out, text)
     from rlscaling import tracking  # opt-in: the fits, figures and summary.md to the study's tracked run
 
     if (track := tracking.Settings.from_environment()).enabled:
