@@ -328,7 +328,7 @@ def test_replicates_keep_one_row_each_with_their_own_base_models_record(tmp_path
     assert sorted(set(df["replicate"])) == [0, 1]
     assert len(df) == 2 * 3 * 2  # replicates x steps x benches: never averaged here
     assert df.groupby("replicate")["C_pretrain"].first().tolist() == [6e9, 1.2e10]
-    assert df.groupby("replicate")["model"].first().tolist() == ["xs/rep0", "xs/rep1"]  # the key under models/
+    assert df.groupby("replicate")["model"].first().tolist() == ["xs/rep0", "xs/rep1"]
 
 
 def test_a_study_without_replicates_has_no_replicate_column(tmp_path):
