@@ -35,7 +35,8 @@ def replicated_curves(path, replicates: int = 3) -> None:
                 loss = e0 * (c / 1e12) ** -k * (1 + rng.normal(0, 0.01))
                 rows.append(
                     {"study": "t", "run": f"{size}__rep-{rep}", "size": size, "family": "tiny", "N": n,
-                     "N_nonembed": n / 2, "replicate": rep, "seed": 1000 * rep, "step": step,
+                     "N_nonembed": n / 2, "replicate": rep, "model": f"{size}/rep{rep}", "seed": 1000 * rep,
+                     "step": step,
                      "D": 16.0 * step, "C": c, "C_pretrain": 6 * n * 1e6, "bench": "heldout",
                      "pass_at_1": 1 - loss, "L": loss}
                 )  # fmt: skip
@@ -51,7 +52,7 @@ def test_a_fit_of_replicated_curves_bootstraps_over_seeds(tmp_path, capsys):
     assert fit["bootstrap"]["unit"] == "seed"
     lo, hi = fit["ci95"]["K_max"]
     assert lo < fit["params"]["K_max"] < hi and hi > lo
-    assert not any("fitting curves across replicate" in n for n in fit["notes"])
+    assert not any("fitting curves across" in n for n in fit["notes"])  # neither replicate nor model
     assert "fitting curves across" not in capsys.readouterr().err
 
 

@@ -77,7 +77,7 @@ REPLICATE_COLUMNS = ("replicate", "seed")
 _NEUTRAL = {
     "study", "experiment", "run", "size", "N_nonembed", "step", "D", "C", "C_raw", "C_full", "C_pretrain",
     "C_rl", "tokens", "L", "pass_at_1", "value", "metric", "E", "ErrRate", "format_rate", "wall_seconds",
-    "mean_response_tokens", "reward_mean", "reward_std", "pretrain_tokens", "D_pretrain",
+    "mean_response_tokens", "reward_mean", "reward_std", "pretrain_tokens", "D_pretrain", "model",
 }  # fmt: skip
 DEFAULT_BOOTSTRAP = 200
 

@@ -98,12 +98,19 @@ def apply_where(df: pd.DataFrame, where: list[tuple[str, str]]) -> pd.DataFrame:
     return df
 
 
+# a study's curves name each run's base model (`model`: size, pre-training sweep values, replicate); it
+# is derived from the run's other keys, so it never identifies a curve on its own
+DERIVED_KEY_COLUMNS = ("model",)
+
+
 def grouping_columns(df: pd.DataFrame) -> list[str]:
     """Columns that identify a curve: every non-measurement column that is constant within
     each (N[, run]) group, in table order (N first)."""
     base = ["run"] if "run" in df.columns else ["N"]
     cols = []
     for c in df.columns:
+        if c in DERIVED_KEY_COLUMNS:
+            continue
         if c in MEASUREMENT_COLUMNS or _MEASUREMENT_PATTERN.match(str(c)):
             # a text column of that name that is constant along every curve is a variant, not a
             # measurement: e.g. `reward` names the reward function of a sweep (strict, flexible)

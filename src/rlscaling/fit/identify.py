@@ -161,7 +161,7 @@ def size_key(cs: CurveSet, i: int) -> str:
 
 
 # columns that identify a curve but never define a different experiment (replicate: a study's repeat)
-NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "replicate", "study")
+NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "replicate", "study", "model")
 
 
 def pooled_columns(cs: CurveSet, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
