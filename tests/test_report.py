@@ -317,6 +317,18 @@ def test_consistent_replicated_gains_pass_with_their_lower_bound_shown(study):
     assert "95% low +0." in next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
 
 
+def test_the_gain_interval_pools_the_replicates_variance_over_sizes(study):
+    # the three-replicate default study's gains (README): xs alone, t(0.975, 2) = 4.30 and SE 0.023 put
+    # its 95% low at -0.006; pooled over the 3 sizes the variance has 6 dof (t = 2.45): low +0.022
+    replicated_frame(
+        {"xs": [0.054, 0.132, 0.087], "s": [0.120, 0.173, 0.050], "m": [0.123, 0.188, 0.205]}
+    ).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+    assert check_result(text, "RL gain") == "pass"
+    assert "xs +0.091 ± 0.023 (95% low +0.022)" in line and "Student t on 6 dof" in line
+
+
 def test_final_loss_is_judged_as_a_trend_with_its_interval_not_pair_by_pair(study):
     # one pair rises (s -> m by 0.005) but the fitted slope over log10 N is clearly below 0
     final = {"xs": 0.20, "s": 0.505, "m": 0.50}

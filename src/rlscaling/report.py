@@ -14,7 +14,8 @@ Sections:
 - checks the study must satisfy, each marked pass / FAIL (n/a when it cannot be judged), judged
   with the replicates' error where the study has replicates:
   every size's mean base pass@1 in [0.05, 0.60]; every size's mean RL gain >= 0.05 and, with
-  replicates, its 95% interval (Student t over replicates) above 0; final loss falling with N as a
+  replicates, its 95% interval above 0 (Student t with the replicates' variance pooled over sizes:
+  Σ (runs per size - 1) degrees of freedom); final loss falling with N as a
   trend (least-squares slope of every run's final L on log10 N, 95% interval below 0); k(N) rising
   with N (K_max's 95% interval above 0: k(N) = K_max·N/(N+N0)); K_max and N0 intervals clear of the
   fit's optimizer bounds and not of zero width (FIT.json interval_flags); every fit's R^2 >= 0.9;
@@ -445,24 +446,48 @@ def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str
     return out + _later_checks(summary, per_size, fits)
 
 
+def pooled_gain_se(per_size: Any) -> tuple[dict[Any, float], int] | None:
+    """Standard error of every size's mean gain from the replicates' variance pooled over sizes (the
+    residual variance of a one-way model, gain ~ size): s² = Σ (n_s - 1)·var_s / Σ (n_s - 1), and
+    SE_s = sqrt(s² / n_s), with Σ (n_s - 1) degrees of freedom (8 for 4 sizes × 3 replicates, where
+    each size alone has 2). Assumes the seed-to-seed spread of the gain is alike across sizes.
+    Returns ({size: SE_s}, dof), or None without replicates (no size has two runs with an error)."""
+    num, dof = 0.0, 0
+    for _, r in per_size.iterrows():
+        se, n = finite_or_none(r["gain_se"]), int(r["n"])
+        if se is not None and n >= 2:
+            num += (n - 1) * se**2 * n
+            dof += n - 1
+    if dof == 0:
+        return None
+    pooled_var = num / dof
+    return {s: math.sqrt(pooled_var / int(r["n"])) for s, r in per_size.iterrows()}, dof
+
+
 def _gain_check(per_size: Any) -> tuple[str, str, str]:
-    """Every size's mean gain >= MIN_GAIN, and with replicates its 95% interval above 0."""
+    """Every size's mean gain >= MIN_GAIN, and with replicates its 95% interval above 0, the interval
+    from the replicates' variance pooled over sizes (pooled_gain_se: Student t on Σ (n_s - 1) dof)."""
     name = f"RL gain >= {MIN_GAIN:.2f} for every size, > 0 with {CONFIDENCE:.0%} confidence over replicates"
+    pooled = pooled_gain_se(per_size)
+    t = None if pooled is None else t_quantile(pooled[1])
     cells, bad = [], []
     for s, r in per_size.iterrows():
         gain, se = finite_or_none(r["gain"]), finite_or_none(r["gain_se"])
         # pass@1 values are fractions of samples: 0.300 - 0.250 is 0.04999... in floating point
         ok = gain is not None and gain >= MIN_GAIN - 1e-9
         text = f"{s} {_pm(gain, se, 'd')}"
-        if gain is not None and se is not None:
-            low = gain - t_quantile(int(r["n"]) - 1) * se
+        if gain is not None and pooled is not None and t is not None:
+            low = gain - t * pooled[0][s]
             ok = ok and low > 0
             text += f" (95% low {low:+.3f})"
         cells.append(text)
         if not ok:
             bad.append(text)
-    replicated = per_size["gain_se"].notna().any()
-    note = "" if replicated else " (one run per size: judged on the value, no replicate error)"
+    if pooled is None:
+        note = " (one run per size: judged on the value, no replicate error)"
+    else:
+        note = (f" (95% low: Student t on {pooled[1]} dof, the replicates' variance pooled over sizes;"
+                f" pooled SE per size {min(pooled[0].values()):.3f}–{max(pooled[0].values()):.3f})")
     return (name, "FAIL" if bad else "pass", ("below: " + ", ".join(bad) if bad else ", ".join(cells)) + note)
 
 
