@@ -149,6 +149,26 @@ def test_one_evaluation_file_builds_only_its_ancestors(tmp_path: Path):
     assert jobs == Counter({"data": 1, "tokenizer": 1, "pretrain": 1, "train_segment": 2, "evaluate": 1})
 
 
+def test_the_largest_sizes_chain_is_scheduled_first(tmp_path: Path):
+    # the critical path is the largest size's pre-training and segments: its jobs outrank every other
+    # size's, and a chain job outranks an evaluation of its own size
+    write_config(tmp_path)
+    out = smk(tmp_path, "all", "-n")
+    priority = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout + out.stderr):
+        rule = re.match(r"\s*(?:local)?rule (\w+):", block)
+        wildcards = re.search(r"wildcards: (.+)", block)
+        level = re.search(r"priority: (\d+)", block)
+        if rule and wildcards and level:
+            priority[(rule.group(1), wildcards.group(1).strip())] = int(level.group(1))
+    sizes = list(yaml.safe_load(MINI.read_text())["models"]["sizes"])  # the mini study lists them by N
+    pretrain = [priority[("pretrain", f"model={s}")] for s in sizes]
+    assert pretrain == sorted(pretrain) and len(set(pretrain)) == len(sizes)
+    largest = sizes[-1]
+    assert priority[("train_segment", f"run={largest}, step=000004")] > priority[("evaluate", f"run={largest}, step=000000")]
+    assert priority[("evaluate", f"run={largest}, step=000000")] > priority[("pretrain", f"model={sizes[-2]}")]
+
+
 def test_killed_training_segment_leaves_no_trusted_output_and_rerun_matches(study: Path):
     run_dir = study / S / "runs" / "xs"
     final = run_dir / "step_000006"

@@ -129,6 +129,24 @@ def resources_for(family, wildcard=None):
         raise WorkflowError(f"config: {err}")
 
 
+# the sizes cheapest first: tiny sizes by hidden_size² · layers (their cost per token), hub sizes in the
+# order the config lists them (smallest first by convention)
+SIZE_ORDER = (
+    sorted(SIZES, key=lambda s: SIZES[s].get("hidden_size", 0) ** 2 * SIZES[s].get("num_hidden_layers", 0))
+    if TINY
+    else list(SIZES)
+)
+
+
+def chain_priority(wildcard, chain=True):
+    """Snakemake priority of a job: the critical path first. The largest size's chain (pre-training,
+    then its GRPO segments) is the study's longest, so a job's priority grows with its size's rank in
+    SIZE_ORDER; a chain job (pre-training, a segment) outranks an evaluation of the same size, since
+    it unlocks the next segment. `wildcard` names the wildcard that gives the size (run / model)."""
+    size_of = {"run": lambda w: RUNS[w.run].size, "model": lambda w: MODELS[w.model]["size"]}[wildcard]
+    return lambda w: 2 * SIZE_ORDER.index(size_of(w)) + (1 if chain else 0)
+
+
 _SEGMENT_PARAMS = {}
 
 

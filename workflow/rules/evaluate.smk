@@ -22,6 +22,7 @@ rule evaluate:
         f"{S}/logs/evaluate/{{run}}/step_{{step}}.log",
     benchmark:
         f"{S}/benchmarks/evaluate/{{run}}/step_{{step}}.tsv"
+    priority: chain_priority("run", chain=False)
     threads: 1
     resources:
         **resources_for("evaluate", "run"),

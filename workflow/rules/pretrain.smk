@@ -41,6 +41,7 @@ rule pretrain:
         f"{S}/logs/pretrain/{{model}}.log",
     benchmark:
         f"{S}/benchmarks/pretrain/{{model}}.tsv"
+    priority: chain_priority("model")
     threads: 1
     resources:
         **resources_for("pretrain", "model"),

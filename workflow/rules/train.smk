@@ -18,6 +18,7 @@ rule train_segment:
         f"{S}/logs/train/{{run}}/step_{{step}}.log",
     benchmark:
         f"{S}/benchmarks/train/{{run}}/step_{{step}}.tsv"
+    priority: chain_priority("run")
     threads: 1
     resources:
         **resources_for("train", "run"),
