@@ -164,9 +164,9 @@ def test_the_largest_sizes_chain_is_scheduled_first(tmp_path: Path):
     sizes = list(yaml.safe_load(MINI.read_text())["models"]["sizes"])  # the mini study lists them by N
     pretrain = [priority[("pretrain", f"model={s}")] for s in sizes]
     assert pretrain == sorted(pretrain) and len(set(pretrain)) == len(sizes)
-    largest = sizes[-1]
-    assert priority[("train_segment", f"run={largest}, step=000004")] > priority[("evaluate", f"run={largest}, step=000000")]
-    assert priority[("evaluate", f"run={largest}, step=000000")] > priority[("pretrain", f"model={sizes[-2]}")]
+    segment = priority[("train_segment", f"run={sizes[-1]}, step=000004")]
+    base_eval = priority[("evaluate", f"run={sizes[-1]}, step=000000")]
+    assert segment > base_eval > priority[("pretrain", f"model={sizes[-2]}")]
 
 
 def test_killed_training_segment_leaves_no_trusted_output_and_rerun_matches(study: Path):
