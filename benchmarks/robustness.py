@@ -10,6 +10,7 @@ evaluation and fits all follow the seed). Then it tabulates, per seed:
 - every check of that study's summary.md (pass / FAIL / n/a), read with rlscaling.report.read_checks;
 - the fitted K_max and N0 with their 95% intervals, R² and K_max / N0 interval flags of every fit
   (fits/*.json);
+- per size, base and final held-out pass@1 and the gain, mean ± standard error over replicates;
 - the study's wall time (this script's clock around snakemake).
 It writes <results-dir>/robustness/robustness.md and robustness.json, prints the Markdown, and exits 1
 when any check FAILs for any seed (2 when a study could not be run or read).
@@ -34,7 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from rlscaling.report import fmt_value, read_checks  # noqa: E402
+from rlscaling.report import fmt_value, load_curves, main_bench, read_checks, run_summary, size_stats  # noqa: E402
 
 
 def base_study(configfiles: list[str]) -> str:
@@ -75,6 +76,25 @@ def fit_rows(study_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def size_rows(study_dir: Path) -> list[dict[str, Any]]:
+    """Per size on the main benchmark (ordered by N): runs, and base / final pass@1 and gain as mean and
+    standard error over the size's replicates (None without replicates): summary.md's per-size table,
+    recomputed from curves.parquet."""
+    df = load_curves(study_dir / "curves.parquet")
+    stats = size_stats(run_summary(df, main_bench(df)))
+    return [
+        {"size": str(size), "runs": int(r["n"]),
+         **{k: None if r[k] is None or r[k] != r[k] else float(r[k])
+            for k in ("base", "base_se", "final", "final_se", "gain", "gain_se")}}
+        for size, r in stats.iterrows()
+    ]  # fmt: skip
+
+
+def _pm(value: Any, se: Any, kind: str) -> str:
+    text = fmt_value(value, kind)
+    return text if se is None else f"{text} ± {fmt_value(se, 'p')}"
+
+
 def _ci(value: Any, ci: Any, kind: str) -> str:
     text = fmt_value(value, kind)
     if isinstance(ci, list) and len(ci) == 2:
@@ -112,6 +132,26 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"| {r['seed']} | {f['fit']} | {_ci(f['K_max'], f['K_max_ci'], 'g')} | "
                 f"{_ci(f['N0'], f['N0_ci'], 'e')} | {fmt_value(f['r2'], 'p')} | {flags} |"
             )
+    sizes: list[str] = []
+    for r in results:
+        sizes += [x["size"] for x in r.get("sizes") or [] if x["size"] not in sizes]
+    if sizes:
+        lines += [
+            "",
+            "Per size, held-out pass@1 (mean ± standard error over replicates): base → final (gain)",
+            "",
+            "| size | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+            "|---" * (len(seeds) + 1) + "|",
+        ]
+        for size in sizes:
+            cells = []
+            for r in results:
+                x = next((x for x in r.get("sizes") or [] if x["size"] == size), None)
+                cells.append(
+                    "–" if x is None else f"{_pm(x['base'], x['base_se'], 'p')} → "
+                    f"{_pm(x['final'], x['final_se'], 'p')} ({_pm(x['gain'], x['gain_se'], 'd')})"
+                )
+            lines.append(f"| {size} | " + " | ".join(cells) + " |")
     lines += ["", "Failed checks in detail:", ""]
     for r in results:
         for check, res, detail in r.get("checks") or []:
@@ -138,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     status = 0
+    # --table-only keeps the wall times an earlier run of this script recorded
+    earlier_json = out_dir / "robustness.json"
+    earlier = {r["seed"]: r for r in json.loads(earlier_json.read_text())} if earlier_json.is_file() else {}
     for seed in seeds:
         name = f"{study}-seed{seed}"
         overlay = out_dir / f"seed{seed}.yaml"
@@ -152,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"## seed {seed}: {name}\n{(proc.stdout + proc.stderr)[-1500:]}")
             status = max(status, 0 if proc.returncode == 0 else 2)
             continue
+        if args.table_only and earlier.get(seed, {}).get("minutes") is not None:
+            row["minutes"] = earlier[seed]["minutes"]
         if not args.table_only:
             t0 = time.perf_counter()
             log = out_dir / f"seed{seed}.log"
@@ -169,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             row["checks"] = read_checks(summary)
             row["fits"] = fit_rows(study_dir)
+            row["sizes"] = size_rows(study_dir)
         except Exception as err:  # noqa: BLE001 - a study that did not finish is reported, not fatal
             row.setdefault("error", f"{summary}: {err}")
         results.append(row)
