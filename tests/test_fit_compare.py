@@ -60,6 +60,16 @@ def test_curves_of_one_size_that_differ_in_a_column_become_separate_groups():
     assert [g["group"] for g in res["groups"]] == [{"reward": "flexible"}, {"reward": "strict"}]
 
 
+def test_groups_of_a_numeric_sweep_are_ordered_by_value():
+    df = study_curves(steps=tuple(range(0, 50, 5)))
+    df = df[df.bench == "heldout"]
+    parts = [df.assign(rollouts_per_prompt=n, L=df["L"] * (1 - 0.01 * i)) for i, n in enumerate((16, 2, 4))]
+    table = pd.concat(parts)
+    table["run"] = table["size"] + "__n-" + table["rollouts_per_prompt"].astype(str)
+    res = compare(table, laws=("paper",))
+    assert [g["group"]["rollouts_per_prompt"] for g in res["groups"]] == ["2", "4", "16"]
+
+
 def test_a_law_below_its_minimum_gets_the_reason_not_a_score():
     res = compare(paper_law_table(steps=range(1, 21)), laws=("paper", "sigmoid"), xs=("D",))
     sc = res["groups"][0]["scores"]

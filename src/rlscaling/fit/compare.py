@@ -172,6 +172,17 @@ def winners(scores: dict[str, dict[str, dict]]) -> tuple[dict[str, str | None], 
     return win, overall
 
 
+def _natural_key(values: tuple[str, ...]) -> tuple[tuple[int, float, str], ...]:
+    """Sort key of a group's values: numbers by value (n = 2 before n = 16), then text."""
+    out = []
+    for v in values:
+        try:
+            out.append((0, float(v), ""))
+        except ValueError:
+            out.append((1, 0.0, v))
+    return tuple(out)
+
+
 def group_frames(df: pd.DataFrame, x: str) -> list[tuple[dict[str, str], pd.DataFrame]]:
     """Split df into groups that are never pooled: one per combination of the columns in which
     curves of one size differ (identify.pooled_columns); [({}, df)] when there are none."""
@@ -181,7 +192,7 @@ def group_frames(df: pd.DataFrame, x: str) -> list[tuple[dict[str, str], pd.Data
         return [({}, df)]
     out = []
     keys = df[cols].astype(str)
-    for vals in sorted(set(map(tuple, keys.to_numpy()))):
+    for vals in sorted(set(map(tuple, keys.to_numpy())), key=_natural_key):
         mask = np.all(keys.to_numpy() == np.array(vals, dtype=object), axis=1)
         out.append((dict(zip(cols, vals, strict=True)), df[mask]))
     return out
