@@ -64,6 +64,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from rlscaling.errors import UserError  # noqa: E402
+from rlscaling.fit import identify  # noqa: E402
 
 ANALYSES = ("rollouts", "reuse", "split")
 MIN_LEVELS = 3
@@ -73,11 +74,13 @@ N_COLUMNS = ("rollouts_per_prompt", "rollout_n")
 TAU_COLUMNS = ("reuse_tau", "tau")
 PRETRAIN_COLUMNS = ("pretrain_tokens", "D_pretrain", "C_pretrain")  # a study's curves: C_pretrain
 REPLICATE_COLUMNS = ("replicate", "seed")
-# columns that never separate groups of an analysis (run names, replicates, per-point values)
+# columns that never separate groups of an analysis: identify's key columns that never separate
+# curves (run names, replicates, ...), and the per-point measurement columns
 _NEUTRAL = {
-    "study", "experiment", "run", "size", "N_nonembed", "step", "D", "C", "C_raw", "C_full", "C_pretrain",
-    "C_rl", "tokens", "L", "pass_at_1", "value", "metric", "E", "ErrRate", "format_rate", "wall_seconds",
-    "mean_response_tokens", "reward_mean", "reward_std", "pretrain_tokens", "D_pretrain", "model",
+    *identify.NEUTRAL_COLUMNS,
+    "experiment", "step", "D", "C", "C_raw", "C_full", "C_pretrain", "C_rl", "tokens", "L", "pass_at_1",
+    "value", "metric", "E", "ErrRate", "format_rate", "wall_seconds", "mean_response_tokens",
+    "reward_mean", "reward_std", "pretrain_tokens", "D_pretrain",
 }  # fmt: skip
 DEFAULT_BOOTSTRAP = 200
 

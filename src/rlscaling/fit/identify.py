@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from rlscaling.errors import UserError
-from rlscaling.fit.data import CurveSet
+from rlscaling.fit.data import DERIVED_KEY_COLUMNS, CurveSet
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,9 @@ def size_key(cs: CurveSet, i: int) -> str:
 
 
 # columns that identify a curve but never define a different experiment (replicate: a study's repeat)
-NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "replicate", "study", "model")
+# columns that name a curve without setting it apart from others of its size: never a reason to keep
+# curves of one size apart (the one list; allocate adds its measurement columns to it)
+NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "replicate", "study", *DERIVED_KEY_COLUMNS)
 
 
 def pooled_columns(cs: CurveSet, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
