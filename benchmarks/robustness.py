@@ -12,7 +12,8 @@ evaluation and fits all follow the seed). Then it tabulates, per seed:
   (fits/*.json);
 - per size, base and final held-out pass@1 and the gain, mean ± standard error over replicates;
 - the study's wall time (this script's clock around snakemake).
-It writes <results-dir>/robustness/robustness.md and robustness.json, prints the Markdown, and exits 1
+It writes <results-dir>/robustness/robustness.md and robustness.json, the figure robustness.png / .pdf
+(every run's final loss and RL gain against N, per seed), prints the Markdown, and exits 1
 when any check FAILs for any seed (2 when a study could not be run or read).
 
 Cost: one full study per seed (about 13 idle-machine minutes each for config.yaml on 2 cores, more
@@ -88,6 +89,55 @@ def size_rows(study_dir: Path) -> list[dict[str, Any]]:
             for k in ("base", "base_se", "final", "final_se", "gain", "gain_se")}}
         for size, r in stats.iterrows()
     ]  # fmt: skip
+
+
+def figure(results: list[dict[str, Any]], out: Path) -> list[Path]:
+    """robustness.png / .pdf: per study seed, every run's final held-out loss L (left) and RL gain
+    (right) against N (log axis), each size's replicate mean ± standard error joined by a line; seeds
+    side by side in colour. Nothing is drawn (and [] returned) when no seed has its curves on disk."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    drawn = False
+    for i, r in enumerate(results):
+        curves = Path(r.get("study_dir", "")) / "curves.parquet"
+        if not curves.is_file():
+            continue
+        df = load_curves(curves)
+        runs = run_summary(df, main_bench(df))
+        color = f"C{i}"
+        shift = 1.0 + 0.04 * (i - (len(results) - 1) / 2)  # seeds side by side on the log N axis
+        for ax, col in zip(axes, ("L", "gain"), strict=True):
+            values = 1.0 - runs["final"] if col == "L" else runs["gain"]
+            ax.scatter(runs["N"] * shift, values, s=12, color=color, alpha=0.5)
+            means = values.groupby(runs["N"]).agg(["mean", "sem", "count"])
+            label = f"seed {r['seed']} ({int(means['count'].max())} per size)"
+            ax.errorbar(means.index * shift, means["mean"], yerr=means["sem"].fillna(0), color=color,
+                        marker="o", capsize=3, label=label)  # fmt: skip
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return []
+    ylabels = ("final held-out L = 1 - pass@1", "RL gain in pass@1 (final - base)")
+    for ax, ylabel in zip(axes, ylabels, strict=True):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("N (parameters)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(0.05, color="grey", ls="--", lw=1)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("The default study over study seeds: every run (dots), replicate mean ± SE (lines)")
+    fig.tight_layout()
+    paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths
 
 
 def _pm(value: Any, se: Any, kind: str) -> str:
@@ -223,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / "robustness.json").write_text(json.dumps(results, indent=2))
     text = markdown(results)
     (out_dir / "robustness.md").write_text(text)
+    for path in figure(results, out_dir / "robustness"):
+        print(f"figure: {path}")
     print(text)
     if any(r.get("error") for r in results):
         return 2

@@ -40,3 +40,13 @@ def test_the_markdown_has_a_per_size_column_per_seed_and_dashes_for_a_missing_si
     row = next(line for line in text.splitlines() if line.startswith("| s |"))
     assert "| seed 3 | seed 4 |" in text
     assert "0.300 ± 0.000 → 0.450 ± 0.050 (+0.150 ± 0.050)" in row and row.endswith("| – |")
+
+
+def test_the_figure_is_drawn_from_the_studies_on_disk_and_skipped_without_any(tmp_path):
+    study = tmp_path / "study"
+    study.mkdir()
+    replicated_curves({"xs": [0.05, 0.07], "s": [0.10, 0.20]}).to_parquet(study / "curves.parquet")
+    paths = robustness.figure([{"seed": 3, "study_dir": str(study)}], tmp_path / "robustness")
+    assert [p.name for p in paths] == ["robustness.png", "robustness.pdf"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert robustness.figure([{"seed": 4, "study_dir": str(tmp_path / "absent")}], tmp_path / "none") == []
