@@ -10,12 +10,14 @@ CORES ?= 2
 
 setup: $(VENV)/.installed
 
-# torch first, pinned: the CPU build; an unpinned torch pulls several GB of CUDA
+# torch first, pinned: the CPU build; an unpinned torch pulls several GB of CUDA. The editable install
+# holds .install.lock, as scripts/install_engines_venv.sh does: `make -j2 setup engines-venv` (CI) would
+# otherwise have two builds writing src/rlscaling.egg-info at once
 $(VENV)/.installed: pyproject.toml Makefile
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,cluster,tracking]'
+	flock .install.lock $(PY) -m pip install --quiet -e '.[dev,cluster,tracking]'
 	touch $@
 
 # verl 0.9.1 (CPU) in its own venv, .venv-engines: the verl tests run verl's own code there (they skip
@@ -43,12 +45,14 @@ dryrun: setup
 test: setup
 	$(VENV)/bin/pytest
 
-# every real-engine test: verl's own config / reward manager / file logger, and verl training + vLLM
-# evaluation running for real on the CPU (tests/test_engines.py, ~20 min); none may skip
+# every real-engine test: verl's own config / reward manager / file logger / defaults (marker verl; `make
+# test` runs them too where .venv-engines exists), and verl training + vLLM evaluation running for real
+# on the CPU (marker engines, tests/test_engines.py, ~20 min); none may skip
+# (CI runs the verl-marked ones in `make test` and then TEST_ENGINES_MARK=engines here)
+TEST_ENGINES_MARK ?= engines or verl
 .PHONY: test-engines
 test-engines: setup engines-venv
-	RLSCALING_REQUIRE_ENGINES=1 $(VENV)/bin/pytest -m "" \
-	  tests/test_engines.py tests/test_verl_compose.py tests/test_verl_reward.py tests/test_verl_metrics.py
+	RLSCALING_REQUIRE_ENGINES=1 $(VENV)/bin/pytest -m "$(TEST_ENGINES_MARK)"
 
 # the workflow against Snakemake's best practices, the code against ruff (pyproject.toml)
 .PHONY: lint

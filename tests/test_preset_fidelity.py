@@ -301,6 +301,7 @@ def lookup(cfg: dict, dotted: str):
     return node
 
 
+@pytest.mark.verl
 @pytest.mark.parametrize(
     "rows", [TAN_VERL_DEFAULTS, QWEN3_VERL_DEFAULTS], ids=["tan2025-qwen25-guru", "qwen3-gsm8k"]
 )

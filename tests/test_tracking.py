@@ -413,6 +413,7 @@ t.finish()
 
 
 @pytest.mark.slow
+@pytest.mark.verl
 def test_verls_own_logger_continues_one_run_across_segments(tmp_path):
     import subprocess
 

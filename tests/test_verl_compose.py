@@ -16,9 +16,12 @@ from rlscaling.train.verl import settings
 
 from test_verl_overrides import default_verl_params, preset_config
 
-pytestmark = pytest.mark.skipif(
-    check.verl_python() is None, reason="no verl environment (scripts/install_engines_venv.sh)"
-)
+pytestmark = [
+    pytest.mark.verl,
+    pytest.mark.skipif(
+        check.verl_python() is None, reason="no verl environment (scripts/install_engines_venv.sh)"
+    ),
+]
 
 
 def sets_for(cfg: dict, model: str, label: str) -> dict[str, list[str]]:

@@ -51,12 +51,14 @@ def verl_log(tmp_path_factory):
     return path
 
 
+@pytest.mark.verl
 def test_verl_writes_one_line_per_logged_step(verl_log):
     lines = [json.loads(x) for x in verl_log.read_text().splitlines()]
     assert [x["step"] for x in lines] == [0, 1, 2]
     assert all(set(x) == {"step", "data"} for x in lines)
 
 
+@pytest.mark.verl
 def test_token_counts_come_from_verls_lengths(verl_log):
     rec = VM.to_records(VM.read_jsonl([verl_log]), PARAMS, first=0, last=2, n_params=N, n_nonembed=N // 2)[0]
     assert rec["rollouts"] == 4 and rec["prompts"] == 2
@@ -65,6 +67,7 @@ def test_token_counts_come_from_verls_lengths(verl_log):
     assert rec["response_length_mean"] == pytest.approx(8.0)
 
 
+@pytest.mark.verl
 def test_compute_and_data_accumulate_over_steps(verl_log):
     recs = VM.to_records(VM.read_jsonl([verl_log]), PARAMS, first=0, last=2, n_params=N, n_nonembed=N // 2)
     tokens = 44 + 32
@@ -74,6 +77,7 @@ def test_compute_and_data_accumulate_over_steps(verl_log):
     assert recs[1]["tokens"] == 2 * tokens
 
 
+@pytest.mark.verl
 def test_rewards_entropy_kl_clip_and_times(verl_log):
     rec = VM.to_records(VM.read_jsonl([verl_log]), PARAMS, first=0, last=2, n_params=N, n_nonembed=N)[0]
     assert rec["reward_mean"] == pytest.approx(0.5)
@@ -83,21 +87,25 @@ def test_rewards_entropy_kl_clip_and_times(verl_log):
     assert rec["engine"] == "verl" and rec["seed"] == 3
 
 
+@pytest.mark.verl
 def test_throughput_is_verls_tokens_per_second_per_gpu(verl_log):
     rec = VM.to_records(VM.read_jsonl([verl_log]), PARAMS, first=0, last=2, n_params=N, n_nonembed=N)[0]
     assert rec["throughput_per_gpu"] == pytest.approx(76 / (4.0 * 2))
 
 
+@pytest.mark.verl
 def test_in_training_validation_scores_per_data_source(verl_log):
     recs = VM.to_records(VM.read_jsonl([verl_log]), PARAMS, first=0, last=2, n_params=N, n_nonembed=N)
     assert recs[0]["val_scores"] is None
     assert recs[1]["val_scores"] == {"gsm": pytest.approx(0.0), "math": pytest.approx(0.75)}
 
 
+@pytest.mark.verl
 def test_validation_before_training_is_kept_apart(verl_log):
     assert VM.initial_validation(VM.read_jsonl([verl_log]), 0) == {"math": 0.25}
 
 
+@pytest.mark.verl
 def test_records_have_every_common_metrics_field(verl_log):
     rec = VM.to_records(VM.read_jsonl([verl_log]), PARAMS, first=0, last=2, n_params=N, n_nonembed=N)[0]
     assert set(M.FIELDS) <= set(rec)

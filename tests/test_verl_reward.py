@@ -14,9 +14,12 @@ from rlscaling.train.verl.engine import reward_path
 
 from test_verl_overrides import default_verl_params
 
-pytestmark = pytest.mark.skipif(
-    check.verl_python() is None, reason="no verl environment (scripts/install_engines_venv.sh)"
-)
+pytestmark = [
+    pytest.mark.verl,
+    pytest.mark.skipif(
+        check.verl_python() is None, reason="no verl environment (scripts/install_engines_venv.sh)"
+    ),
+]
 
 GSM = [
     {
