@@ -11,6 +11,8 @@ evaluation and fits all follow the seed). Then it tabulates, per seed:
 - the fitted K_max and N0 with their 95% intervals, R² and K_max / N0 interval flags of every fit
   (fits/*.json);
 - per size, base and final held-out pass@1 and the gain, mean ± standard error over replicates;
+- per size, pre-training tokens per parameter and the base models' held-out pre-training loss (nats
+  per token), mean ± standard error over replicates (models/**/pretrain.json);
 - the study's wall time (this script's clock around snakemake).
 It writes <results-dir>/robustness/robustness.md and robustness.json, the figure robustness.png / .pdf
 (every run's final loss and RL gain against N, per seed), prints the Markdown, and exits 1
@@ -89,6 +91,29 @@ def size_rows(study_dir: Path) -> list[dict[str, Any]]:
             for k in ("base", "base_se", "final", "final_se", "gain", "gain_se")}}
         for size, r in stats.iterrows()
     ]  # fmt: skip
+
+
+def pretrain_rows(study_dir: Path) -> list[dict[str, Any]]:
+    """Per pre-trained size and token budget (ordered by N, then tokens): the base models' count, N,
+    tokens per parameter, and held-out pre-training loss (nats per token) as mean and standard error
+    over the replicates (None with one model), from every models/<size>/**/pretrain.json."""
+    import numpy as np
+
+    groups: dict[tuple[float, int, str], list[float]] = {}
+    for path in sorted((study_dir / "models").glob("*/**/pretrain.json")):
+        rec = json.loads(path.read_text())
+        if rec.get("heldout_loss") is None:
+            continue
+        size = path.relative_to(study_dir / "models").parts[0]
+        groups.setdefault((float(rec["N"]), int(rec["tokens"]), size), []).append(float(rec["heldout_loss"]))
+    rows = []
+    for (n, tokens, size), losses in sorted(groups.items()):
+        x = np.asarray(losses)
+        se = float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else None
+        rows.append({"size": size, "models": int(x.size), "N": n, "tokens": tokens,
+                     "tokens_per_param": tokens / n, "heldout_loss": float(x.mean()),
+                     "heldout_loss_se": se})  # fmt: skip
+    return rows
 
 
 def figure(results: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -202,6 +227,30 @@ def markdown(results: list[dict[str, Any]]) -> str:
                     f"{_pm(x['final'], x['final_se'], 'p')} ({_pm(x['gain'], x['gain_se'], 'd')})"
                 )
             lines.append(f"| {size} | " + " | ".join(cells) + " |")
+    if any(r.get("pretraining") for r in results):
+        lines += [
+            "",
+            "Per size, pre-training: tokens per parameter; held-out pre-training loss of the base models "
+            "(nats per token, mean ± standard error over replicates)",
+            "",
+            "| size | tokens / N | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+            "|---" * (len(seeds) + 2) + "|",
+        ]
+        def key(x: dict[str, Any]) -> tuple[str, int]:
+            return x["size"], x["tokens"]
+
+        keys: list[tuple[str, int]] = []
+        for r in results:
+            keys += [key(x) for x in r.get("pretraining") or [] if key(x) not in keys]
+        for size, tokens in keys:
+            found = [
+                next((x for x in r.get("pretraining") or [] if key(x) == (size, tokens)), None)
+                for r in results
+            ]
+            ratio = next(x["tokens_per_param"] for x in found if x is not None)
+            cells = ["–" if x is None else _pm(x["heldout_loss"], x["heldout_loss_se"], "p") for x in found]
+            label = size if len({t for s, t in keys if s == size}) == 1 else f"{size} ({tokens:,} tokens)"
+            lines.append(f"| {label} | {ratio:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "Failed checks in detail:", ""]
     for r in results:
         for check, res, detail in r.get("checks") or []:
@@ -265,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             row["checks"] = read_checks(summary)
             row["fits"] = fit_rows(study_dir)
             row["sizes"] = size_rows(study_dir)
+            row["pretraining"] = pretrain_rows(study_dir)
         except Exception as err:  # noqa: BLE001 - a study that did not finish is reported, not fatal
             row.setdefault("error", f"{summary}: {err}")
         results.append(row)

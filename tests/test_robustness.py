@@ -50,3 +50,23 @@ def test_the_figure_is_drawn_from_the_studies_on_disk_and_skipped_without_any(tm
     assert [p.name for p in paths] == ["robustness.png", "robustness.pdf"]
     assert all(p.stat().st_size > 1000 for p in paths)
     assert robustness.figure([{"seed": 4, "study_dir": str(tmp_path / "absent")}], tmp_path / "none") == []
+
+
+def test_pretraining_rows_are_per_size_means_of_the_base_models_heldout_loss(tmp_path):
+    import json
+
+    losses = {("xs", 0): 0.50, ("xs", 1): 0.54, ("s", 0): 0.49, ("s", 1): 0.49}
+    n_of = {"xs": 5e4, "s": 1e5}
+    for (size, rep), loss in losses.items():
+        d = tmp_path / "models" / size / f"rep{rep}"
+        d.mkdir(parents=True)
+        rec = {"N": n_of[size], "tokens": 2_000_000, "heldout_loss": loss}
+        (d / "pretrain.json").write_text(json.dumps(rec))
+    rows = robustness.pretrain_rows(tmp_path)
+    assert [(r["size"], r["models"], r["tokens_per_param"]) for r in rows] == [
+        ("xs", 2, 40.0),
+        ("s", 2, 20.0),
+    ]
+    assert abs(rows[0]["heldout_loss"] - 0.52) < 1e-9 and abs(rows[0]["heldout_loss_se"] - 0.02) < 1e-9
+    text = robustness.markdown([{"seed": 1, "checks": [], "fits": [], "sizes": [], "pretraining": rows}])
+    assert "| xs | 40.0 | 0.520 ± 0.020 |" in text
