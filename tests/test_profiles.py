@@ -75,3 +75,23 @@ def test_snakemake_finds_the_slurm_profile_by_name_from_the_project_root(tmp_pat
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Using profiles slurm and workflow specific profile profiles/default" in result.stderr
+
+
+def test_the_local_profile_reruns_a_job_that_crashed_once(tmp_path):
+    """profiles/local (make study, the presets): a job that dies once (here: exit 139 on its first
+    attempt, as a segfault does) is run again, and the study finishes."""
+    (tmp_path / "Snakefile").write_text(
+        "rule crash_once:\n"
+        "    output: 'done.txt'\n"
+        "    shell: \"if [ ! -e tried ]; then touch tried; exit 139; fi; echo ok > {output}\"\n"
+    )
+    snakemake = str(Path(sys.executable).parent / "snakemake")
+    proc = subprocess.run(
+        [snakemake, "--profile", str(PROFILES / "local"), "--cores", "1", "done.txt"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "tried").exists() and (tmp_path / "done.txt").read_text() == "ok\n"

@@ -117,3 +117,18 @@ def test_cli_trains_a_segment_with_the_project_reward(tmp_path):
     AutoModelForCausalLM.from_pretrained(out)
     recs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2] and all(0 <= r["reward_mean"] <= 1 for r in recs)
+
+
+def test_a_job_that_crashes_in_native_code_leaves_its_python_stack_in_the_log():
+    """`python -m rlscaling` (every workflow job) enables faulthandler: a segfault writes the Python
+    stack to stderr, which the rule sends to the job's log, instead of a bare exit status 139."""
+    import subprocess
+
+    crash = (
+        "import faulthandler, runpy, rlscaling.cli as cli\n"
+        "cli.main = lambda argv=None: faulthandler._sigsegv()\n"
+        "runpy.run_module('rlscaling', run_name='__main__')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+    assert "Segmentation fault" in proc.stderr and "File " in proc.stderr, proc.stderr[-2000:]
