@@ -42,8 +42,11 @@ study: setup
 dryrun: setup
 	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) -n all
 
+# one pytest worker per core (pytest-xdist); --dist loadscope keeps a module's tests on one worker, so a
+# module-scoped fixture (a whole mini study) runs once. TEST_WORKERS=0: one process, in order
+TEST_WORKERS ?= auto
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadscope
 
 # every real-engine test: verl's own config / reward manager / file logger / defaults (marker verl; `make
 # test` runs them too where .venv-engines exists), and verl training + vLLM evaluation running for real

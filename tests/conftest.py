@@ -48,3 +48,13 @@ def pytest_runtest_makereport(item, call):
     if required and real_engine and report.skipped and call.when in ("setup", "call"):
         report.outcome = "failed"
         report.longrepr = f"skipped under RLSCALING_REQUIRE_ENGINES=1: {report.longrepr}"
+
+
+# modules whose module-scoped fixture runs a whole mini study (test_workflow: ~4 min of its ~5 on 2
+# cores): collected first, so that under pytest-xdist (make test, --dist loadscope) the worker that takes
+# it starts there and the other workers share the rest, instead of one worker starting it last
+LONGEST_MODULES = ("test_workflow.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.path.name not in LONGEST_MODULES)  # stable: order kept otherwise
