@@ -181,3 +181,14 @@ def test_vllms_cpu_attention_head_sizes_are_checked_before_the_engine_starts(tmp
         V.check_cpu_head_dim(str(tmp_path))
     (tmp_path / "config.json").write_text('{"hidden_size": 64, "num_attention_heads": 2}')
     V.check_cpu_head_dim(str(tmp_path))
+
+
+def test_a_cpu_job_runs_vllm_in_process_unbound_to_cores_unless_the_user_says_otherwise():
+    env = {"VLLM_CPU_OMP_THREADS_BIND": "0-3"}
+    V.set_cpu_environment(env)
+    assert env["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"  # no engine-core and worker processes
+    assert env["VLLM_TARGET_DEVICE"] == "cpu" and env["VLLM_CPU_KVCACHE_SPACE"] == str(V.CPU_KVCACHE_GIB)
+    assert env["VLLM_CPU_OMP_THREADS_BIND"] == "0-3"  # the user's binding stays
+    fresh: dict[str, str] = {}
+    V.set_cpu_environment(fresh)
+    assert fresh["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"  # not every job on core 0

