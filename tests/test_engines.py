@@ -154,7 +154,7 @@ def study(tmp_path_factory) -> Path:
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     killed = kill_trainer_when_training(proc, log, str(second.relative_to(work)))
-    proc.wait(timeout=300)
+    proc.wait(timeout=900)  # the other size's segment finishes first
     (work / "kill.json").write_text(
         json.dumps(
             {
