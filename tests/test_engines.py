@@ -70,36 +70,45 @@ def smk(workdir: Path, *args: str, check: bool = True, **kw) -> subprocess.Compl
     return proc
 
 
-def engine_processes() -> list[str]:
-    """Command lines of live Ray / verl / vLLM processes on this machine."""
+# every process the kill phase starts carries this variable (Ray's daemons and workers, verl and vLLM
+# inherit it), so the check sees this study's engine processes only, not another Ray on the machine
+# (CI runs its Slurm step, which starts Ray clusters, beside these tests)
+TAG_VAR = "RLSCALING_ENGINES_TEST_TAG"
+
+
+def engine_processes(tag: str) -> list[str]:
+    """Command lines of live Ray / verl / vLLM processes whose environment has TAG_VAR=tag."""
     import psutil
 
     found = []
     for p in psutil.process_iter(["cmdline", "name"]):
         try:
             text = " ".join(p.info["cmdline"] or []) or (p.info["name"] or "")
+            if not ENGINE_PROCESSES.search(text) or "pytest" in text:
+                continue
+            if p.environ().get(TAG_VAR) == tag:
+                found.append(text[:160])
         except Exception:  # noqa: BLE001 - a process that ended while we looked
             continue
-        if ENGINE_PROCESSES.search(text) and "pytest" not in text:
-            found.append(text[:160])
     return found
 
 
-def wait_until_gone(timeout: float = 60.0) -> list[str]:
+def wait_until_gone(tag: str, timeout: float = 60.0) -> list[str]:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        left = engine_processes()
+        left = engine_processes(tag)
         if not left:
             return []
         time.sleep(1.0)
-    return engine_processes()
+    return engine_processes(tag)
 
 
 def kill_trainer_when_training(
-    snakemake: subprocess.Popen, log: Path, out: str, timeout: float = 900.0
-) -> bool:
+    snakemake: subprocess.Popen, log: Path, out: str, tag: str, timeout: float = 900.0
+) -> int | None:
     """SIGKILL the `rlscaling train` process writing `out` under Snakemake once verl's log shows a
-    training step (another size's segment may run beside it and finishes)."""
+    training step (another size's segment may run beside it and finishes). Returns how many tagged
+    engine processes were alive at the kill (None: no kill)."""
     import psutil
 
     def is_trainer(p: psutil.Process) -> bool:
@@ -116,14 +125,15 @@ def kill_trainer_when_training(
         except psutil.Error:
             break
         if trainers and log.exists() and "Training Progress" in log.read_text(errors="replace"):
+            alive = len(engine_processes(tag))
             for c in trainers:
                 try:
                     c.send_signal(signal.SIGKILL)
                 except psutil.Error:
                     continue
-            return True
+            return alive
         time.sleep(0.5)
-    return False
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -148,20 +158,24 @@ def study(tmp_path_factory) -> Path:
         str(work / "config.yaml"),
         "--replace-workflow-config",
         "--cores",
-        "1",
+        "2",
         str(second.relative_to(work)),
         f"{S}/runs/m/step_000002",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    killed = kill_trainer_when_training(proc, log, str(second.relative_to(work)))
+    tag = f"{os.getpid()}-{time.time_ns()}"
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, TAG_VAR: tag}
+    )
+    alive_at_kill = kill_trainer_when_training(proc, log, str(second.relative_to(work)), tag)
     proc.wait(timeout=900)  # the other size's segment finishes first
     (work / "kill.json").write_text(
         json.dumps(
             {
-                "killed": killed,
+                "killed": alive_at_kill is not None,
+                "engine_processes_at_kill": alive_at_kill,
                 "snakemake_status": proc.returncode,
                 "final_exists": second.exists(),
-                "left_behind": wait_until_gone(),
+                "left_behind": wait_until_gone(tag),
             }
         )
     )
@@ -172,6 +186,8 @@ def study(tmp_path_factory) -> Path:
 def test_a_killed_segment_leaves_no_trusted_output_and_no_engine_process(study):
     kill = json.loads((study / "kill.json").read_text())
     assert kill["killed"], "the verl segment finished before it could be killed"
+    # the check below sees the study's engine processes (Ray, verl, vLLM: ~10 per segment) at all
+    assert kill["engine_processes_at_kill"] >= 3, kill
     assert kill["snakemake_status"] != 0 and not kill["final_exists"]
     assert kill["left_behind"] == [], kill["left_behind"]
 
