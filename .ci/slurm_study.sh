@@ -4,8 +4,8 @@
 #  1. installs Debian's slurm-wlm, slurmdbd + MariaDB and munge (scripts/local_slurm.sh install) and
 #     starts a cluster of 2 nodes (two slurmd on this machine, each with 2 fake GPUs) under
 #     $SLURM_CI_DIR, on non-default ports;
-#  2. runs a reduced tiny study (tests/fixtures/mini_study.yaml: 3 sizes pre-trained on 500k tokens, 6 RL
-#     steps in segments of 2, ~2 min of compute; training and evaluation ask for a GPU, so they are
+#  2. runs a reduced tiny study (tests/fixtures/mini_study.yaml: 3 sizes pre-trained on 500k tokens, with
+#     4 RL steps in segments of 2 here, ~2 min of compute; training and evaluation ask for a GPU, so they are
 #     scheduled through GRES) with the README's cluster command, `snakemake --profile slurm all`, typed
 #     in a copy of the project after `make slurm-profile`: every non-local job goes through sbatch, and
 #     sacct must show each of them COMPLETED;
@@ -57,6 +57,9 @@ import sys
 import yaml
 study = yaml.safe_load(open(sys.argv[1]))
 study["study"] = "slurm-ci"
+# 4 RL steps, not 6: still 2 segments per size and 2 evaluated steps after step 0 (the fit's minimum),
+# and a third less CPU taken from the engine tests that CI runs beside this step
+study["training"]["total_steps"] = 4
 study["figures"] = {"formats": ["png"]}
 study["resources"] = {
     "default": {"partition": "debug", "cpus_per_task": 1, "mem_mb": 1500, "runtime": 30},
@@ -202,10 +205,14 @@ print(f"STANDIN nodes={len(alive)} cpus={res.get('CPU')} gpus={res.get('GPU')}")
 assert len(alive) == int(sys.argv[1])
 EOF
   # (a) straight through sbatch
+  # (the job's whole output is printed when it fails: a failure must say why)
+  launcher_start=$(date +%s)
   job=$(sbatch --wait --parsable --nodes=2 --ntasks=2 --cpus-per-task=2 --gres=gpu:1 --mem=3000 \
     -o "$WORK/launcher.out" --wrap "scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 \
-      --python $ROOT/.venv-engines/bin/python --timeout 180 -- $ROOT/.venv-engines/bin/python $WORK/standin_trainer.py 2")
+      --python $ROOT/.venv-engines/bin/python --timeout 300 -- $ROOT/.venv-engines/bin/python $WORK/standin_trainer.py 2") \
+    || { cat "$WORK/launcher.out"; echo "the launcher job failed"; exit 1; }
   grep -E "^\[ray_slurm_launch\]|^STANDIN" "$WORK/launcher.out"
+  echo "launcher job: $(( $(date +%s) - launcher_start )) s"
   grep -q "STANDIN nodes=2 cpus=4.0 gpus=2.0" "$WORK/launcher.out"
   grep -q "command exited with status 0" "$WORK/launcher.out"
   sacct -j "$job" -X -n -o State | grep -q COMPLETED
@@ -231,11 +238,16 @@ rule train_segment:
     resources: **job_resources(SPEC, "train", "big")
     shell:
         "$ROOT/scripts/ray_slurm_launch.sh --num-cpus 2 --gpus-per-node 1 --python $ROOT/.venv-engines/bin/python"
-        " --timeout 180 -- $ROOT/.venv-engines/bin/python $WORK/standin_trainer.py 2 > {output}"
+        " --timeout 300 -- $ROOT/.venv-engines/bin/python $WORK/standin_trainer.py 2 > {output}"
 EOF
   "$SNAKEMAKE" -s "$WORK/multinode/Snakefile" --directory "$WORK/multinode" --profile profiles/slurm --jobs 1 \
     --slurm-init-seconds-before-status-checks 5 --seconds-between-status-checks 3 2>&1 | tee "$WORK/multinode.log" \
     | grep -E "submitted|Finished|Error" || true
+  if ! grep -q STANDIN "$WORK/multinode/ray.txt" 2>/dev/null; then
+    cat "$WORK/multinode.log"
+    find "$WORK/multinode/.snakemake/slurm_logs" -name "*.log" -exec tail -n 80 {} + 2>/dev/null || true
+    echo "the 2-node rule through profiles/slurm failed"; exit 1
+  fi
   cat "$WORK/multinode/ray.txt"
   grep -q "STANDIN nodes=2 cpus=4.0 gpus=2.0" "$WORK/multinode/ray.txt"
   mjob=$(sed -n 's/.*has been submitted with SLURM jobid \([0-9]*\).*/\1/p' "$WORK/multinode.log" | head -n 1)

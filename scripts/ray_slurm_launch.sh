@@ -12,7 +12,9 @@
 #   2. starts the Ray head on the first host and one Ray worker on each other host, each in its own
 #      `srun --nodes=1 --ntasks=1 -w HOST` job step, with a fixed CPU count (--num-cpus, default
 #      $SLURM_CPUS_PER_TASK: Ray must not claim every core of a shared node) and the node's GPUs;
-#   3. waits until all N nodes have joined (or fails after --timeout seconds);
+#   3. waits until all N nodes have joined (or fails after --timeout seconds), starting the head again
+#      (on the next port) when it exits during start-up: a loaded node can miss Ray's fixed 30 s for
+#      its raylet to register;
 #   4. runs COMMAND with RAY_ADDRESS set (verl's ray.init() then joins this cluster), and a token of
 #      this job that every process of the cluster authenticates with (RAY_AUTH_MODE=token);
 #   5. on exit, failure or signal, stops the Ray job steps (TERM, then KILL) and cleans its temp dir.
@@ -69,7 +71,6 @@ ADDRS=$(srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" hostname --ip-address | t
 HEAD_IP=$(echo "$ADDRS" | grep -v '^127\.' | head -n 1 || true)
 [ -n "$HEAD_IP" ] || HEAD_IP=$(echo "$ADDRS" | head -n 1)
 [ -n "$HEAD_IP" ] || { log "no IPv4 address for $HEAD"; exit 1; }
-export RAY_ADDRESS="$HEAD_IP:$PORT"
 # Ray >= 2.52 authenticates every connection with a token when a head starts with RAY_AUTH_MODE unset
 # and ~/.ray/auth_token exists (or is created on first use), and a client that read no token, or an
 # older one, is refused ("InvalidAuthToken"). Every process of this cluster (head, workers, COMMAND)
@@ -85,15 +86,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [ ${#STEP_PIDS[@]} -gt 0 ]; then
     log "stopping ${#STEP_PIDS[@]} Ray job step(s)"
-    kill -TERM "${STEP_PIDS[@]}" 2>/dev/null || true
-    for _ in $(seq 1 20); do
-      local alive=0
-      for pid in "${STEP_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ "$alive" = 0 ] && break
-      sleep 0.5
-    done
-    kill -KILL "${STEP_PIDS[@]}" 2>/dev/null || true
-    wait "${STEP_PIDS[@]}" 2>/dev/null || true
+    stop_steps
   fi
   rm -rf "$TMP_DIR" 2>/dev/null || true
   exit "$status"
@@ -105,46 +98,77 @@ trap 'exit 143' TERM
 GRES=()
 [ "$GPUS" -gt 0 ] 2>/dev/null && GRES=(--gres="gpu:$GPUS")
 
-log "starting the Ray head on $HEAD ($RAY_ADDRESS)"
-srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" "${GRES[@]}" \
-  "$RAY" start --head --node-ip-address="$HEAD_IP" --port="$PORT" --num-cpus="$CPUS" --num-gpus="$GPUS" \
-  --temp-dir="$TMP_DIR" --include-dashboard=false --disable-usage-stats --block &
-STEP_PIDS+=($!)
+stop_steps() {  # TERM, then KILL, the Ray job steps started so far
+  [ ${#STEP_PIDS[@]} -gt 0 ] || return 0
+  kill -TERM "${STEP_PIDS[@]}" 2>/dev/null || true
+  for _ in $(seq 1 20); do
+    local alive=0
+    for pid in "${STEP_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  kill -KILL "${STEP_PIDS[@]}" 2>/dev/null || true
+  wait "${STEP_PIDS[@]}" 2>/dev/null || true
+  STEP_PIDS=()
+}
 
-for ((i = 1; i < N; i++)); do
-  node=${NODES[$i]}
-  log "starting Ray worker $i on $node"
-  srun --nodes=1 --ntasks=1 --overlap -w "$node" "${GRES[@]}" \
-    "$RAY" start --address="$RAY_ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS" --disable-usage-stats --block &
-  STEP_PIDS+=($!)
-done
+start_cluster() {  # start_cluster PORT: the head's job step, then one per worker
+  export RAY_ADDRESS="$HEAD_IP:$1"
+  log "starting the Ray head on $HEAD ($RAY_ADDRESS)"
+  srun --nodes=1 --ntasks=1 --overlap -w "$HEAD" "${GRES[@]}" \
+    "$RAY" start --head --node-ip-address="$HEAD_IP" --port="$1" --num-cpus="$CPUS" --num-gpus="$GPUS" \
+    --temp-dir="$TMP_DIR" --include-dashboard=false --disable-usage-stats --block &
+  STEP_PIDS=($!)
+  for ((i = 1; i < N; i++)); do
+    node=${NODES[$i]}
+    log "starting Ray worker $i on $node"
+    srun --nodes=1 --ntasks=1 --overlap -w "$node" "${GRES[@]}" \
+      "$RAY" start --address="$RAY_ADDRESS" --num-cpus="$CPUS" --num-gpus="$GPUS" --disable-usage-stats --block &
+    STEP_PIDS+=($!)
+  done
+}
 
+# one probe: join the cluster, count its live nodes (exit 0 once all N have joined)
+PROBE='
+import os, sys
+import ray
+try:
+    ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR", log_to_driver=False)
+    alive = sum(1 for n in ray.nodes() if n.get("Alive"))
+    ray.shutdown()
+except Exception as err:  # the head is still starting
+    print(f"[ray_slurm_launch] not up yet ({type(err).__name__})", file=sys.stderr)
+    sys.exit(1)
+print(f"[ray_slurm_launch] {alive}/{sys.argv[1]} node(s) up", file=sys.stderr)
+sys.exit(0 if alive >= int(sys.argv[1]) else 1)
+'
+
+# The head is started again, on the next port, when its `ray start` exits before the cluster is up:
+# Ray gives its raylet a fixed 30 s to register with the GCS, which a loaded node can miss ("The
+# current node timed out during startup"). Each probe is bounded in time (ray.init can wait on an
+# unreachable GCS for minutes); the whole wait by --timeout.
 log "waiting up to ${TIMEOUT}s for $N node(s)"
-"$PY" - "$N" "$TIMEOUT" <<'PYEOF'
-import os, sys, time
-want, timeout = int(sys.argv[1]), float(sys.argv[2])
-deadline = time.time() + timeout
-last = None
-while time.time() < deadline:
-    try:
-        import ray
-        ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR", log_to_driver=False)
-        alive = sum(1 for n in ray.nodes() if n.get("Alive"))
-        ray.shutdown()
-        if alive >= want:
-            print(f"[ray_slurm_launch] {alive} node(s) up", file=sys.stderr)
-            sys.exit(0)
-        last = f"{alive}/{want} nodes"
-    except Exception as err:  # the head is still starting
-        last = f"{type(err).__name__}: {err}"
-        try:
-            ray.shutdown()
-        except Exception:
-            pass
-    time.sleep(2)
-print(f"[ray_slurm_launch] the Ray cluster did not come up ({last})", file=sys.stderr)
-sys.exit(1)
-PYEOF
+deadline=$((SECONDS + TIMEOUT))
+attempt=0
+up=0
+start_cluster "$PORT"
+while [ "$SECONDS" -lt "$deadline" ]; do
+  if ! kill -0 "${STEP_PIDS[0]}" 2>/dev/null; then
+    status=0
+    wait "${STEP_PIDS[0]}" || status=$?
+    attempt=$((attempt + 1))
+    log "the Ray head exited (status $status) before the cluster came up; starting it again (attempt $((attempt + 1)))"
+    stop_steps
+    start_cluster $((PORT + attempt))
+  fi
+  left=$((deadline - SECONDS))
+  if [ "$left" -gt 0 ] && timeout "$(( left < 60 ? left : 60 ))" "$PY" -c "$PROBE" "$N"; then
+    up=1
+    break
+  fi
+  sleep 2
+done
+[ "$up" = 1 ] || { log "the Ray cluster did not come up within ${TIMEOUT}s"; exit 1; }
 
 log "running: $*"
 set +e

@@ -142,8 +142,10 @@ def study(tmp_path_factory) -> Path:
     _need_engines()
     work = tmp_path_factory.mktemp("engines")
     shutil.copy(STUDY, work / "config.yaml")
-    # each phase gives the second core a job of another size (a verl segment takes ~4 min on 2 cores,
-    # mostly its processes' start): s's first segment beside xs's, m's beside the killed one
+    # each phase keeps both cores busy (a verl segment takes ~4-5 min on 2 cores, mostly its
+    # processes' start): s's first segment beside xs's; then xs's second, which is killed, first
+    # (--prioritize) beside m's pre-training and first segment, and s's second takes the killed one's
+    # core (--keep-going); the rerun of xs's second runs beside m's second
     first = f"{S}/runs/xs/step_000002"
     smk(work, first, f"{S}/runs/s/step_000002")
     second = work / S / "runs" / "xs" / "step_000004"
@@ -159,15 +161,20 @@ def study(tmp_path_factory) -> Path:
         "--replace-workflow-config",
         "--cores",
         "2",
+        "--keep-going",
+        "--prioritize",
+        str(second.relative_to(work)),
+        "--",
         str(second.relative_to(work)),
         f"{S}/runs/m/step_000002",
+        f"{S}/runs/s/step_000004",
     ]
     tag = f"{os.getpid()}-{time.time_ns()}"
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, TAG_VAR: tag}
     )
     alive_at_kill = kill_trainer_when_training(proc, log, str(second.relative_to(work)), tag)
-    proc.wait(timeout=900)  # the other size's segment finishes first
+    proc.wait(timeout=1500)  # the other sizes' segments finish first
     (work / "kill.json").write_text(
         json.dumps(
             {

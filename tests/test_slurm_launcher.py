@@ -38,15 +38,25 @@ echo $$ >> "$CALLS/ray_pids"
 exec sleep 300   # `ray start --block` stays up until the launcher stops it
 """
 PYTHON_UP = """#!/bin/bash
-# the node-count check, like the real one: wait until every node's `ray start` has run ($1 = nodes)
-cat > /dev/null
+# the launcher's probe, like the real one: one look, exit 0 once as many `ray start` processes run as
+# there are nodes (the last argument)
 status=${CLUSTER_UP_STATUS:-0}
 [ "$status" = 0 ] || exit "$status"
-for _ in $(seq 100); do
-  [ "$(cat "$CALLS/ray" 2>/dev/null | wc -l)" -ge "$2" ] && exit 0
-  sleep 0.05
-done
-exit 1
+alive=0
+for pid in $(cat "$CALLS/ray_pids" 2>/dev/null); do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
+[ "$alive" -ge "${@: -1}" ]
+"""
+# a `ray start --head` that fails during start-up the first time, as Ray's does when its raylet misses
+# the fixed 30 s to register on a loaded node
+RAY_HEAD_FAILS_ONCE = """#!/bin/bash
+if [[ "$*" == *--head* ]] && [ ! -e "$CALLS/head_failed" ]; then
+  touch "$CALLS/head_failed"
+  echo "$*" >> "$CALLS/failed"
+  exit 1
+fi
+echo "$*" >> "$CALLS/ray"
+echo $$ >> "$CALLS/ray_pids"
+exec sleep 300
 """
 
 
@@ -183,3 +193,20 @@ def test_the_node_list_comes_from_the_controller_when_the_environment_lacks_it(f
     assert launch(bin_dir, env, ["true"]).returncode == 0
     assert "-j 4242" in (calls / "squeue").read_text()
     assert len((calls / "ray").read_text().splitlines()) == 4
+
+
+def test_a_head_that_fails_during_start_up_is_started_again_on_the_next_port(fake_slurm, tmp_path):
+    bin_dir, calls, env = fake_slurm
+    (bin_dir / "ray").write_text(RAY_HEAD_FAILS_ONCE)
+    out = tmp_path / "address"
+    proc = launch(bin_dir, env, ["bash", "-c", f'echo "$RAY_ADDRESS" > {out}'], "--timeout", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert "the Ray head exited (status 1) before the cluster came up" in proc.stderr
+    assert "--port=24242" in (calls / "failed").read_text()
+    assert out.read_text().strip().endswith(":24243")
+    # the second attempt: a head on the next port, and every worker started again to join it
+    last = (calls / "ray").read_text().splitlines()[-4:]
+    (head,) = [c for c in last if "--head" in c]
+    workers = [c for c in last if "--head" not in c]
+    assert "--port=24243" in head and len(workers) == 3
+    assert all(w.split("--address=")[1].split()[0].endswith(":24243") for w in workers)
