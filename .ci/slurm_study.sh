@@ -4,8 +4,8 @@
 #  1. installs Debian's slurm-wlm, slurmdbd + MariaDB and munge (scripts/local_slurm.sh install) and
 #     starts a cluster of 2 nodes (two slurmd on this machine, each with 2 fake GPUs) under
 #     $SLURM_CI_DIR, on non-default ports;
-#  2. runs a reduced tiny study (tests/fixtures/mini_study.yaml: 3 sizes pre-trained on 500k tokens, with
-#     4 RL steps in segments of 2 here, ~2 min of compute; training and evaluation ask for a GPU, so they are
+#  2. runs a reduced tiny study (tests/fixtures/mini_study.yaml, its 3 sizes pre-trained on 200k tokens
+#     here, not 500k; 6 RL steps in segments of 2; ~2 min of compute; training and evaluation ask for a GPU, so they are
 #     scheduled through GRES) with the README's cluster command, `snakemake --profile slurm all`, typed
 #     in a copy of the project after `make slurm-profile`: every non-local job goes through sbatch, and
 #     sacct must show each of them COMPLETED;
@@ -57,9 +57,9 @@ import sys
 import yaml
 study = yaml.safe_load(open(sys.argv[1]))
 study["study"] = "slurm-ci"
-# 4 RL steps, not 6: still 2 segments per size and 2 evaluated steps after step 0 (the fit's minimum),
-# and a third less CPU taken from the engine tests that CI runs beside this step
-study["training"]["total_steps"] = 4
+# base models pre-trained on 200k tokens, not 500k: what this step checks is the cluster path (every
+# job through sbatch, the same outputs as the local profile), and CI runs it beside the engine tests
+study["pretrain"]["tokens"] = 200000
 study["figures"] = {"formats": ["png"]}
 study["resources"] = {
     "default": {"partition": "debug", "cpus_per_task": 1, "mem_mb": 1500, "runtime": 30},

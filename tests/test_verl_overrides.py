@@ -157,6 +157,13 @@ def test_cluster_shape_seed_and_ray_cpus():
         assert ov[key] == "7"
 
 
+def test_cpu_mode_starts_ray_without_its_dashboard_and_a_gpu_node_keeps_it():
+    cpu = O.as_dict(O.build(segment(default_verl_params(verl={"device": "cpu"}))))
+    assert cpu["+ray_kwargs.ray_init.include_dashboard"] == "false"
+    gpu = O.as_dict(O.build(segment(default_verl_params())))
+    assert "+ray_kwargs.ray_init.include_dashboard" not in gpu
+
+
 def test_reward_goes_through_the_reward_section_never_the_legacy_key():
     p = default_verl_params(reward="flexible")
     ovs = O.build(segment(p))
