@@ -50,7 +50,7 @@ test: setup
 
 # every real-engine test: verl's own config / reward manager / file logger / defaults (marker verl; `make
 # test` runs them too where .venv-engines exists), and verl training + vLLM evaluation running for real
-# on the CPU (marker engines, tests/test_engines.py, ~24 min on 2 cores); none may skip
+# on the CPU (marker engines, tests/test_engines.py, ~21 min on 2 cores); none may skip
 # (CI runs the verl-marked ones in `make test` and then TEST_ENGINES_MARK=engines here)
 TEST_ENGINES_MARK ?= engines or verl
 .PHONY: test-engines

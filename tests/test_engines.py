@@ -1,7 +1,7 @@
 """The cluster engines run for real on this CPU: verl training (CPU mode, vLLM's CPU build as its rollout)
 and vLLM evaluation, through the workflow (profiles/local), to curves, a fit and figures.
 
-These need the engines environment (`make engines-venv`, .venv-engines) and take ~24 minutes on 2 cores,
+These need the engines environment (`make engines-venv`, .venv-engines) and take ~21 minutes on 2 cores,
 so `make test` leaves them out (marker `engines`) and `make test-engines` runs them; there, with
 RLSCALING_REQUIRE_ENGINES=1, a missing environment is a failure, not a skip.
 """
