@@ -5,8 +5,8 @@
 #     starts a cluster of 2 nodes (two slurmd on this machine, each with 2 fake GPUs) under
 #     $SLURM_CI_DIR, on non-default ports;
 #  2. runs a reduced tiny study (tests/fixtures/mini_study.yaml, its 3 sizes pre-trained on 200k tokens
-#     here, not 500k; 6 RL steps in segments of 2; ~2 min of compute; training and evaluation ask for a GPU, so they are
-#     scheduled through GRES) with the README's cluster command, `snakemake --profile slurm all`, typed
+#     here, not 500k; 6 RL steps in segments of 2; ~2 min of compute; training and evaluation ask for
+#     a GPU, so they are scheduled through GRES) with the README's cluster command, `snakemake --profile slurm all`, typed
 #     in a copy of the project after `make slurm-profile`: every non-local job goes through sbatch, and
 #     sacct must show each of them COMPLETED;
 #  3. runs the same study with profiles/local and checks both produced the same outputs (same files;
@@ -245,7 +245,7 @@ EOF
     | grep -E "submitted|Finished|Error" || true
   if ! grep -q STANDIN "$WORK/multinode/ray.txt" 2>/dev/null; then
     cat "$WORK/multinode.log"
-    find "$WORK/multinode/.snakemake/slurm_logs" -name "*.log" -exec tail -n 80 {} + 2>/dev/null || true
+    find "$WORK/multinode/logs/slurm" -name "*.log" -exec tail -n 80 {} + 2>/dev/null || true
     echo "the 2-node rule through profiles/slurm failed"; exit 1
   fi
   cat "$WORK/multinode/ray.txt"
