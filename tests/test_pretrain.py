@@ -28,7 +28,7 @@ ARCH = {
 PRETRAIN = {"tokens": 20000, "seq_len": 64, "batch_size": 8, "lr": 0.01, "warmup_steps": 5}
 
 
-def _args(root, out="model", record="pretrain.json", **params):
+def _args(root, out="model", record="pretrain.json", cache=None, **params):
     p = {"arch": ARCH, "pretrain": PRETRAIN, "seed": 0, "size": "xs", **params}
     return argparse.Namespace(
         corpus=str(root / "corpus.parquet"),
@@ -37,6 +37,7 @@ def _args(root, out="model", record="pretrain.json", **params):
         threads=1,
         out=str(root / out),
         record=str(root / record),
+        cache=cache,
     )
 
 

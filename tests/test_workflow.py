@@ -142,6 +142,26 @@ def test_raising_total_steps_trains_only_the_new_segments(study: Path):
         write_config(study)
 
 
+def test_the_base_model_cache_holds_every_base_model_of_the_study(study: Path):
+    entries = sorted(p for p in (study / "results" / "base_models").iterdir() if not p.name.startswith("."))
+    assert len(entries) == 3  # xs, s, m
+    records = {json.loads((e / "pretrain.json").read_text())["size"] for e in entries}
+    assert records == {"xs", "s", "m"}
+
+
+def test_another_study_with_the_same_pre_training_copies_the_base_model_instead_of_training(
+    study: Path, tmp_path: Path
+):
+    cfg = write_config(tmp_path)
+    cfg.update(study="mini-again", base_model_cache=str(study / "results" / "base_models"))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    smk(tmp_path, "results/mini-again/models/m/pretrain.json")
+    again, first = tmp_path / "results/mini-again/models/m", study / S / "models" / "m"
+    assert (again / "pretrain.json").read_bytes() == (first / "pretrain.json").read_bytes()
+    assert (again / "base/model.safetensors").read_bytes() == (first / "base/model.safetensors").read_bytes()
+    assert "base-model cache hit" in (tmp_path / "results/mini-again/logs/pretrain/m.log").read_text()
+
+
 def test_one_evaluation_file_builds_only_its_ancestors(tmp_path: Path):
     write_config(tmp_path)
     target = f"{S}/eval/xs/step_000004/heldout.json"

@@ -18,6 +18,7 @@ import argparse
 import copy
 import itertools
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,12 @@ def check(config: dict[str, Any]) -> None:
         raise UserError(
             f"training.total_steps: {tr['total_steps']} is not a multiple of training.segment_steps "
             f"({tr['segment_steps']})"
+        )
+    cache = base_model_cache(config)
+    if cache and os.path.normpath(cache) == os.path.normpath(study_dir(config)):
+        raise UserError(
+            f"study: '{config['study']}' is the base-model cache's folder ({cache}); name the study "
+            "otherwise or set base_model_cache to another folder"
         )
     ev = config["evaluation"]
     for k in ev["pass_k"]:
@@ -351,6 +358,15 @@ def eval_steps(config: dict[str, Any]) -> list[int]:
 
 def study_dir(config: dict[str, Any]) -> str:
     return f"{config['results_dir']}/{config['study']}"
+
+
+def base_model_cache(config: dict[str, Any]) -> str | None:
+    """The base-model cache folder (rlscaling.base_cache) of `base_model_cache`: true (default) is
+    {results_dir}/base_models, a string is that folder, false is no cache."""
+    value = config.get("base_model_cache", True)
+    if value is True:
+        return f"{config['results_dir']}/base_models"
+    return value or None
 
 
 def fit_targets(config: dict[str, Any]) -> list[str]:

@@ -1,7 +1,7 @@
 """Stage `pretrain`: pre-train one size of the tiny model family from scratch.
 
     rlscaling pretrain --corpus pretrain_corpus.parquet --tokenizer DIR --params-json JSON \\
-        --threads 1 --out models/{size}/base --record models/{size}/pretrain.json
+        --threads 1 --out models/{size}/base --record models/{size}/pretrain.json [--cache DIR]
 
 JSON = {"arch": {hidden_size, num_hidden_layers, ...}, "pretrain": {tokens, seq_len, batch_size, lr,
 warmup_steps, weight_decay, vocab_size}, "seed": int, "size": name}.
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ HELDOUT_FRACTION = 0.02
 HELDOUT_MAX_DOCS = 500
 MIN_LR_RATIO = 0.1
 CURVE_POINTS = 100  # about this many [tokens, loss] points in the loss curve
+CACHE_ENV = "RLSCALING_BASE_MODEL_CACHE"  # the base-model cache folder (rlscaling.base_cache)
 
 
 def settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -339,15 +341,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--out", required=True, help="output model folder (Hugging Face format)")
     parser.add_argument("--record", required=True, help="output pretrain.json")
+    parser.add_argument(
+        "--cache",
+        default=os.environ.get(CACHE_ENV) or None,
+        help=f"base-model cache folder shared across studies (rlscaling.base_cache; default ${CACHE_ENV}, "
+        "which the workflow sets from the config's base_model_cache; unset: no cache)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from rlscaling.io import write_json
-
-    from rlscaling.io import read_params_json
+    from rlscaling import base_cache
+    from rlscaling.io import read_params_json, write_json
 
     params = read_params_json(args.params_json)
     if not isinstance(params.get("arch"), dict):
@@ -361,8 +368,19 @@ def main(args: argparse.Namespace) -> int:
         tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
     except (OSError, ValueError) as err:
         raise UserError(f"--tokenizer {args.tokenizer}: cannot load a tokenizer ({err})") from None
-    record = pretrain(corpus["text"].astype(str).tolist(), tokenizer, params, args.out, args.threads)
+    texts = corpus["text"].astype(str).tolist()
+    key = base_cache.cache_key(texts, args.tokenizer, params, args.threads) if args.cache else None
+    entry = base_cache.lookup(args.cache, key) if key else None
+    if entry is not None:
+        record = base_cache.restore(entry, args.out, args.record)
+        print(f"pretrain {record['size']}: reused the base model {entry} (base-model cache hit; "
+              f"its pre-training took {record['seconds']:.1f}s)", file=sys.stderr)
+        return 0
+    record = pretrain(texts, tokenizer, params, args.out, args.threads)
     write_json(args.record, record)
+    if key:
+        entry = base_cache.store(args.cache, key, args.out, args.record)
+        print(f"pretrain {record['size']}: stored in the base-model cache as {entry}", file=sys.stderr)
     print(
         f"pretrain {record['size']}: N={record['N']} tokens={record['tokens']} "
         f"loss={record['final_loss']:.4f} "

@@ -19,6 +19,13 @@ from rlscaling.train.verl.settings import train_params
 # Exported here, so the shell of every job sees it: local jobs inherit it, and a cluster job parses
 # this file again in its own process.
 os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
+# The base-model cache (config base_model_cache; rlscaling.base_cache), for `rlscaling pretrain`: through
+# the environment, not params, since it changes no output and switching it must rerun nothing.
+BASE_MODEL_CACHE = rc.base_model_cache(config)
+if BASE_MODEL_CACHE:
+    os.environ["RLSCALING_BASE_MODEL_CACHE"] = BASE_MODEL_CACHE
+else:
+    os.environ.pop("RLSCALING_BASE_MODEL_CACHE", None)
 
 S = rc.study_dir(config)
 RUNS = {r.name: r for r in rc.runs(config)}

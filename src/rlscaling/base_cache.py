@@ -1,0 +1,138 @@
+"""The base-model cache: pre-trained tiny base models shared across studies.
+
+A base model is a pure function of its inputs: the corpus' documents, the tokenizer, the settings
+(architecture, pre-training, seed) and the thread count (pre-training is deterministic for a given seed
+and thread count), computed by this code under these library versions. Two studies whose base models
+agree in all of that (the default study, tiny-rollouts and tiny-reuse; replicate 0 of tiny-robust; the
+2M-token budget of tiny-split) need to pre-train it once. The cache keys every base model by the sha256
+of those inputs:
+
+    {cache}/{key}/base/          the model folder as `rlscaling pretrain --out` writes it (with its manifest)
+    {cache}/{key}/pretrain.json  its record (N, tokens, FLOPs, the seconds its pre-training took, ...)
+
+`rlscaling pretrain --cache DIR` (the workflow passes the config's `base_model_cache`) looks the key up
+first: a hit whose folder passes its manifest check is copied to --out / --record, byte for byte, and
+nothing is trained; a miss pre-trains and then stores the result. Entries are written to a temporary
+folder and renamed into place, so a killed job never leaves an entry the cache would trust, and two
+jobs that store the same key at once keep one of them (the same bytes). A damaged entry is named,
+ignored and trained again. Copies, not links: a study may delete or redo its models without touching
+the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rlscaling.errors import UserError
+from rlscaling.io import umask
+
+FORMAT = 1
+# the code a base model is computed by: a change to any of these files gives every base model a new key
+CODE_FILES = ("pretrain.py", "models.py", "compute.py")
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def code_fingerprint() -> str:
+    """sha256 over the source of the pre-training code (CODE_FILES) and the versions of torch and
+    transformers, which decide the floating-point result."""
+    import torch
+    import transformers
+
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in CODE_FILES:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    h.update(f"torch={torch.__version__};transformers={transformers.__version__}".encode())
+    return h.hexdigest()
+
+
+def folder_digest(folder: str | Path) -> str:
+    """sha256 over every file below `folder` (relative names and contents, in name order), except the
+    `.snakemake_timestamp` Snakemake leaves in a directory output."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".snakemake")):
+        h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cache_key(texts: list[str], tokenizer_dir: str | Path, params: dict[str, Any], threads: int) -> str:
+    """The key of a base model: sha256 (hex, 64 characters) of its documents `texts` (the corpus'
+    `text` column, in order), the tokenizer folder's files, `params` ({arch, pretrain, seed, size}),
+    the torch thread count and `code_fingerprint()`."""
+    h = hashlib.sha256()
+    h.update(f"rlscaling-base-model-cache-{FORMAT}\0".encode())
+    h.update(_sha256_bytes("\0".join(texts).encode()).encode())
+    h.update(folder_digest(tokenizer_dir).encode())
+    h.update(json.dumps(params, sort_keys=True, separators=(",", ":")).encode())
+    h.update(f"threads={int(threads)}".encode())
+    h.update(code_fingerprint().encode())
+    return h.hexdigest()
+
+
+def lookup(cache: str | Path, key: str) -> Path | None:
+    """The entry folder of `key` when the cache holds a complete, undamaged one, else None (a damaged
+    entry is reported on stderr and treated as absent)."""
+    from rlscaling.checkpoint import verify
+
+    entry = Path(cache) / key
+    if not (entry / "base").is_dir() or not (entry / "pretrain.json").is_file():
+        return None
+    try:
+        if not verify(entry / "base", "full"):
+            print(f"base-model cache: {entry} has no manifest; ignored", file=sys.stderr)
+            return None
+        json.loads((entry / "pretrain.json").read_text())
+    except (UserError, ValueError, OSError) as err:
+        print(f"base-model cache: damaged entry {entry} ignored ({err})", file=sys.stderr)
+        return None
+    return entry
+
+
+def store(cache: str | Path, key: str, model_dir: str | Path, record_path: str | Path) -> Path:
+    """Copy a pre-trained model folder and its record into the cache under `key` (atomically: a
+    temporary folder renamed into place; when another job stored the key first, its entry is kept).
+    Returns the entry folder."""
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    entry = cache / key
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=cache))
+    try:
+        shutil.copytree(model_dir, tmp / "base")
+        shutil.copy2(record_path, tmp / "pretrain.json")
+        os.chmod(tmp, 0o777 & ~umask())
+        if entry.exists() and lookup(cache, key) is None:
+            shutil.rmtree(entry, ignore_errors=True)  # a damaged entry: replace it
+        try:
+            os.rename(tmp, entry)
+        except OSError:
+            if lookup(cache, key) is None:  # not a concurrent store of the same key: a real error
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return entry
+
+
+def restore(entry: str | Path, out: str | Path, record: str | Path) -> dict[str, Any]:
+    """Copy a cache entry to the model folder `out` and the record file `record`, atomically and byte
+    for byte. Returns the record."""
+    from rlscaling.io import atomic_dir, atomic_path
+
+    entry = Path(entry)
+    with atomic_dir(out) as tmp:
+        shutil.rmtree(tmp)
+        shutil.copytree(entry / "base", tmp)
+    with atomic_path(record) as tmp_record:
+        shutil.copyfile(entry / "pretrain.json", tmp_record)
+    return json.loads(Path(record).read_text())
