@@ -171,6 +171,7 @@ def test_reuse_penalty_is_zero_for_identical_curves_and_positive_for_worse_ones(
     pen = fit.params_json()["vs_tau1"]
     assert pen["tau=4"]["penalty_mean_pct"] == pytest.approx(0.0, abs=1e-8)
     assert pen["tau=20"]["penalty_mean_pct"] == pytest.approx(5.0, rel=1e-6)
+    assert "tau=1" not in pen  # the reference: no zero-width interval to flag
 
 
 # -- bad input ------------------------------------------------------------------------------------
