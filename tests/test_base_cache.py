@@ -151,6 +151,14 @@ def test_the_config_names_the_cache_folder_or_turns_it_off():
     assert rc.base_model_cache({**cfg, "base_model_cache": False}) is None
 
 
+def test_the_workflow_names_the_folder_to_the_jobs_through_the_environment_and_removes_it_when_off():
+    env = {}
+    base_cache.export("results/base_models", env)
+    assert env == {base_cache.ENV: "results/base_models"}
+    base_cache.export(None, env)
+    assert env == {}
+
+
 def test_a_study_named_like_the_cache_folder_is_refused():
     with pytest.raises(UserError, match="base-model cache"):
         rc.check(rc.load(PROJECT_ROOT / "config.yaml", {"study": "base_models"}))

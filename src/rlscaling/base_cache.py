@@ -27,6 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from rlscaling.errors import UserError
 from rlscaling.io import umask
 
 FORMAT = 1
+ENV = "RLSCALING_BASE_MODEL_CACHE"  # the folder, for `rlscaling pretrain --cache`'s default
 # the code a base model is computed by: a change to any of these files gives every base model a new key
 CODE_FILES = ("pretrain.py", "models.py", "compute.py")
 
@@ -136,3 +138,13 @@ def restore(entry: str | Path, out: str | Path, record: str | Path) -> dict[str,
     with atomic_path(record) as tmp_record:
         shutil.copyfile(entry / "pretrain.json", tmp_record)
     return json.loads(Path(record).read_text())
+
+
+def export(cache: str | None, env: MutableMapping[str, str] | None = None) -> None:
+    """Name the cache folder in `env` (default os.environ) for the pre-training jobs; remove it when
+    `cache` is None (no cache). The workflow calls it with the config's `base_model_cache`."""
+    env = os.environ if env is None else env
+    if cache:
+        env[ENV] = str(cache)
+    else:
+        env.pop(ENV, None)

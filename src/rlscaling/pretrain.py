@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rlscaling import base_cache
 from rlscaling.errors import UserError
 
 DEFAULTS: dict[str, Any] = {
@@ -58,7 +59,6 @@ HELDOUT_FRACTION = 0.02
 HELDOUT_MAX_DOCS = 500
 MIN_LR_RATIO = 0.1
 CURVE_POINTS = 100  # about this many [tokens, loss] points in the loss curve
-CACHE_ENV = "RLSCALING_BASE_MODEL_CACHE"  # the base-model cache folder (rlscaling.base_cache)
 
 
 def settings(params: dict[str, Any]) -> dict[str, Any]:
@@ -343,9 +343,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", required=True, help="output pretrain.json")
     parser.add_argument(
         "--cache",
-        default=os.environ.get(CACHE_ENV) or None,
-        help=f"base-model cache folder shared across studies (rlscaling.base_cache; default ${CACHE_ENV}, "
-        "which the workflow sets from the config's base_model_cache; unset: no cache)",
+        default=os.environ.get(base_cache.ENV) or None,
+        help="base-model cache folder shared across studies (rlscaling.base_cache; default "
+        f"${base_cache.ENV}, which the workflow sets from the config's base_model_cache; unset: no cache)",
     )
 
 
@@ -353,7 +353,6 @@ def main(args: argparse.Namespace) -> int:
     import pandas as pd
     from transformers import AutoTokenizer
 
-    from rlscaling import base_cache
     from rlscaling.io import read_params_json, write_json
 
     params = read_params_json(args.params_json)

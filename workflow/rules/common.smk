@@ -7,6 +7,7 @@ import re
 import sys
 
 import rlscaling.config as rc
+from rlscaling.base_cache import export as export_base_model_cache
 from rlscaling.errors import UserError
 from rlscaling.figures.names import figure_names
 from rlscaling.fit.laws import PAPER_LAWS
@@ -21,11 +22,7 @@ from rlscaling.train.verl.settings import train_params
 os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
 # The base-model cache (config base_model_cache; rlscaling.base_cache), for `rlscaling pretrain`: through
 # the environment, not params, since it changes no output and switching it must rerun nothing.
-BASE_MODEL_CACHE = rc.base_model_cache(config)
-if BASE_MODEL_CACHE:
-    os.environ["RLSCALING_BASE_MODEL_CACHE"] = BASE_MODEL_CACHE
-else:
-    os.environ.pop("RLSCALING_BASE_MODEL_CACHE", None)
+export_base_model_cache(rc.base_model_cache(config))
 
 S = rc.study_dir(config)
 RUNS = {r.name: r for r in rc.runs(config)}

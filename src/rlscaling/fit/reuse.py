@@ -4,7 +4,8 @@ Every tau curve gets the paper's log-linear form in steps, log10 L = -k_tau log1
 (least squares in log10 L). At equal steps the cost of reuse is the fitted loss difference
 L_tau(step) - L_1(step) against tau = 1, reported as its mean over the steps both curves cover
 (`penalty_mean`, loss units) and at the last common step (`penalty_final`), plus the same in
-percent of L_1 (for every tau but the reference tau = 1 itself). The tau column is `reuse_tau` (a study's sweep) or `tau` (the paper's CSV).
+percent of L_1, for every tau but the reference tau = 1 itself. The tau column is `reuse_tau` (a
+study's sweep) or `tau` (the paper's CSV).
 """
 
 from __future__ import annotations
