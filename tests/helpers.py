@@ -16,6 +16,15 @@ TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 TESTS_ARCH = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1}
+# the tiny family's smallest test architecture (rlscaling.models; 2 layers of width 16), pre-trained in a
+# couple of seconds on ~20k tokens by the pre-training and base-model-cache tests
+FAMILY_TEST_ARCH = {
+    "hidden_size": 16,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "intermediate_size": 32,
+}
 
 
 def build_tiny_model(

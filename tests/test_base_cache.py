@@ -11,6 +11,7 @@ import json
 import shutil
 
 import pytest
+from helpers import FAMILY_TEST_ARCH
 
 from rlscaling import base_cache
 from rlscaling import config as rc
@@ -20,13 +21,7 @@ from rlscaling.data import synthetic as syn
 from rlscaling.errors import UserError
 from rlscaling.paths import PROJECT_ROOT
 
-ARCH = {
-    "hidden_size": 16,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "intermediate_size": 32,
-}
+ARCH = FAMILY_TEST_ARCH
 PARAMS = {
     "arch": ARCH,
     "pretrain": {"tokens": 20000, "seq_len": 64, "batch_size": 8, "lr": 0.01},

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from helpers import FAMILY_TEST_ARCH
 
 from rlscaling import models
 from rlscaling.errors import UserError
 from rlscaling.paths import PROJECT_ROOT
 
-ARCH = {
-    "hidden_size": 16,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "intermediate_size": 32,
-}
+ARCH = FAMILY_TEST_ARCH
 
 
 class Tok:

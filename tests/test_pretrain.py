@@ -11,6 +11,7 @@ import json
 import math
 
 import pytest
+from helpers import FAMILY_TEST_ARCH
 
 from rlscaling import pretrain as pt
 from rlscaling import tokenizer as tk
@@ -18,13 +19,7 @@ from rlscaling.compute import pretrain_flops
 from rlscaling.data import synthetic as syn
 from rlscaling.errors import UserError
 
-ARCH = {
-    "hidden_size": 16,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 2,
-    "num_key_value_heads": 1,
-    "intermediate_size": 32,
-}
+ARCH = FAMILY_TEST_ARCH
 PRETRAIN = {"tokens": 20000, "seq_len": 64, "batch_size": 8, "lr": 0.01, "warmup_steps": 5}
 
 

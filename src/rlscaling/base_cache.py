@@ -37,7 +37,7 @@ from rlscaling.io import umask
 FORMAT = 1
 ENV = "RLSCALING_BASE_MODEL_CACHE"  # the folder, for `rlscaling pretrain --cache`'s default
 # the code a base model is computed by: a change to any of these files gives every base model a new key
-CODE_FILES = ("pretrain.py", "models.py", "compute.py")
+CODE_FILES = ("pretrain.py", "models.py", "compute.py", "checkpoint.py")  # checkpoint: the manifest
 
 
 def _sha256_bytes(data: bytes) -> str:
