@@ -57,6 +57,13 @@ CASES += [
         {"pretrain": {"seed_candidates": 2}, "data": {"synthetic": {"n_pretrain": 40}}},
         "pretrain.seed_candidates",
     ),
+    (  # a size with overrides of other keys still takes seed_candidates from `pretrain`
+        {
+            "pretrain": {"seed_candidates": 2, "sizes": {s: {"tokens": 1000000} for s in ("xs", "s", "l")}},
+            "data": {"synthetic": {"n_pretrain": 40}},
+        },
+        r"error: pretrain\.seed_candidates",
+    ),
     ({"fit": {"holdout_N": ["xl"], "scenarios": ["inter"]}}, "fit.holdout_N"),
     ({"fit": {"scenarios": ["intra"]}}, "fit.fit_steps"),
     ({"fit": {"scenarios": ["intra"], "fit_steps": 100}}, "fit.fit_steps"),

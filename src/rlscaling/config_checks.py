@@ -259,7 +259,8 @@ def _check_pretrain(config: dict[str, Any], plan: Plan) -> None:
     for size in config["models"]["sizes"]:
         k = plan.pretrain[size].get("seed_candidates", 1)
         if k > 1 and held_docs < 1:
-            per_size = size in ((config.get("pretrain") or {}).get("sizes") or {})
+            overrides = ((config.get("pretrain") or {}).get("sizes") or {}).get(size) or {}
+            per_size = "seed_candidates" in overrides
             where = f"pretrain.sizes.{size}.seed_candidates" if per_size else "pretrain.seed_candidates"
             raise UserError(
                 f"{where}: {k} seed candidates are compared on held-out documents, but the corpus of "
