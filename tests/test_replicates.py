@@ -92,12 +92,17 @@ def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(
     assert len(fig.axes[0].containers) == len(SIZES)  # one errorbar container per size
 
 
-def test_the_tiny_robust_preset_is_the_default_study_with_three_replicates():
+def test_the_tiny_robust_preset_pretrains_three_replicates_on_token_budgets_that_grow_with_n():
     import yaml
 
     from rlscaling import config as rc
 
     overlay = yaml.safe_load((PROJECT_ROOT / "workflow" / "presets" / "tiny-robust.yaml").read_text())
-    assert set(overlay) == {"study", "replicates"}
     cfg = rc.load(PROJECT_ROOT / "config.yaml", overlay)
-    assert rc.n_replicates(cfg) == 3
+    models = rc.base_models(cfg)
+    assert rc.n_replicates(cfg) == 3 and len(models) == 12
+    assert {m["seed"] for m in models.values()} == {0, 1000, 2000}
+    tokens = [models[f"{size}/rep0"]["pretrain"]["tokens"] for size in cfg["models"]["sizes"]]
+    assert tokens == sorted(tokens) and tokens[0] < tokens[-1]
+    # the curriculum spans every level within the run: max_train = total_steps x prompts_per_step
+    assert cfg["data"]["max_train"] == cfg["training"]["total_steps"] * cfg["training"]["prompts_per_step"]
