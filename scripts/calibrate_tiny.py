@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/calibrate_tiny.py [--config config.yaml] [--work results/calibrate]
         [--sizes xs,s] [--reuse] [--override '{"pretrain": {"tokens": 1000000}}']
-        [--seeds 0,1,2] [--autocast-bf16]
+        [--seeds 0,1,2] [--autocast-bf16] [--data-order-seed K]
 
 Runs what the study runs, with the config's settings, one size at a time on one thread:
 1. the data stage (rlscaling.data.prepare: synthetic problems, stratified held-out split, ood benchmark,
@@ -16,6 +16,8 @@ Runs what the study runs, with the config's settings, one size at a time on one 
 replicates do; a size's models go to {work}/{size}/seed{k}/), so base skill can be judged against the
 seed-to-seed spread. --autocast-bf16 (a measurement, not a study setting) runs every pre-training
 forward pass under torch.autocast(cpu, bfloat16); held-out losses are still computed in fp32.
+--data-order-seed K shuffles the pre-training documents with seed K whatever the model seed (a
+measurement: init seed x data-order seed designs, README "Token budgets that grow with N").
 Prints the table and writes {work}/calibration.json. --reuse keeps models already pre-trained in {work}
 (delete a size's folder to retrain it after changing its settings).
 
@@ -111,6 +113,12 @@ def main() -> int:
     ap.add_argument(
         "--autocast-bf16", action="store_true", help="pre-train under bf16 autocast (measurement)"
     )
+    ap.add_argument(
+        "--data-order-seed",
+        type=int,
+        default=None,
+        help="shuffle the pre-training documents with this seed, whatever the model seed (measurement)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -138,6 +146,8 @@ def main() -> int:
 
     if args.autocast_bf16:
         _autocast_training_forward(pretrain)
+    if args.data_order_seed is not None:
+        _fixed_data_order(pretrain, args.data_order_seed)
     seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
     results = {}
     for size, seed in [(sz, sd) for sz in sizes for sd in (seeds or [None])]:
@@ -217,6 +227,17 @@ def _autocast_training_forward(pretrain_module) -> None:
             return plain(model, x, bos_id)
 
     pretrain_module.forward_loss = forward_loss
+
+
+def _fixed_data_order(pretrain_module, order_seed: int) -> None:
+    """Make rlscaling.pretrain shuffle its documents with `order_seed` while the model is initialised
+    with its own seed, so the two sources of seed-to-seed spread can be set apart."""
+    plain = pretrain_module.batches
+
+    def batches(docs, seq_len, batch_size, steps, seed):
+        return plain(docs, seq_len, batch_size, steps, order_seed)
+
+    pretrain_module.batches = batches
 
 
 if __name__ == "__main__":
