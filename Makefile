@@ -65,8 +65,9 @@ lint: setup
 
 # the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then every summary.md
 # check and the fitted K_max / N0 with intervals per seed: results/robustness/robustness.md. Three full
-# studies: ~40 idle-machine minutes on 2 cores. ROBUSTNESS_ARGS: e.g. --seeds 3,4,5, --table-only,
-# --configfile workflow/presets/tiny-robust.yaml (3 replicates, token budgets that grow with N)
+# studies: ~40 idle-machine minutes on 2 cores (~90 with tiny-robust). ROBUSTNESS_ARGS: e.g. --seeds
+# 3,4,5, --table-only, --configfile workflow/presets/tiny-robust.yaml (3 replicates, token budgets that
+# grow with N)
 .PHONY: robustness
 robustness: setup
 	$(PY) benchmarks/robustness.py --cores $(CORES) $(ROBUSTNESS_ARGS)
