@@ -187,3 +187,30 @@ def test_noise_rates_change_only_the_corpus_solutions():
 def test_noise_rate_outside_the_unit_interval_is_a_user_error_naming_the_key():
     with pytest.raises(UserError, match="data.synthetic.corpus_slip_rate"):
         syn.generate({**CFG, "corpus_slip_rate": 1.5}, 0)
+
+
+# equations-only documents (data.synthetic.corpus_equations_only_rate): worksheet text in the corpus
+
+WORKSHEET = {**CFG, "n_pretrain": 2000, "corpus_equations_only_rate": 0.5, "corpus_plain_answer_rate": 0.3}
+
+
+def test_equations_only_documents_follow_their_rate_and_are_the_full_documents_solutions():
+    full = syn.generate({**WORKSHEET, "corpus_equations_only_rate": 0.0}, 0).corpus["text"].tolist()
+    mixed = syn.generate(WORKSHEET, 0).corpus["text"].tolist()
+    alone = [m for m in mixed if "\n" not in m]
+    assert abs(len(alone) / len(mixed) - 0.5) < 0.05
+    for f, m in zip(full, mixed, strict=True):
+        assert m in (f, f.split("\n")[1])  # the same document, or its solution line alone
+    assert all(re.match(r"^\d+[+-]\d+=\d+\.", m) for m in alone)
+
+
+def test_equations_only_rate_changes_neither_the_problems_nor_which_documents_are_drawn():
+    plain = syn.generate({**WORKSHEET, "corpus_equations_only_rate": 0.0}, 0)
+    mixed = syn.generate(WORKSHEET, 0)
+    assert plain.problems["prompt"].tolist() == mixed.problems["prompt"].tolist()
+    assert plain.corpus["level"].tolist() == mixed.corpus["level"].tolist()
+
+
+def test_equations_only_rate_outside_the_unit_interval_is_a_user_error_naming_the_key():
+    with pytest.raises(UserError, match="data.synthetic.corpus_equations_only_rate"):
+        syn.generate({**CFG, "corpus_equations_only_rate": -0.1}, 0)
