@@ -18,8 +18,12 @@ seed-to-seed spread. --autocast-bf16 (a measurement, not a study setting) runs e
 forward pass under torch.autocast(cpu, bfloat16); held-out losses are still computed in fp32.
 --data-order-seed K shuffles the pre-training documents with seed K whatever the model seed (a
 measurement: init seed x data-order seed designs, README "Token budgets that grow with N").
-Prints the table and writes {work}/calibration.json. --reuse keeps models already pre-trained in {work}
-(delete a size's folder to retrain it after changing its settings).
+Every base model's held-out loss is also split by token class (`token_class_losses`): the question's
+story, the operands a solution copies, the result digits it computes, the answer and the rest (nats
+per token). It shows where a seed's luck lies (README "Equations-only documents": in the result
+digits), and unlike the whole held-out loss it compares corpora with different shares of
+equations-only documents. Prints the table and writes {work}/calibration.json. --reuse keeps models
+already pre-trained in {work} (delete a size's folder to retrain it after changing its settings).
 
 Targets of the default study: base pass@1 of every size in [0.10, 0.50], rising with N, falling with
 the level; pre-training of all sizes within about 5 CPU-minutes.
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import defaultdict
@@ -97,6 +102,48 @@ def evaluate(model_dir: Path, bench_file: Path, ev: dict, seed: int, greedy: boo
         "gen_tokens_per_second": round(gen_tokens / seconds, 1),
         "example": gens[0][0].text,
     }
+
+
+TOKEN_CLASSES = ("question", "operand", "result", "answer", "other")
+EQUATION = re.compile(r"(\d+)[+-](\d+)=(-?\d+)")
+ANSWER = re.compile(r"(?:#### |The answer is )(-?\d+)")
+
+
+def char_classes(text: str) -> list[str]:
+    """The token class of every character of a corpus document (question + "\\n" + solution, or a
+    solution alone): "question" for the story, "operand" / "result" for an equation's two operands /
+    its result, "answer" for the final answer's digits, "other" for the rest of the solution."""
+    start = text.index("\n") + 1 if "\n" in text else 0
+    out = ["question"] * start + ["other"] * (len(text) - start)
+    for m in EQUATION.finditer(text, start):
+        for group, name in ((1, "operand"), (2, "operand"), (3, "result")):
+            out[m.start(group) : m.end(group)] = [name] * (m.end(group) - m.start(group))
+    for m in ANSWER.finditer(text, start):
+        out[m.start(1) : m.end(1)] = ["answer"] * (m.end(1) - m.start(1))
+    return out
+
+
+def token_class_losses(model_dir: Path, texts: list[str], tok) -> dict[str, float]:
+    """Mean next-token loss (nats per token) of the model on the documents `texts` by TOKEN_CLASSES;
+    a token's class is its last character's (see char_classes), EOS counts as "other"."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    total = dict.fromkeys(TOKEN_CLASSES, 0.0)
+    count = dict.fromkeys(TOKEN_CLASSES, 0)
+    for text in texts:
+        enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        chars = char_classes(text)
+        classes = [chars[end - 1] if end > begin else "other" for begin, end in enc["offset_mapping"]]
+        ids = torch.tensor([[tok.bos_token_id, *enc["input_ids"], tok.eos_token_id]])
+        with torch.inference_mode():
+            logits = model(input_ids=ids).logits[0, :-1]
+        nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none").tolist()
+        for cls, loss in zip([*classes, "other"], nll, strict=True):
+            total[cls] += loss
+            count[cls] += 1
+    return {c: round(total[c] / count[c], 4) for c in TOKEN_CLASSES if count[c]}
 
 
 def main() -> int:
@@ -175,6 +222,9 @@ def main() -> int:
                 "heldout_loss",
             )
         }
+        # the documents pre-training held out (rlscaling.pretrain: the corpus' last ones)
+        n_held = min(pretrain.HELDOUT_MAX_DOCS, int(len(corpus) * pretrain.HELDOUT_FRACTION))
+        row["heldout_loss_by_class"] = token_class_losses(model_dir, corpus[len(corpus) - n_held :], tok)
         if not args.skip_eval:
             for bench in cfg["evaluation"]["benchmarks"]:
                 f = data_dir / ("heldout.parquet" if bench == "heldout" else f"bench/{bench}.parquet")
@@ -191,13 +241,14 @@ def main() -> int:
     )
     print(
         f"\n{'size':11s} {'N':>9s} {'N_ne':>9s} {'tokens':>9s} {'FLOPs':>9s} {'sec':>6s} {'tok/s':>7s} "
-        f"{'loss':>6s} {'held':>6s}  pass@1 heldout (by level) | ood | sometimes | gen tok/s | greedy"
+        f"{'loss':>6s} {'held':>6s} {'result':>6s}  "
+        "pass@1 heldout (by level) | ood | sometimes | gen tok/s | greedy"
     )
     for size, r in results.items():
         line = (
             f"{size:11s} {r['N']:9d} {r['N_nonembed']:9d} {r['tokens']:9d} {r['flops']:9.2e} "
             f"{r['seconds']:6.1f} {r['tokens_per_second']:7.0f} "
-            f"{r['final_loss']:6.3f} {r['heldout_loss']:6.3f}"
+            f"{r['final_loss']:6.3f} {r['heldout_loss']:6.3f} {r['heldout_loss_by_class']['result']:6.3f}"
         )
         if "heldout" in r:
             h = r["heldout"]
