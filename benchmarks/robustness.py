@@ -13,10 +13,12 @@ evaluation and fits all follow the seed). Then it tabulates, per seed:
 - per size, base and final held-out pass@1 and the gain, mean ± standard error over replicates;
 - per size, pre-training tokens per parameter and the base models' held-out pre-training loss (nats
   per token), mean ± standard error over replicates (models/**/pretrain.json);
-- the study's wall time (this script's clock around snakemake).
-It writes <results-dir>/robustness/robustness.md and robustness.json, the figure robustness.png / .pdf
-(every run's final loss and RL gain against N, per seed), prints the Markdown, and exits 1
-when any check FAILs for any seed (2 when a study could not be run or read).
+- the study's wall time (this script's clock around snakemake);
+and over all seeds, the trend in N pooled: the slope of every run's base and final L on log10 N with
+one intercept per seed and its 95% interval (pooled_trends).
+It writes <results-dir>/robustness/robustness.md, robustness.json and pooled_trend.json, the figure
+robustness.png / .pdf (every run's final loss and RL gain against N, per seed), prints the Markdown,
+and exits 1 when any check FAILs for any seed (2 when a study could not be run or read).
 
 Cost: one full study per seed (about 13 idle-machine minutes each for config.yaml on 2 cores, more
 with replicates). --table-only tabulates the studies already on disk; --dry-run prints the planned
@@ -177,7 +179,55 @@ def _ci(value: Any, ci: Any, kind: str) -> str:
     return text
 
 
-def markdown(results: list[dict[str, Any]]) -> str:
+def pooled_slope(groups: list[tuple[Any, Any]]) -> dict[str, Any] | None:
+    """Least-squares slope of y on x over several groups with one intercept per group (x and y
+    centred within each group): {slope, se, ci95 [lo, hi], points, groups, dof}; None when fewer than 2
+    degrees of freedom are left or x does not vary within any group."""
+    import math
+
+    import numpy as np
+
+    from rlscaling.report import t_quantile
+
+    xs, ys = [], []
+    for x, y in groups:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if len(x):
+            xs.append(x - x.mean())
+            ys.append(y - y.mean())
+    if not xs:
+        return None
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    dof = len(x) - len(xs) - 1
+    sxx = float((x**2).sum())
+    if dof < 2 or sxx == 0:
+        return None
+    slope = float((x * y).sum() / sxx)
+    se = math.sqrt(float(((y - slope * x) ** 2).sum()) / dof / sxx)
+    half = t_quantile(dof) * se
+    return {"slope": slope, "se": se, "ci95": [slope - half, slope + half], "points": len(x),
+            "groups": len(xs), "dof": dof}  # fmt: skip
+
+
+def pooled_trends(study_dirs: list[Path]) -> dict[str, Any]:
+    """The trend in N pooled over studies (seeds): the slope of every run's base and final L (= 1 -
+    pass@1 on the main benchmark) on log10 N, one intercept per study ({"base": ..., "final": ...},
+    pooled_slope's dicts or None). Studies without curves.parquet are left out."""
+    import numpy as np
+
+    groups: dict[str, list[tuple[Any, Any]]] = {"base": [], "final": []}
+    for study_dir in study_dirs:
+        if not (study_dir / "curves.parquet").is_file():
+            continue
+        df = load_curves(study_dir / "curves.parquet")
+        runs = run_summary(df, main_bench(df))
+        for key in groups:
+            d = runs[runs[key].notna()]
+            groups[key].append((np.log10(d["N"].to_numpy(dtype=float)), 1.0 - d[key].to_numpy(dtype=float)))
+    return {key: pooled_slope(g) for key, g in groups.items()}
+
+
+def markdown(results: list[dict[str, Any]], pooled: dict[str, Any] | None = None) -> str:
     """The robustness tables: checks (rows) x seeds (columns), then the fits per seed."""
     seeds = [r["seed"] for r in results]
     names: list[str] = []
@@ -251,6 +301,14 @@ def markdown(results: list[dict[str, Any]]) -> str:
             cells = ["–" if x is None else _pm(x["heldout_loss"], x["heldout_loss_se"], "p") for x in found]
             label = size if len({t for s, t in keys if s == size}) == 1 else f"{size} ({tokens:,} tokens)"
             lines.append(f"| {label} | {ratio:.1f} | " + " | ".join(cells) + " |")
+    if pooled and any(pooled.values()):
+        lines += ["", f"Pooled over the {len(seeds)} seeds (one intercept per seed), slope of L = 1 − pass@1 "
+                  "on log10 N per decade of N [95% interval]:", ""]  # fmt: skip
+        for key, label in (("base", "base L"), ("final", "final L")):
+            t = pooled.get(key)
+            if t:
+                lo, hi = t["ci95"]
+                lines.append(f"- {label}: {t['slope']:+.3f} [{lo:+.3f}, {hi:+.3f}] over {t['points']} runs")
     lines += ["", "Failed checks in detail:", ""]
     for r in results:
         for check, res, detail in r.get("checks") or []:
@@ -320,8 +378,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(row)
     if args.dry_run:
         return status
+    pooled = pooled_trends([Path(r["study_dir"]) for r in results])
     (out_dir / "robustness.json").write_text(json.dumps(results, indent=2))
-    text = markdown(results)
+    (out_dir / "pooled_trend.json").write_text(json.dumps(pooled, indent=2))
+    text = markdown(results, pooled)
     (out_dir / "robustness.md").write_text(text)
     for path in figure(results, out_dir / "robustness"):
         print(f"figure: {path}")

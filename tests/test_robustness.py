@@ -70,3 +70,27 @@ def test_pretraining_rows_are_per_size_means_of_the_base_models_heldout_loss(tmp
     assert abs(rows[0]["heldout_loss"] - 0.52) < 1e-9 and abs(rows[0]["heldout_loss_se"] - 0.02) < 1e-9
     text = robustness.markdown([{"seed": 1, "checks": [], "fits": [], "sizes": [], "pretraining": rows}])
     assert "| xs | 40.0 | 0.520 ± 0.020 |" in text
+
+
+def test_the_pooled_slope_fits_one_intercept_per_seed_and_matches_least_squares_with_dummies():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = np.log10([5e4, 1e5, 5e5, 8e5] * 3)
+    groups = [(x[:4], 0.6 - 0.2 * x[:4] + rng.normal(0, 0.02, 4)),
+              (x[4:8], 1.6 - 0.2 * x[4:8] + rng.normal(0, 0.02, 4)),  # a seed one whole unit worse
+              (x[8:], 0.1 - 0.2 * x[8:] + rng.normal(0, 0.02, 4))]  # fmt: skip
+    t = robustness.pooled_slope(groups)
+    design = np.column_stack([np.concatenate([gx for gx, _ in groups]), np.kron(np.eye(3), np.ones((4, 1)))])
+    coef = np.linalg.lstsq(design, np.concatenate([gy for _, gy in groups]), rcond=None)[0]
+    assert abs(t["slope"] - coef[0]) < 1e-12 and t["dof"] == 12 - 3 - 1
+    assert abs(t["slope"] + 0.2) < 0.03 and t["ci95"][1] < 0
+    # one line through all runs: the seeds' offsets land in its residuals and its interval spans 0
+    one_line = robustness.pooled_slope([(np.concatenate([gx for gx, _ in groups]),
+                                         np.concatenate([gy for _, gy in groups]))])  # fmt: skip
+    assert one_line["ci95"][0] < 0 < one_line["ci95"][1]
+
+
+def test_the_pooled_slope_is_none_without_two_degrees_of_freedom():
+    assert robustness.pooled_slope([([4.0, 5.0], [0.5, 0.4])]) is None
+    assert robustness.pooled_slope([([4.0, 4.0, 4.0, 4.0], [0.5, 0.4, 0.3, 0.2])]) is None
