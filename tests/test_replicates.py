@@ -93,6 +93,7 @@ def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(
 
 
 def test_the_tiny_robust_preset_pretrains_three_replicates_on_token_budgets_that_grow_with_n():
+    # and on a corpus with half its documents equations-only (README "Equations-only documents")
     import yaml
 
     from rlscaling import config as rc
@@ -104,5 +105,9 @@ def test_the_tiny_robust_preset_pretrains_three_replicates_on_token_budgets_that
     assert {m["seed"] for m in models.values()} == {0, 1000, 2000}
     tokens = [models[f"{size}/rep0"]["pretrain"]["tokens"] for size in cfg["models"]["sizes"]]
     assert tokens == sorted(tokens) and tokens[0] < tokens[-1]
+    assert cfg["data"]["synthetic"]["corpus_equations_only_rate"] == 0.5
+    # l trains at xs's and s's RL learning rate, not config.yaml's 2.5e-5 (README "Equations-only documents")
+    lr = {r.size: r.training["lr"] for r in rc.runs(cfg)}
+    assert lr["l"] == lr["xs"] == lr["s"] == 1e-4
     # the curriculum spans every level within the run: max_train = total_steps x prompts_per_step
     assert cfg["data"]["max_train"] == cfg["training"]["total_steps"] * cfg["training"]["prompts_per_step"]

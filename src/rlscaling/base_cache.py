@@ -3,8 +3,8 @@
 A base model is a pure function of its inputs: the corpus' documents, the tokenizer, the settings
 (architecture, pre-training, seed) and the thread count (pre-training is deterministic for a given seed
 and thread count), computed by this code under these library versions. Two studies whose base models
-agree in all of that (the default study, tiny-rollouts and tiny-reuse; l in replicate 0 of
-tiny-robust; the 2M-token budget of tiny-split) need to pre-train it once. The cache keys every base
+agree in all of that (the default study, tiny-rollouts and tiny-reuse; the 2M-token budget of
+tiny-split) need to pre-train it once. The cache keys every base
 model by the sha256 of those inputs:
 
     {cache}/{key}/base/          the model folder as `rlscaling pretrain --out` writes it (with its manifest)
