@@ -40,7 +40,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from rlscaling.report import fmt_value, load_curves, main_bench, read_checks, run_summary, size_stats  # noqa: E402
+from rlscaling.report import (  # noqa: E402
+    fmt_value,
+    load_curves,
+    main_bench,
+    pooled_slope,
+    read_checks,
+    run_summary,
+    size_stats,
+)
 
 
 def base_study(configfiles: list[str]) -> str:
@@ -179,36 +187,6 @@ def _ci(value: Any, ci: Any, kind: str) -> str:
     return text
 
 
-def pooled_slope(groups: list[tuple[Any, Any]]) -> dict[str, Any] | None:
-    """Least-squares slope of y on x over several groups with one intercept per group (x and y
-    centred within each group): {slope, se, ci95 [lo, hi], points, groups, dof}; None when fewer than 2
-    degrees of freedom are left or x does not vary within any group."""
-    import math
-
-    import numpy as np
-
-    from rlscaling.report import t_quantile
-
-    xs, ys = [], []
-    for x, y in groups:
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-        if len(x):
-            xs.append(x - x.mean())
-            ys.append(y - y.mean())
-    if not xs:
-        return None
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    dof = len(x) - len(xs) - 1
-    sxx = float((x**2).sum())
-    if dof < 2 or sxx == 0:
-        return None
-    slope = float((x * y).sum() / sxx)
-    se = math.sqrt(float(((y - slope * x) ** 2).sum()) / dof / sxx)
-    half = t_quantile(dof) * se
-    return {"slope": slope, "se": se, "ci95": [slope - half, slope + half], "points": len(x),
-            "groups": len(xs), "dof": dof}  # fmt: skip
-
-
 def pooled_trends(study_dirs: list[Path]) -> dict[str, Any]:
     """The trend in N pooled over studies (seeds): the slope of every run's base and final L (= 1 -
     pass@1 on the main benchmark) on log10 N, one intercept per study ({"base": ..., "final": ...},
@@ -224,7 +202,7 @@ def pooled_trends(study_dirs: list[Path]) -> dict[str, Any]:
         for key in groups:
             d = runs[runs[key].notna()]
             groups[key].append((np.log10(d["N"].to_numpy(dtype=float)), 1.0 - d[key].to_numpy(dtype=float)))
-    return {key: pooled_slope(g) for key, g in groups.items()}
+    return {key: pooled_slope(g, min_dof=2) for key, g in groups.items()}
 
 
 def markdown(results: list[dict[str, Any]], pooled: dict[str, Any] | None = None) -> str:

@@ -5,6 +5,7 @@ import importlib.util
 import pandas as pd
 
 from rlscaling.paths import PROJECT_ROOT
+from rlscaling.report import pooled_slope
 
 _spec = importlib.util.spec_from_file_location("robustness", PROJECT_ROOT / "benchmarks" / "robustness.py")
 robustness = importlib.util.module_from_spec(_spec)
@@ -80,17 +81,18 @@ def test_the_pooled_slope_fits_one_intercept_per_seed_and_matches_least_squares_
     groups = [(x[:4], 0.6 - 0.2 * x[:4] + rng.normal(0, 0.02, 4)),
               (x[4:8], 1.6 - 0.2 * x[4:8] + rng.normal(0, 0.02, 4)),  # a seed one whole unit worse
               (x[8:], 0.1 - 0.2 * x[8:] + rng.normal(0, 0.02, 4))]  # fmt: skip
-    t = robustness.pooled_slope(groups)
+    t = pooled_slope(groups)
     design = np.column_stack([np.concatenate([gx for gx, _ in groups]), np.kron(np.eye(3), np.ones((4, 1)))])
     coef = np.linalg.lstsq(design, np.concatenate([gy for _, gy in groups]), rcond=None)[0]
     assert abs(t["slope"] - coef[0]) < 1e-12 and t["dof"] == 12 - 3 - 1
     assert abs(t["slope"] + 0.2) < 0.03 and t["ci95"][1] < 0
     # one line through all runs: the seeds' offsets land in its residuals and its interval spans 0
-    one_line = robustness.pooled_slope([(np.concatenate([gx for gx, _ in groups]),
+    one_line = pooled_slope([(np.concatenate([gx for gx, _ in groups]),
                                          np.concatenate([gy for _, gy in groups]))])  # fmt: skip
     assert one_line["ci95"][0] < 0 < one_line["ci95"][1]
 
 
-def test_the_pooled_slope_is_none_without_two_degrees_of_freedom():
-    assert robustness.pooled_slope([([4.0, 5.0], [0.5, 0.4])]) is None
-    assert robustness.pooled_slope([([4.0, 4.0, 4.0, 4.0], [0.5, 0.4, 0.3, 0.2])]) is None
+def test_the_pooled_slope_is_none_below_its_degrees_of_freedom_or_without_spread_in_x():
+    assert pooled_slope([([4.0, 5.0, 6.0], [0.5, 0.4, 0.2])], min_dof=1)["dof"] == 1  # report's trend: 3 runs
+    assert pooled_slope([([4.0, 5.0, 6.0], [0.5, 0.4, 0.2])], min_dof=2) is None  # robustness: 2 at least
+    assert pooled_slope([([4.0, 4.0, 4.0, 4.0], [0.5, 0.4, 0.3, 0.2])]) is None

@@ -491,29 +491,43 @@ def _gain_check(per_size: Any) -> tuple[str, str, str]:
     return (name, "FAIL" if bad else "pass", ("below: " + ", ".join(bad) if bad else ", ".join(cells)) + note)
 
 
+def pooled_slope(groups: list[tuple[Any, Any]], min_dof: int = 1) -> dict[str, Any] | None:
+    """Least-squares slope of y on x over one or more groups with one intercept per group (x and y
+    centred within each group), and its 95% interval (Student t on the residual degrees of freedom,
+    points - groups - 1): {slope, se, ci95 [lo, hi], points, groups, dof}. None when fewer than
+    `min_dof` degrees of freedom are left or x does not vary within any group."""
+    import numpy as np
+
+    xs, ys = [], []
+    for x, y in groups:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if len(x):
+            xs.append(x - x.mean())
+            ys.append(y - y.mean())
+    if not xs:
+        return None
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    dof = len(x) - len(xs) - 1
+    sxx = float((x**2).sum())
+    if dof < max(min_dof, 1) or sxx == 0:
+        return None
+    slope = float((x * y).sum() / sxx)
+    se = math.sqrt(float(((y - slope * x) ** 2).sum()) / dof / sxx)
+    half = t_quantile(dof) * se
+    return {"slope": slope, "se": se, "ci95": [slope - half, slope + half], "points": len(x),
+            "groups": len(xs), "dof": dof}  # fmt: skip
+
+
 def loss_trend(summary: Any) -> dict[str, Any] | None:
-    """Least-squares line of every run's final L (= 1 - final pass@1) on log10 N: {slope (per decade
-    of N), se, ci95 [lo, hi], points, sizes}; None with fewer than 3 points or 2 sizes."""
+    """Least-squares line of every run's final L (= 1 - final pass@1) on log10 N: pooled_slope's
+    {slope (per decade of N), se, ci95 [lo, hi], points, ...} plus sizes; None with fewer than 3
+    points or 2 sizes."""
     import numpy as np
 
     d = summary[summary["final"].notna() & summary["N"].notna()]
     x = np.log10(d["N"].to_numpy(dtype=float))
-    y = 1.0 - d["final"].to_numpy(dtype=float)
-    if len(x) < 3 or len(set(x)) < 2:
-        return None
-    xm = x - x.mean()
-    slope = float((xm * (y - y.mean())).sum() / (xm**2).sum())
-    resid = y - (y.mean() + slope * xm)
-    dof = len(x) - 2
-    se = float(math.sqrt((resid**2).sum() / dof / (xm**2).sum()))
-    half = t_quantile(dof) * se
-    return {
-        "slope": slope,
-        "se": se,
-        "ci95": [slope - half, slope + half],
-        "points": len(x),
-        "sizes": len(set(x)),
-    }
+    trend = pooled_slope([(x, 1.0 - d["final"].to_numpy(dtype=float))], min_dof=1)
+    return None if trend is None else {**trend, "sizes": len(set(x))}
 
 
 def _later_checks(summary: Any, per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
