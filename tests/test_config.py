@@ -101,6 +101,30 @@ def test_eval_steps_include_base_and_final(default):
     assert rc.eval_steps(cfg) == [0, 20, 40, 50]
 
 
+def test_extra_eval_steps_add_checkpoints_and_evaluations(default):
+    default["training"].update(total_steps=60, segment_steps=20)
+    default["evaluation"].update(every_steps=20, extra_steps=[5, 10])
+    cfg = rc.validate(default)
+    assert rc.checkpoint_steps(cfg) == [0, 5, 10, 20, 40, 60]
+    assert rc.eval_steps(cfg) == [0, 5, 10, 20, 40, 60]
+
+
+def test_a_segment_trains_from_the_checkpoint_before_it(default):
+    default["training"].update(total_steps=60, segment_steps=20)
+    default["evaluation"].update(every_steps=20, extra_steps=[5, 10])
+    cfg = rc.validate(default)
+    assert [rc.previous_checkpoint_step(cfg, s) for s in (5, 10, 20, 40)] == [0, 5, 10, 20]
+    with pytest.raises(UserError, match=r"step 15: not a checkpoint step"):
+        rc.previous_checkpoint_step(cfg, 15)
+
+
+def test_extra_eval_step_after_the_last_step_is_refused(default):
+    default["training"].update(total_steps=60, segment_steps=20)
+    default["evaluation"].update(every_steps=20, extra_steps=[5, 80])
+    with pytest.raises(UserError, match=r"evaluation\.extra_steps: \[80\] after training\.total_steps"):
+        rc.validate(default)
+
+
 def test_runs_are_sizes_times_sweep_with_overrides(default):
     default["sweep"] = {"seed": [0, 1], "reward": ["strict", "flexible"]}
     cfg = rc.validate(default)

@@ -162,6 +162,25 @@ def test_another_study_with_the_same_pre_training_copies_the_base_model_instead_
     assert "base-model cache hit" in (tmp_path / "results/mini-again/logs/pretrain/m.log").read_text()
 
 
+def test_an_extra_eval_step_adds_a_checkpoint_without_changing_the_others(study: Path, tmp_path: Path):
+    # evaluation.extra_steps: [1] cuts xs's first segment (0, 2] into (0, 1] and (1, 2]; segments equal
+    # one run, so step 2 is bit for bit the uniform study's, and step 1 is evaluated
+    cfg = write_config(tmp_path)
+    cfg.update(study="mini-extra", base_model_cache=str(study / "results" / "base_models"))
+    cfg["evaluation"]["extra_steps"] = [1]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    jobs = planned_jobs(tmp_path, "results/mini-extra/eval/xs/step_000002/heldout.json")
+    assert jobs["train_segment"] == 2, jobs
+    smk(tmp_path, "results/mini-extra/eval/xs/step_000001/heldout.json",
+        "results/mini-extra/runs/xs/step_000002")
+    extra = tmp_path / "results/mini-extra"
+    segment = json.loads((extra / "runs/xs/step_000002/rlscaling_segment.json").read_text())
+    assert segment["params"]["segment_steps"] == 1
+    weights = "runs/xs/step_000002/model.safetensors"
+    assert (extra / weights).read_bytes() == (study / S / weights).read_bytes()
+    assert json.loads((extra / "eval/xs/step_000001/heldout.json").read_text())["step"] == 1
+
+
 def test_one_evaluation_file_builds_only_its_ancestors(tmp_path: Path):
     write_config(tmp_path)
     target = f"{S}/eval/xs/step_000004/heldout.json"

@@ -7,7 +7,9 @@ The same code serves the Snakefile (which also runs Snakemake's own `validate`) 
 - sweep: optional variant dimensions (seed, reward, rollouts_per_prompt, lr, reuse_tau, ...);
 - replicates: independent repeats of every run, each with its own base model (tiny family) and seeds;
 - runs = sizes x sweep x replicates; each run is trained in segments of `training.segment_steps` RL
-  steps and every checkpoint (step 0 = the base model) is evaluated on every benchmark.
+  steps, cut further at every `evaluation.extra_steps` step, and the checkpoints at 0 (the base model),
+  multiples of `evaluation.every_steps`, the extra steps and the final step are evaluated on every
+  benchmark.
 
 Errors name the offending key, e.g. `training.segment_steps: 50 is longer than training.total_steps (40)`.
 """
@@ -140,6 +142,12 @@ def check(config: dict[str, Any]) -> None:
         raise UserError(
             f"evaluation.every_steps: {ev['every_steps']} is not a multiple of training.segment_steps "
             f"({tr['segment_steps']}); checkpoints exist only at segment boundaries"
+        )
+    late = [s for s in ev.get("extra_steps", []) if s > tr["total_steps"]]
+    if late:
+        raise UserError(
+            f"evaluation.extra_steps: {late} after training.total_steps ({tr['total_steps']}); a step "
+            "is evaluated only when the run gets there"
         )
     for bench in ev["benchmarks"]:
         if bench not in config["benchmarks"]:
@@ -343,17 +351,30 @@ def run_by_name(config: dict[str, Any], name: str) -> Run:
 
 
 def checkpoint_steps(config: dict[str, Any]) -> list[int]:
-    """Steps at which a checkpoint exists: 0 (the base model), seg, 2*seg, ..., total."""
+    """Steps at which a checkpoint exists: 0 (the base model), seg, 2*seg, ..., total, and every
+    `evaluation.extra_steps` step (a segment ends there too: segments of any length give the same
+    result as one uninterrupted run, so extra steps add checkpoints without changing the others)."""
     tr = config["training"]
-    return list(range(0, tr["total_steps"] + 1, tr["segment_steps"]))
+    extra = config["evaluation"].get("extra_steps", [])
+    return sorted(set(range(0, tr["total_steps"] + 1, tr["segment_steps"])) | set(extra))
+
+
+def previous_checkpoint_step(config: dict[str, Any], step: int) -> int:
+    """The checkpoint step a segment ending at `step` trains from (0: the base model)."""
+    earlier = [s for s in checkpoint_steps(config) if s < step]
+    if not earlier or step not in checkpoint_steps(config):
+        raise UserError(f"step {step}: not a checkpoint step of this study ({checkpoint_steps(config)})")
+    return earlier[-1]
 
 
 def eval_steps(config: dict[str, Any]) -> list[int]:
-    """Checkpoint steps that are evaluated: 0, every `evaluation.every_steps`, and the final step."""
-    every = config["evaluation"]["every_steps"]
-    steps = [s for s in checkpoint_steps(config) if s % every == 0]
+    """Checkpoint steps that are evaluated: 0, every `evaluation.every_steps`, every
+    `evaluation.extra_steps` step (e.g. log-spaced early steps, which give the power-law fits of L
+    against C a wider span of log C), and the final step."""
+    ev = config["evaluation"]
+    steps = [s for s in checkpoint_steps(config) if s % ev["every_steps"] == 0]
     final = config["training"]["total_steps"]
-    return sorted(set(steps) | {final})
+    return sorted(set(steps) | set(ev.get("extra_steps", [])) | {final})
 
 
 def study_dir(config: dict[str, Any]) -> str:

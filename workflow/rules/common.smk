@@ -33,7 +33,6 @@ MODELS = rc.base_models(config)
 REPLICATED = rc.n_replicates(config) > 1
 TINY = config["models"]["family"] == "tiny"
 BENCHES = config["evaluation"]["benchmarks"]
-SEG = config["training"]["segment_steps"]
 
 
 wildcard_constraints:
@@ -154,17 +153,19 @@ def chain_priority(wildcard, chain=True):
 _SEGMENT_PARAMS = {}
 
 
-def segment_params(run):
-    """A run's training-segment params (verl runs: settings resolved for the run's size), computed once."""
+def segment_params(run, step):
+    """The params of `run`'s segment ending at `step` (verl runs: settings resolved for the run's size,
+    computed once per run): segment_steps is that segment's length, since evaluation.extra_steps cuts
+    segments short."""
     if run not in _SEGMENT_PARAMS:
         _SEGMENT_PARAMS[run] = train_params(config, RUNS[run])
-    return _SEGMENT_PARAMS[run]
+    return {**_SEGMENT_PARAMS[run], "segment_steps": int(step) - rc.previous_checkpoint_step(config, int(step))}
 
 
 # ---- input functions and params of rules -----------------------------------------------------
 def previous_checkpoint(w):
     """Input of a training segment: the checkpoint it continues from (none for a hub base model)."""
-    return checkpoint_input(w.run, int(w.step) - SEG)
+    return checkpoint_input(w.run, rc.previous_checkpoint_step(config, int(w.step)))
 
 
 def sweep_where(law=None):

@@ -1,5 +1,6 @@
-# Stage 3: GRPO in resumable segments. step_{k} is trained from step_{k-seg} (step 0 = the base
-# model), carrying optimizer, scheduler, RNG and data position, so segments equal one long run.
+# Stage 3: GRPO in resumable segments. step_{k} is trained from the checkpoint before it (k - seg, or an
+# evaluation.extra_steps step; step 0 = the base model), carrying optimizer, scheduler, RNG and data
+# position, so segments of any length equal one long run.
 # Raising training.total_steps adds segments and reuses every earlier one (total_steps is not a param).
 
 
@@ -10,8 +11,8 @@ rule train_segment:
     output:
         directory(f"{S}/runs/{{run}}/step_{{step}}"),
     params:
-        cfg=lambda w: as_json(segment_params(w.run)),
-        init=lambda w: checkpoint(w.run, int(w.step) - SEG),
+        cfg=lambda w: as_json(segment_params(w.run, w.step)),
+        init=lambda w: checkpoint(w.run, rc.previous_checkpoint_step(config, int(w.step))),
     conda:
         "../../envs/verl-gpu.yaml" if config["training"]["engine"] == "verl" else "../../envs/cpu.yaml"
     log:
