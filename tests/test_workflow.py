@@ -130,6 +130,16 @@ def test_fit_setting_change_reruns_only_fits_figures_and_report(study: Path):
         write_config(study)
 
 
+def test_scheduling_keys_are_not_evaluation_params(study: Path):
+    # the final step named again as an extra evaluation step changes no checkpoint and no evaluation:
+    # nothing reruns (an evaluation's params hold only what changes its result)
+    write_config(study, **{"evaluation.extra_steps": [6]})
+    try:
+        assert planned_jobs(study, "all") == Counter()
+    finally:
+        write_config(study)
+
+
 def test_raising_total_steps_trains_only_the_new_segments(study: Path):
     write_config(study, **{"training.total_steps": 8})
     try:
