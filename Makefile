@@ -72,5 +72,13 @@ lint: setup
 robustness: setup
 	$(PY) benchmarks/robustness.py --cores $(CORES) $(ROBUSTNESS_ARGS)
 
+# how often a design (replicates per size, span of N) would identify K_max and N0, simulated from the
+# noise measured on replicated studies on disk (e.g. those `make robustness` wrote); no training, a few
+# minutes: results/identify_power/identify_power.md and .png. IDENTIFY_STUDIES: the study folders.
+IDENTIFY_STUDIES ?= $(wildcard results/tiny-robust-seed*)
+.PHONY: identify-power
+identify-power: setup
+	$(PY) benchmarks/identify_power.py $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
+
 clean-study:
 	rm -rf results/$(STUDY)

@@ -1,0 +1,334 @@
+"""How many replicates, and which span of sizes, identify K_max and N0: `make identify-power`.
+
+    .venv/bin/python benchmarks/identify_power.py results/tiny-robust-seed1 results/tiny-robust-seed2 ...
+        [--replicates 3,6,12] [--spans 0,60] [--centre smallest|N0] [--run-noise-scale 1]
+        [--sims 40] [--bootstrap 200] [--jobs 2] [--out DIR]
+
+summary.md's check "K_max and N0 intervals identified" passes on some study seeds and fails on others
+(README "What limits k(N)"). This benchmark asks how often a design would pass it, by simulation from
+noise measured on the studies given (their curves.parquet, main benchmark, steps >= 1):
+- the law's truth: K_max, N0 and every run's intercept E0, one fit of the paper law on all the studies'
+  runs pooled (study j's replicate r becomes replicate 100 j + r);
+- sigma_k, the spread of a run's slope of log10 L on log10 C around its size's mean, pooled over
+  (study, size) groups, and sigma_eps, the scatter of log10 L around each run's own line. A run's
+  slope is simulated as k(N) + Normal(0, sigma_run), where sigma_run^2 = sigma_k^2 - sigma_eps^2 / Sxx
+  (the point scatter's share of the measured spread is added back by the simulated points);
+- a design: the studies' own sizes (span 0) or 4 sizes spaced evenly in log N from the smallest
+  size up to `span` times it, each with r replicates, evaluated at the studies' RL steps (C scaled
+  with N). Intercepts: the fitted E0's line in log10 N plus its residual scatter. --run-noise-scale s
+  simulates steadier (s < 1) or noisier runs: sigma_run times s.
+Each simulated study is fitted as the workflow fits (rlscaling.fit.run.run_fit: law paper, x C, the
+default objective, bootstrap over seeds) and judged as summary.md judges it (rlscaling.report checks:
+no interval flag on K_max or N0, and K_max's lower end above 0). It writes DIR/identify_power.json,
+identify_power.md (the rate each design passes, with a 95% Wilson interval, and the median interval
+widths) and the figure identify_power.png / .pdf, and prints the Markdown.
+
+Cost: sims x designs fits with `bootstrap` resamples each (about 1.5 s for 12 runs at 200 resamples on
+one core of the 2-core AMD EPYC; 40 sims x 6 designs, 2 jobs: about 8 min).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from rlscaling.errors import UserError  # noqa: E402
+from rlscaling.fit.kn import k_of_N  # noqa: E402
+from rlscaling.fit.run import FitRequest, run_fit  # noqa: E402
+from rlscaling.io import write_json, write_text  # noqa: E402
+from rlscaling.report import IDENTIFIED_PARAMS, load_curves, main_bench  # noqa: E402
+
+L_CLIP = (1e-3, 1 - 1e-3)  # L = 1 - pass@1 of a simulated point stays a fraction
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What the studies measured: the law's truth and the two noise levels (log10 L units)."""
+
+    K_max: float
+    N0: float
+    e0_slope: float  # E0 of a run against log10 N: a line ...
+    e0_intercept: float
+    e0_sd: float  # ... and the scatter around it
+    sigma_k: float  # spread of a run's slope around its size's mean, within a study
+    sigma_eps: float  # scatter of log10 L around a run's own line
+    sigma_run: float  # sigma_k with the points' share removed: the runs' own spread
+    c_per_param: tuple[float, ...]  # RL FLOPs per parameter at each evaluated step >= 1
+    sizes: tuple[float, ...]  # the studies' N
+    runs: int  # runs measured
+    studies: int
+
+
+def pooled_table(study_dirs: list[Path]) -> pd.DataFrame:
+    """Every study's main-benchmark rows at steps >= 1 in one table, study j's replicate r renamed
+    replicate 100 j + r (and its seed likewise), so one fit sees them as replicates of one study."""
+    frames = []
+    for j, d in enumerate(study_dirs):
+        path = d / "curves.parquet"
+        if not path.is_file():
+            raise UserError(f"{path}: no curves table (run the study first)")
+        df = load_curves(path)
+        df = df[(df["bench"] == main_bench(df)) & (df["step"] >= 1)].copy()
+        rep = df["replicate"] if "replicate" in df.columns else 0
+        df["replicate"] = 100 * j + rep
+        df["seed"] = 100000 * j + df["seed"]
+        df["run"] = df["run"] + f"@{j}"
+        df["study"] = "pooled"
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_slopes(df: pd.DataFrame) -> pd.DataFrame:
+    """Per run: size, N, study (replicate // 100), slope k of log10 L on log10 C, and the residual
+    sum of squares and degrees of freedom of that line."""
+    rows = []
+    for run, g in df.groupby("run"):
+        x, y = np.log10(g["C"].to_numpy(float)), np.log10(g["L"].to_numpy(float))
+        if len(x) < 3:
+            raise UserError(f"run {run}: {len(x)} evaluated steps >= 1; a slope and its scatter need 3")
+        b, a = np.polyfit(x, y, 1)
+        rows.append({"run": run, "size": g["size"].iloc[0], "N": float(g["N"].iloc[0]),
+                     "study": int(g["replicate"].iloc[0]) // 100, "k": -b,
+                     "rss": float(((y - (a + b * x)) ** 2).sum()), "dof": len(x) - 2,
+                     "sxx": float(((x - x.mean()) ** 2).sum())})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def measure(study_dirs: list[Path], bootstrap_seed: int = 0) -> Noise:
+    """The Noise of the studies (see the module doc)."""
+    df = pooled_table(study_dirs)
+    fit = run_fit(df, FitRequest(law="paper", x="C", seed=bootstrap_seed))
+    K, N0 = float(fit["params"]["K_max"]), float(fit["params"]["N0"])
+    slopes = run_slopes(df)
+    groups = slopes.groupby(["study", "size"])["k"]
+    dev = slopes["k"] - groups.transform("mean")
+    dof_k = len(slopes) - groups.ngroups
+    if dof_k < 1:
+        raise UserError("sigma_k needs two runs of one size in one study (replicates: 2 or more)")
+    sigma_k = math.sqrt(float((dev**2).sum()) / dof_k)
+    sigma_eps = math.sqrt(slopes["rss"].sum() / slopes["dof"].sum())
+    sigma_run = math.sqrt(max(sigma_k**2 - sigma_eps**2 / slopes["sxx"].mean(), 0.0))
+    e0 = fit["params"]["E0"]
+    n_of = {f"{r['size']} [replicate={r['replicate']},seed={r['seed']}]": r["N"] for _, r in
+            df.drop_duplicates("run").iterrows()}  # fmt: skip
+    pairs = [(math.log10(n_of[key]), float(v)) for key, v in e0.items() if key in n_of]
+    if len(pairs) < 3:
+        raise UserError("the pooled fit's intercepts could not be matched to runs")
+    lx, ly = np.array(pairs).T
+    e0_slope, e0_intercept = np.polyfit(lx, ly, 1)
+    e0_sd = float(np.std(ly - (e0_intercept + e0_slope * lx), ddof=2))
+    steps = sorted(df["step"].unique())
+    c_per_param = tuple(float((df[df["step"] == s]["C"] / df[df["step"] == s]["N"]).median()) for s in steps)
+    return Noise(K_max=K, N0=N0, e0_slope=float(e0_slope), e0_intercept=float(e0_intercept), e0_sd=e0_sd,
+                 sigma_k=sigma_k, sigma_eps=sigma_eps, sigma_run=sigma_run, c_per_param=c_per_param,
+                 sizes=tuple(sorted(float(n) for n in df["N"].unique())), runs=len(slopes),
+                 studies=len(study_dirs))  # fmt: skip
+
+
+CENTRES = ("smallest", "N0")
+
+
+def design_sizes(noise: Noise, span: float, centre: str = "smallest") -> list[float]:
+    """N of a design's 4 sizes: the studies' own (span 0), else evenly spaced in log N over `span`,
+    from the smallest measured size up (centre "smallest": what a family can add, larger models) or
+    centred on the pooled fit's N0 (centre "N0": where k(N) bends, the sizes that pin N0 best)."""
+    if span == 0:
+        return list(noise.sizes)
+    if centre not in CENTRES:
+        raise UserError(f"--centre {centre!r}: expected one of {CENTRES}")
+    lo = noise.sizes[0] if centre == "smallest" else noise.N0 / math.sqrt(span)
+    return [lo * span ** (i / 3) for i in range(4)]
+
+
+def simulate(noise: Noise, sizes: list[float], replicates: int, rng: np.random.Generator) -> pd.DataFrame:
+    """One simulated study's curves table: per size and replicate, log10 L = E0 - k log10 C + eps at
+    C = c_per_param x N, with k = k(N) + Normal(0, sigma_run) and E0 on the measured line in log10 N."""
+    rows = []
+    for i, n in enumerate(sizes):
+        for r in range(replicates):
+            k = float(k_of_N(n, noise.K_max, noise.N0)) + rng.normal(0.0, noise.sigma_run)
+            e0 = noise.e0_intercept + noise.e0_slope * math.log10(n) + rng.normal(0.0, noise.e0_sd)
+            for j, cpp in enumerate(noise.c_per_param):
+                c = cpp * n
+                L = float(np.clip(10 ** (e0 - k * math.log10(c) + rng.normal(0.0, noise.sigma_eps)), *L_CLIP))
+                rows.append({"study": "sim", "run": f"z{i}__rep-{r}", "size": f"z{i}", "family": "sim",
+                             "N": n, "replicate": r, "seed": 1000 * r, "step": j + 1, "C": c,
+                             "D": float(j + 1),
+                             "bench": "heldout", "pass_at_1": 1.0 - L, "L": L})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def judge(fit: dict[str, Any]) -> dict[str, Any]:
+    """The two summary.md checks on one fit: identified (no interval flag on K_max or N0) and rising
+    (K_max's 95% interval above 0), with the intervals."""
+    flags = [f for f in fit.get("interval_flags") or [] if f.get("param") in IDENTIFIED_PARAMS]
+    ci = fit.get("ci95") or {}
+    k_ci, n0_ci = ci.get("K_max"), ci.get("N0")
+    return {
+        "identified": not flags,
+        "rising": bool(k_ci) and k_ci[0] is not None and k_ci[0] > 0,
+        "flags": sorted({f"{f['param']} {f['kind']}" for f in flags}),
+        "K_max_ci": k_ci,
+        "N0_ci": n0_ci,
+    }
+
+
+def one_sim(args: tuple[Noise, list[float], int, int, int]) -> dict[str, Any]:
+    noise, sizes, replicates, seed, n_boot = args
+    df = simulate(noise, sizes, replicates, np.random.default_rng(seed))
+    with contextlib.redirect_stderr(io.StringIO()):  # the fit's notes, once per simulated study
+        return judge(run_fit(df, FitRequest(law="paper", x="C", bootstrap=n_boot, seed=seed)))
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def run_designs(noise: Noise, replicates: list[int], spans: list[float], sims: int, n_boot: int,
+                jobs: int, seed: int = 0, centre: str = "smallest") -> list[dict[str, Any]]:  # fmt: skip
+    """Every (span, replicates) design simulated `sims` times: the rate of each check with its Wilson
+    interval, the median interval widths (decades of N0, K_max's hi/lo) and the flags met."""
+    out = []
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for span in spans:
+            sizes = design_sizes(noise, span, centre)
+            for r in replicates:
+                tasks = [(noise, sizes, r, seed + 1000 * r + 7 * s, n_boot) for s in range(sims)]
+                res = list(pool.map(one_sim, tasks))
+                ident = sum(x["identified"] for x in res)
+                rising = sum(x["rising"] for x in res)
+                n0w = [math.log10(x["N0_ci"][1] / x["N0_ci"][0]) for x in res if x["N0_ci"] and x["N0_ci"][0]]
+                flags: dict[str, int] = {}
+                for x in res:
+                    for f in x["flags"]:
+                        flags[f] = flags.get(f, 0) + 1
+                out.append({"span": span, "centre": None if span == 0 else centre,
+                            "N_span": sizes[-1] / sizes[0], "sizes": sizes, "replicates": r,
+                            "runs": 4 * r, "sims": sims, "identified": ident / sims,
+                            "identified_ci95": wilson(ident, sims), "rising": rising / sims,
+                            "rising_ci95": wilson(rising, sims),
+                            "N0_ci_decades_median": float(np.median(n0w)) if n0w else None,
+                            "flags": flags})  # fmt: skip
+                print(f"span {sizes[-1] / sizes[0]:.0f}x, {r} replicates: identified {ident}/{sims}, "
+                      f"rising {rising}/{sims}", file=sys.stderr, flush=True)  # fmt: skip
+    return out
+
+
+def design_label(row: dict[str, Any]) -> str:
+    if row["span"] == 0:
+        return "measured sizes"
+    return "log-even sizes " + ("from the smallest" if row["centre"] == "smallest" else "centred on N0")
+
+
+def markdown(noise: Noise, rows: list[dict[str, Any]], study_dirs: list[Path], scale: float = 1.0) -> str:
+    head = (
+        f"Measured on {noise.studies} studies ({noise.runs} runs: "
+        + ", ".join(d.name for d in study_dirs)
+        + f"): pooled fit K_max {noise.K_max:.3f}, N0 {noise.N0:.3g}; a run's slope k spreads by "
+        f"sigma_k {noise.sigma_k:.3f} around its size's mean (sigma_run {noise.sigma_run:.3f} after the "
+        f"points' share{'' if scale == 1 else f', simulated at {scale:g} x the measured'}), points "
+        f"scatter by sigma_eps {noise.sigma_eps:.4f} (log10 L).\n\n"
+    )
+    lines = ["| design (N span) | replicates | runs | identified (95% interval) | K_max above 0 | "
+             "median N0 interval (decades) | flags |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lo, hi = r["identified_ci95"]
+        sizes = design_label(r)
+        flags = ", ".join(f"{k} {v}" for k, v in sorted(r["flags"].items())) or "–"
+        n0w = "–" if r["N0_ci_decades_median"] is None else f"{r['N0_ci_decades_median']:.2f}"
+        lines.append(f"| {sizes} ({r['N_span']:.0f}x) | {r['replicates']} | {r['runs']} | "
+                     f"{r['identified']:.2f} [{lo:.2f}, {hi:.2f}] | {r['rising']:.2f} | {n0w} | "
+                     f"{flags} |")  # fmt: skip
+    return head + "\n".join(lines) + f"\n\n{rows[0]['sims'] if rows else 0} simulated studies per design.\n"
+
+
+def figure(rows: list[dict[str, Any]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for span in sorted({r["span"] for r in rows}):
+        rs = [r for r in rows if r["span"] == span]
+        x = [r["replicates"] for r in rs]
+        y = [r["identified"] for r in rs]
+        err = np.array([[r["identified"] - r["identified_ci95"][0], r["identified_ci95"][1] - r["identified"]]
+                        for r in rs]).T  # fmt: skip
+        label = f"{design_label(rs[0])}, N span {rs[0]['N_span']:.0f}x"
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+    ax.set_xlabel("replicates per size")
+    ax.set_ylabel("studies with K_max and N0 identified")
+    ax.set_ylim(0, 1.02)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["replicates"] for r in rows}))
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(out / f"identify_power.{ext}", dpi=150)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("studies", nargs="+", type=Path, help="study folders with curves.parquet (replicated)")
+    p.add_argument("--replicates", default="3,6,12", help="replicates per size to simulate (comma list)")
+    p.add_argument("--spans", default="0,60", help="N spans to simulate; 0 = the studies' own sizes")
+    p.add_argument("--centre", default="smallest", choices=CENTRES,
+                   help="where a span's 4 log-even sizes sit: from the smallest size up, or around N0")
+    p.add_argument("--run-noise-scale", type=float, default=1.0,
+                   help="sigma_run times this: what steadier RL runs (larger batches, smaller lr) would buy")
+    p.add_argument("--sims", type=int, default=40, help="simulated studies per design")
+    p.add_argument("--bootstrap", type=int, default=200, help="resamples per fit (the study's fit.bootstrap)")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "results" / "identify_power")
+    a = p.parse_args(argv)
+    try:
+        replicates = [int(x) for x in a.replicates.split(",")]
+        spans = [float(x) for x in a.spans.split(",")]
+        if any(r < 2 for r in replicates) or any(s != 0 and s <= 1 for s in spans):
+            raise UserError("--replicates: each >= 2 (a bootstrap over seeds); --spans: 0 or > 1")
+        if a.run_noise_scale < 0:
+            raise UserError("--run-noise-scale: expected >= 0")
+        noise = measure(a.studies, a.seed)
+        noise = replace(noise, sigma_run=noise.sigma_run * a.run_noise_scale)
+        rows = run_designs(noise, replicates, spans, a.sims, a.bootstrap, a.jobs, a.seed, a.centre)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    a.out.mkdir(parents=True, exist_ok=True)
+    record = {"noise": asdict(noise), "run_noise_scale": a.run_noise_scale, "designs": rows,
+              "studies": [str(d) for d in a.studies]}  # fmt: skip
+    write_json(a.out / "identify_power.json", record)
+    text = markdown(noise, rows, a.studies, a.run_noise_scale)
+    write_text(a.out / "identify_power.md", text)
+    figure(rows, a.out)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
