@@ -78,6 +78,7 @@ robustness: setup
 IDENTIFY_STUDIES ?= $(wildcard results/tiny-robust-seed*)
 .PHONY: identify-power
 identify-power: setup
+	@test -n "$(IDENTIFY_STUDIES)" || { echo "make identify-power: no study in results/tiny-robust-seed*: run make robustness ROBUSTNESS_ARGS='--configfile workflow/presets/tiny-robust.yaml' first, or set IDENTIFY_STUDIES to replicated study folders" >&2; exit 2; }
 	$(PY) benchmarks/identify_power.py $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
 
 clean-study:

@@ -77,3 +77,8 @@ def test_wilson_interval_of_a_rate():
 def test_studies_without_replicates_are_refused(tmp_path):
     with pytest.raises(UserError, match="sigma_k needs two runs of one size"):
         ip.measure(write_studies(tmp_path, truth(), studies=1, replicates=1))
+
+
+def test_a_folder_without_a_curves_table_is_named(tmp_path):
+    with pytest.raises(UserError, match=r"nostudy/curves.parquet: no curves table"):
+        ip.measure([tmp_path / "nostudy"])
