@@ -49,7 +49,7 @@ from rlscaling.errors import UserError  # noqa: E402
 from rlscaling.fit.kn import k_of_N  # noqa: E402
 from rlscaling.fit.run import FitRequest, run_fit  # noqa: E402
 from rlscaling.io import write_json, write_text  # noqa: E402
-from rlscaling.report import IDENTIFIED_PARAMS, load_curves, main_bench  # noqa: E402
+from rlscaling.report import IDENTIFIED_PARAMS, kn_checks, load_curves, main_bench  # noqa: E402
 
 L_CLIP = (1e-3, 1 - 1e-3)  # L = 1 - pass@1 of a simulated point stays a fraction
 
@@ -172,17 +172,17 @@ def simulate(noise: Noise, sizes: list[float], replicates: int, rng: np.random.G
 
 
 def judge(fit: dict[str, Any]) -> dict[str, Any]:
-    """The two summary.md checks on one fit: identified (no interval flag on K_max or N0) and rising
-    (K_max's 95% interval above 0), with the intervals."""
+    """summary.md's two k(N) checks (rlscaling.report.kn_checks) on one fit: identified (no interval
+    flag on K_max or N0) and rising (K_max's 95% interval above 0), with the flags and intervals."""
+    rising, identified = kn_checks([fit])
     flags = [f for f in fit.get("interval_flags") or [] if f.get("param") in IDENTIFIED_PARAMS]
     ci = fit.get("ci95") or {}
-    k_ci, n0_ci = ci.get("K_max"), ci.get("N0")
     return {
-        "identified": not flags,
-        "rising": bool(k_ci) and k_ci[0] is not None and k_ci[0] > 0,
+        "identified": identified[1] == "pass",
+        "rising": rising[1] == "pass",
         "flags": sorted({f"{f['param']} {f['kind']}" for f in flags}),
-        "K_max_ci": k_ci,
-        "N0_ci": n0_ci,
+        "K_max_ci": ci.get("K_max"),
+        "N0_ci": ci.get("N0"),
     }
 
 
@@ -193,14 +193,14 @@ def one_sim(args: tuple[Noise, list[float], int, int, int]) -> dict[str, Any]:
         return judge(run_fit(df, FitRequest(law="paper", x="C", bootstrap=n_boot, seed=seed)))
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a rate."""
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a rate (scipy.stats.binomtest)."""
+    from scipy.stats import binomtest
+
     if n == 0:
         return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
 
 
 def run_designs(noise: Noise, replicates: list[int], spans: list[float], sims: int, n_boot: int,

@@ -118,6 +118,13 @@ def test_a_segment_trains_from_the_checkpoint_before_it(default):
         rc.previous_checkpoint_step(cfg, 15)
 
 
+def test_evaluation_params_leave_out_which_steps_and_benchmarks_are_evaluated(default):
+    default["evaluation"]["extra_steps"] = [5, 10]
+    params = rc.evaluation_params(rc.validate(default))
+    assert not set(params) & {"benchmarks", "every_steps", "extra_steps"}
+    assert params["n_samples"] == default["evaluation"]["n_samples"]
+
+
 def test_extra_eval_step_after_the_last_step_is_refused(default):
     default["training"].update(total_steps=60, segment_steps=20)
     default["evaluation"].update(every_steps=20, extra_steps=[5, 80])

@@ -377,6 +377,16 @@ def eval_steps(config: dict[str, Any]) -> list[int]:
     return sorted(set(steps) | set(ev.get("extra_steps", [])) | {final})
 
 
+# evaluation keys that say which checkpoints are evaluated on what, not how one is evaluated
+EVAL_SCHEDULE_KEYS = ("benchmarks", "every_steps", "extra_steps")
+
+
+def evaluation_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation settings one evaluation job depends on: `evaluation` without its schedule
+    (EVAL_SCHEDULE_KEYS), so that changing which steps are evaluated reruns no evaluation."""
+    return {k: v for k, v in config["evaluation"].items() if k not in EVAL_SCHEDULE_KEYS}
+
+
 def study_dir(config: dict[str, Any]) -> str:
     return f"{config['results_dir']}/{config['study']}"
 

@@ -552,7 +552,7 @@ def _later_checks(summary: Any, per_size: Any, fits: list[dict[str, Any]]) -> li
         if rises:
             detail += f"; rises: {', '.join(rises)}"
         out.append((name, "pass" if hi < 0 else "FAIL", detail))
-    out += _kn_checks(fits)
+    out += kn_checks(fits)
     if not fits:
         out.append((f"fit R² >= {MIN_R2}", "n/a", "no fits given"))
     else:
@@ -568,7 +568,7 @@ def _later_checks(summary: Any, per_size: Any, fits: list[dict[str, Any]]) -> li
     return out
 
 
-def _kn_checks(fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def kn_checks(fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """k(N) rising with N (K_max's 95% interval above 0), and K_max / N0 intervals clear of the
     optimizer's bounds, over the fits that estimate K_max (n/a when none does)."""
     rising_name = "k(N) rising with N (K_max 95% interval above 0)"

@@ -1,7 +1,7 @@
 # Stage 4: every evaluated checkpoint (step 0 = base model included) on every benchmark.
 # One job per checkpoint (model loaded once), one JSON summary + one per-sample parquet per benchmark.
 
-EVAL_CFG = {k: v for k, v in config["evaluation"].items() if k not in ("benchmarks", "every_steps", "extra_steps")}
+EVAL_CFG = rc.evaluation_params(config)
 
 
 rule evaluate:
