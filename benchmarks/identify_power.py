@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/identify_power.py results/tiny-robust-seed1 results/tiny-robust-seed2 ...
         [--replicates 3,6,12] [--spans 0,60] [--centre smallest|N0] [--run-noise-scale 1]
+        [--point-noise-scale 1]
         [--sims 40] [--bootstrap 200] [--jobs 2] [--out DIR]
 
 summary.md's check "K_max and N0 intervals identified" passes on some study seeds and fails on others
@@ -16,7 +17,14 @@ noise measured on the studies given (their curves.parquet, main benchmark, steps
 - a design: the studies' own sizes (span 0) or 4 sizes spaced evenly in log N from the smallest
   size up to `span` times it, each with r replicates, evaluated at the studies' RL steps (C scaled
   with N). Intercepts: the fitted E0's line in log10 N plus its residual scatter. --run-noise-scale s
-  simulates steadier (s < 1) or noisier runs: sigma_run times s.
+  simulates steadier (s < 1) or noisier runs: sigma_run times s; --point-noise-scale s the points'
+  scatter times s (more evaluation samples per problem: about 1 / sqrt(samples) where the scatter is
+  sampling);
+- where sigma_k comes from (SlopeSpread): its variance split between the base model's skill (the
+  regression of k on the run's step-0 pass@1 within (study, size)), the points' scatter around each
+  run's line, and the rest, the RL run's own course; and what the evaluation's finite samples alone
+  would scatter a point by (from S/eval/RUN/step_STEP/BENCH.samples.parquet where the study has them).
+  It names the lever: a base-model lottery is not cured by steadier RL or more evaluation samples.
 Each simulated study is fitted as the workflow fits (rlscaling.fit.run.run_fit: law paper, x C, the
 default objective, bootstrap over seeds) and judged as summary.md judges it (rlscaling.report checks:
 no interval flag on K_max or N0, and K_max's lower end above 0). It writes DIR/identify_power.json,
@@ -72,16 +80,17 @@ class Noise:
     studies: int
 
 
-def pooled_table(study_dirs: list[Path]) -> pd.DataFrame:
-    """Every study's main-benchmark rows at steps >= 1 in one table, study j's replicate r renamed
-    replicate 100 j + r (and its seed likewise), so one fit sees them as replicates of one study."""
+def pooled_table(study_dirs: list[Path], min_step: int = 1) -> pd.DataFrame:
+    """Every study's main-benchmark rows at steps >= min_step in one table, study j's replicate r renamed
+    replicate 100 j + r (and its seed likewise) and its run RUN renamed RUN@j, so one fit sees them as
+    replicates of one study."""
     frames = []
     for j, d in enumerate(study_dirs):
         path = d / "curves.parquet"
         if not path.is_file():
             raise UserError(f"{path}: no curves table (run the study first)")
         df = load_curves(path)
-        df = df[(df["bench"] == main_bench(df)) & (df["step"] >= 1)].copy()
+        df = df[(df["bench"] == main_bench(df)) & (df["step"] >= min_step)].copy()
         rep = df["replicate"] if "replicate" in df.columns else 0
         df["replicate"] = 100 * j + rep
         df["seed"] = 100000 * j + df["seed"]
@@ -107,17 +116,23 @@ def run_slopes(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def within_size(slopes: pd.DataFrame, col: str) -> tuple[pd.Series, int]:
+    """slopes[col] centred on its (study, size) group's mean, and the degrees of freedom left
+    (runs minus groups); refused when no group has two runs."""
+    groups = slopes.groupby(["study", "size"])[col]
+    dof = len(slopes) - groups.ngroups
+    if dof < 1:
+        raise UserError("sigma_k needs two runs of one size in one study (replicates: 2 or more)")
+    return slopes[col] - groups.transform("mean"), dof
+
+
 def measure(study_dirs: list[Path], bootstrap_seed: int = 0) -> Noise:
     """The Noise of the studies (see the module doc)."""
     df = pooled_table(study_dirs)
     fit = run_fit(df, FitRequest(law="paper", x="C", seed=bootstrap_seed))
     K, N0 = float(fit["params"]["K_max"]), float(fit["params"]["N0"])
     slopes = run_slopes(df)
-    groups = slopes.groupby(["study", "size"])["k"]
-    dev = slopes["k"] - groups.transform("mean")
-    dof_k = len(slopes) - groups.ngroups
-    if dof_k < 1:
-        raise UserError("sigma_k needs two runs of one size in one study (replicates: 2 or more)")
+    dev, dof_k = within_size(slopes, "k")
     sigma_k = math.sqrt(float((dev**2).sum()) / dof_k)
     sigma_eps = math.sqrt(slopes["rss"].sum() / slopes["dof"].sum())
     sigma_run = math.sqrt(max(sigma_k**2 - sigma_eps**2 / slopes["sxx"].mean(), 0.0))
@@ -136,6 +151,107 @@ def measure(study_dirs: list[Path], bootstrap_seed: int = 0) -> Noise:
                  sigma_k=sigma_k, sigma_eps=sigma_eps, sigma_run=sigma_run, c_per_param=c_per_param,
                  sizes=tuple(sorted(float(n) for n in df["N"].unique())), runs=len(slopes),
                  studies=len(study_dirs))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SlopeSpread:
+    """Where a run's slope spread sigma_k comes from, its variance split in three (each an SD of k):
+    - base: the base model's held-out pass@1 (step 0) moves k; sigma_base = |k_per_base| x base_sd, from
+      the regression of k on base pass@1 within (study, size) groups;
+    - points: the scatter of a run's points around its own line, sigma_eps / sqrt(Sxx) (Sxx of log10 C
+      over a run's steps, averaged);
+    - rest: what neither explains (sigma_k^2 minus the two, floored at 0): the RL run's own course.
+    sampling_sd is what the evaluation's finite samples per problem alone would scatter a point by
+    (log10 L, from the eval samples tables; None without them), were each checkpoint's draws independent:
+    the evaluation reuses its seed at every step, so draws can correlate and the points scatter less."""
+
+    sigma_k: float
+    dof: int  # runs minus (study, size) groups
+    base_sd: float | None  # a run's base pass@1 around its size's mean
+    k_per_base: float | None  # slope of k on base pass@1 within (study, size)
+    sigma_base: float | None
+    sigma_points: float
+    sigma_rest: float
+    sigma_eps: float  # scatter of log10 L around a run's own line
+    sampling_sd: float | None
+
+    def shares(self) -> dict[str, float]:
+        """Each source's share of sigma_k^2 (base, points, rest; an unmeasured base counts 0)."""
+        v = self.sigma_k**2
+        parts = {"base": self.sigma_base or 0.0, "points": self.sigma_points, "rest": self.sigma_rest}
+        return {k: (x**2 / v if v > 0 else 0.0) for k, x in parts.items()}
+
+
+def sampling_variance(samples: pd.DataFrame) -> float:
+    """Variance of a checkpoint's pass@1 from its finite samples, the problems held fixed: the sum over
+    problems of (variance of `correct` over the problem's n samples, ddof 1) / n, over P^2."""
+    per = samples.groupby("problem")["correct"].agg(["var", "count"])
+    per = per[per["count"] >= 2]
+    if per.empty:
+        return float("nan")
+    return float((per["var"] / per["count"]).sum() / len(per) ** 2)
+
+
+def _point_sampling_var(study: Path, run: str, bench: str, step: int, L: float) -> float | None:
+    """sampling_variance of one checkpoint in log10 L units; None without its samples table."""
+    path = study / "eval" / run / f"step_{step:06d}" / f"{bench}.samples.parquet"
+    if not path.is_file():
+        return None
+    var = sampling_variance(pd.read_parquet(path, columns=["problem", "correct"]))
+    return var / (L * math.log(10)) ** 2
+
+
+def spread_sources(study_dirs: list[Path]) -> SlopeSpread:
+    """The SlopeSpread of the studies' runs (main benchmark; slopes over steps >= 1, base at step 0)."""
+    df = pooled_table(study_dirs, min_step=0)
+    later = df[df["step"] >= 1]
+    slopes = run_slopes(later)
+    slopes["base"] = slopes["run"].map(df[df["step"] == 0].set_index("run")["pass_at_1"])
+    kc, dof = within_size(slopes, "k")
+    var_k = float((kc**2).sum()) / dof
+    base_sd = k_per_base = sigma_base = None
+    if slopes["base"].notna().all():
+        bc, _ = within_size(slopes, "base")
+        sbb = float((bc**2).sum())
+        if sbb > 0:
+            k_per_base = float((kc * bc).sum()) / sbb
+            base_sd = math.sqrt(sbb / dof)
+            sigma_base = abs(k_per_base) * base_sd
+    sigma_eps = math.sqrt(slopes["rss"].sum() / slopes["dof"].sum())
+    sigma_points = sigma_eps / math.sqrt(slopes["sxx"].mean())
+    bench = later["bench"].iloc[0]
+    point_var = [
+        _point_sampling_var(study_dirs[int(r["replicate"]) // 100], r["run"].rsplit("@", 1)[0], bench,
+                            int(r["step"]), float(r["L"]))
+        for _, r in later.iterrows()
+    ]  # fmt: skip
+    known = [v for v in point_var if v is not None and math.isfinite(v)]
+    sampling_sd = math.sqrt(float(np.mean(known))) if known and len(known) == len(point_var) else None
+    rest = var_k - (sigma_base or 0.0) ** 2 - sigma_points**2
+    return SlopeSpread(sigma_k=math.sqrt(var_k), dof=dof, base_sd=base_sd, k_per_base=k_per_base,
+                       sigma_base=sigma_base, sigma_points=sigma_points, sigma_rest=math.sqrt(max(rest, 0.0)),
+                       sigma_eps=sigma_eps, sampling_sd=sampling_sd)  # fmt: skip
+
+
+def spread_text(sp: SlopeSpread) -> str:
+    """One Markdown paragraph: sigma_k, its three sources with their shares of the variance, and how
+    much of the points' scatter the evaluation's sampling accounts for."""
+    sh = sp.shares()
+    if sp.sigma_base is not None:
+        base = (f"the base model's skill {sp.sigma_base:.3f} ({sh['base']:.0%}; k moves {sp.k_per_base:+.2f} "
+                f"per unit of base pass@1, which spreads by {sp.base_sd:.3f} within a size)")  # fmt: skip
+    else:
+        base = "the base model's skill not measured (no step-0 evaluations)"
+    points = f"the points' scatter around each run's line {sp.sigma_points:.3f} ({sh['points']:.0%})"
+    rest = f"the rest, the RL run's own course, {sp.sigma_rest:.3f} ({sh['rest']:.0%})"
+    if sp.sampling_sd is None:
+        sampling = "The evaluation's sampling share of the scatter is not measured (no eval samples tables)."
+    else:
+        sampling = (f"The evaluation's finite samples alone would scatter a point by {sp.sampling_sd:.4f} "
+                    f"(log10 L) if every checkpoint's draws were independent; the measured scatter is "
+                    f"{sp.sigma_eps:.4f}.")  # fmt: skip
+    return (f"Where sigma_k {sp.sigma_k:.3f} comes from ({sp.dof} degrees of freedom; SDs of k, shares of "
+            f"its variance): {base}; {points}; {rest}. {sampling}\n\n")  # fmt: skip
 
 
 CENTRES = ("smallest", "N0")
@@ -239,15 +355,17 @@ def design_label(row: dict[str, Any]) -> str:
     return "log-even sizes " + ("from the smallest" if row["centre"] == "smallest" else "centred on N0")
 
 
-def markdown(noise: Noise, rows: list[dict[str, Any]], study_dirs: list[Path], scale: float = 1.0) -> str:
+def markdown(noise: Noise, rows: list[dict[str, Any]], study_dirs: list[Path], scale: float = 1.0,
+             spread: SlopeSpread | None = None, point_scale: float = 1.0) -> str:  # fmt: skip
     head = (
         f"Measured on {noise.studies} studies ({noise.runs} runs: "
         + ", ".join(d.name for d in study_dirs)
         + f"): pooled fit K_max {noise.K_max:.3f}, N0 {noise.N0:.3g}; a run's slope k spreads by "
         f"sigma_k {noise.sigma_k:.3f} around its size's mean (sigma_run {noise.sigma_run:.3f} after the "
         f"points' share{'' if scale == 1 else f', simulated at {scale:g} x the measured'}), points "
-        f"scatter by sigma_eps {noise.sigma_eps:.4f} (log10 L).\n\n"
-    )
+        f"scatter by sigma_eps {noise.sigma_eps:.4f} (log10 L"
+        f"{'' if point_scale == 1 else f', simulated at {point_scale:g} x the measured'}).\n\n"
+    ) + (spread_text(spread) if spread is not None else "")
     lines = ["| design (N span) | replicates | runs | identified (95% interval) | K_max above 0 | "
              "median N0 interval (decades) | flags |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
@@ -300,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="where a span's 4 log-even sizes sit: from the smallest size up, or around N0")
     p.add_argument("--run-noise-scale", type=float, default=1.0,
                    help="sigma_run times this: what steadier RL runs (larger batches, smaller lr) would buy")
+    p.add_argument("--point-noise-scale", type=float, default=1.0,
+                   help="sigma_eps times this: what more evaluation samples would buy")  # fmt: skip
     p.add_argument("--sims", type=int, default=40, help="simulated studies per design")
     p.add_argument("--bootstrap", type=int, default=200, help="resamples per fit (the study's fit.bootstrap)")
     p.add_argument("--jobs", type=int, default=2)
@@ -311,19 +431,22 @@ def main(argv: list[str] | None = None) -> int:
         spans = [float(x) for x in a.spans.split(",")]
         if any(r < 2 for r in replicates) or any(s != 0 and s <= 1 for s in spans):
             raise UserError("--replicates: each >= 2 (a bootstrap over seeds); --spans: 0 or > 1")
-        if a.run_noise_scale < 0:
-            raise UserError("--run-noise-scale: expected >= 0")
+        if a.run_noise_scale < 0 or a.point_noise_scale < 0:
+            raise UserError("--run-noise-scale, --point-noise-scale: expected >= 0")
         noise = measure(a.studies, a.seed)
-        noise = replace(noise, sigma_run=noise.sigma_run * a.run_noise_scale)
+        spread = spread_sources(a.studies)
+        noise = replace(noise, sigma_run=noise.sigma_run * a.run_noise_scale,
+                        sigma_eps=noise.sigma_eps * a.point_noise_scale)  # fmt: skip
         rows = run_designs(noise, replicates, spans, a.sims, a.bootstrap, a.jobs, a.seed, a.centre)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
-    record = {"noise": asdict(noise), "run_noise_scale": a.run_noise_scale, "designs": rows,
+    record = {"noise": asdict(noise), "slope_spread": asdict(spread) | {"shares": spread.shares()},
+              "run_noise_scale": a.run_noise_scale, "point_noise_scale": a.point_noise_scale, "designs": rows,
               "studies": [str(d) for d in a.studies]}  # fmt: skip
     write_json(a.out / "identify_power.json", record)
-    text = markdown(noise, rows, a.studies, a.run_noise_scale)
+    text = markdown(noise, rows, a.studies, a.run_noise_scale, spread, a.point_noise_scale)
     write_text(a.out / "identify_power.md", text)
     figure(rows, a.out)
     print(text)

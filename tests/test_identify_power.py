@@ -82,3 +82,89 @@ def test_studies_without_replicates_are_refused(tmp_path):
 def test_a_folder_without_a_curves_table_is_named(tmp_path):
     with pytest.raises(UserError, match=r"nostudy/curves.parquet: no curves table"):
         ip.measure([tmp_path / "nostudy"])
+
+
+def write_base_driven_study(tmp_path, k_per_base: float, rng):
+    """A study whose runs' slopes are k(N) + k_per_base x (base pass@1 - its size's mean), exactly,
+    with a step-0 row carrying each run's base pass@1 and tiny point scatter."""
+    import pandas as pd
+
+    noise, rows = truth(), []
+    for i, n in enumerate(SIZES):
+        bases = 0.3 + 0.1 * rng.standard_normal(4)
+        for r, base in enumerate(bases):
+            k = float(ip.k_of_N(n, noise.K_max, noise.N0)) + k_per_base * (base - bases.mean())
+            row = {"study": "s", "run": f"z{i}__rep-{r}", "size": f"z{i}", "family": "f", "N": n,
+                   "replicate": r, "seed": 1000 * r, "bench": "heldout"}  # fmt: skip
+            rows.append(row | {"step": 0, "C": 0.0, "D": 0.0, "pass_at_1": base, "L": 1 - base})
+            for j, cpp in enumerate(noise.c_per_param):
+                L = 10 ** (-0.2 - k * math.log10(cpp * n / 1e10) + 1e-4 * rng.standard_normal())
+                point = {"step": j + 1, "C": cpp * n, "D": float(j + 1), "pass_at_1": 1 - L, "L": L}
+                rows.append(row | point)
+    d = tmp_path / "study"
+    d.mkdir()
+    pd.DataFrame(rows).to_parquet(d / "curves.parquet")
+    return d
+
+
+def test_a_slope_spread_made_by_the_base_models_is_attributed_to_them(tmp_path):
+    spread = ip.spread_sources([write_base_driven_study(tmp_path, 0.3, np.random.default_rng(0))])
+    assert spread.dof == 12
+    assert spread.k_per_base == pytest.approx(0.3, rel=1e-2)
+    assert spread.shares()["base"] > 0.99 and spread.sigma_rest < 0.1 * spread.sigma_k
+    assert spread.sampling_sd is None  # the study has no eval samples tables
+    assert f"the base model's skill {spread.sigma_base:.3f}" in ip.spread_text(spread)
+
+
+def test_a_slope_spread_unrelated_to_the_base_models_is_the_runs_own(tmp_path):
+    studies = write_studies(tmp_path, truth(sigma_run=0.05, sigma_eps=1e-3), studies=2, replicates=4)
+    spread = ip.spread_sources(studies)  # simulated studies have no step 0: the base is not measured
+    assert spread.sigma_base is None and spread.shares()["base"] == 0
+    assert spread.shares()["rest"] > 0.9
+    assert "base model's skill not measured" in ip.spread_text(spread)
+
+
+def test_sampling_variance_of_pass_at_1_holds_the_problems_fixed():
+    import pandas as pd
+
+    samples = pd.DataFrame({"problem": [0] * 4 + [1] * 4, "correct": [1, 1, 0, 0, 1, 1, 1, 1]})
+    # problem 0: variance 1/3 over its 4 samples, so its mean's variance is 1/12; problem 1 none; / 2^2
+    assert ip.sampling_variance(samples) == pytest.approx(1 / 48)
+
+
+def test_the_sampling_scatter_is_read_from_the_eval_samples_tables(tmp_path):
+    import pandas as pd
+
+    d = write_base_driven_study(tmp_path, 0.3, np.random.default_rng(1))
+    curves = pd.read_parquet(d / "curves.parquet")
+    samples = pd.DataFrame({"problem": [0] * 4 + [1] * 4, "correct": [1, 1, 0, 0, 1, 1, 1, 1]})
+    for _, r in curves[curves["step"] >= 1].iterrows():
+        out = d / "eval" / r["run"] / f"step_{int(r['step']):06d}"
+        out.mkdir(parents=True, exist_ok=True)
+        samples.to_parquet(out / "heldout.samples.parquet")
+    spread = ip.spread_sources([d])
+    later = curves.loc[curves["step"] >= 1, "L"]
+    expected = math.sqrt(np.mean([(1 / 48) / (L * math.log(10)) ** 2 for L in later]))
+    assert spread.sampling_sd == pytest.approx(expected)
+
+
+def test_noise_scales_are_applied_and_reported(tmp_path, monkeypatch):
+    studies = write_studies(tmp_path, truth(), studies=2, replicates=3)
+    seen = {}
+
+    def fake_designs(noise, *args, **kwargs):
+        seen["noise"] = noise
+        return []
+
+    monkeypatch.setattr(ip, "run_designs", fake_designs)
+    monkeypatch.setattr(ip, "figure", lambda rows, out: None)
+    measured = ip.measure(studies)
+    out = tmp_path / "out"
+    scales = ["--run-noise-scale", "0.5", "--point-noise-scale", "0.25"]
+    args = [str(d) for d in studies] + ["--out", str(out), *scales]
+    assert ip.main(args) == 0
+    assert seen["noise"].sigma_run == pytest.approx(0.5 * measured.sigma_run)
+    assert seen["noise"].sigma_eps == pytest.approx(0.25 * measured.sigma_eps)
+    text = (out / "identify_power.md").read_text()
+    assert "simulated at 0.5 x the measured" in text and "simulated at 0.25 x the measured" in text
+    assert "Where sigma_k" in text
