@@ -21,10 +21,10 @@ noise measured on the studies given (their curves.parquet, main benchmark, steps
   scatter times s (more evaluation samples per problem: about 1 / sqrt(samples) where the scatter is
   sampling);
 - where sigma_k comes from (SlopeSpread): its variance split between the base model's skill (the
-  regression of k on the run's step-0 pass@1 within (study, size)), the points' scatter around each
-  run's line, and the rest, the RL run's own course; and what the evaluation's finite samples alone
-  would scatter a point by (from S/eval/RUN/step_STEP/BENCH.samples.parquet where the study has them).
-  It names the lever: a base-model lottery is not cured by steadier RL or more evaluation samples.
+  regression of k on the run's step-0 pass@1 within (study, size)), the evaluation's sampling (each
+  checkpoint's samples split in halves, from S/eval/RUN/step_STEP/BENCH.samples.parquet where the study
+  has them), and the rest, the RL run's own course. It names the lever: a base-model lottery is not
+  cured by steadier RL or more evaluation samples.
 Each simulated study is fitted as the workflow fits (rlscaling.fit.run.run_fit: law paper, x C, the
 default objective, bootstrap over seeds) and judged as summary.md judges it (rlscaling.report checks:
 no interval flag on K_max or N0, and K_max's lower end above 0). It writes DIR/identify_power.json,
@@ -158,53 +158,51 @@ class SlopeSpread:
     """Where a run's slope spread sigma_k comes from, its variance split in three (each an SD of k):
     - base: the base model's held-out pass@1 (step 0) moves k; sigma_base = |k_per_base| x base_sd, from
       the regression of k on base pass@1 within (study, size) groups;
-    - points: the scatter of a run's points around its own line, sigma_eps / sqrt(Sxx) (Sxx of log10 C
-      over a run's steps, averaged);
-    - rest: what neither explains (sigma_k^2 minus the two, floored at 0): the RL run's own course.
-    sampling_sd is what the evaluation's finite samples per problem alone would scatter a point by
-    (log10 L, from the eval samples tables; None without them), were each checkpoint's draws independent:
-    the evaluation reuses its seed at every step, so draws can correlate and the points scatter less."""
+    - sampling: the evaluation's finite samples per problem, measured by splitting every checkpoint's
+      samples in two halves (even and odd sample index) and refitting each run's slope on each half:
+      the halves' slopes differ by sampling alone, Var(k_even - k_odd) = 4 Var_sampling(k) at the full
+      sample count. None where a study has no eval samples tables
+      (S/eval/RUN/step_STEP/BENCH.samples.parquet) or fewer than 2 samples per problem;
+    - rest: what neither explains (sigma_k^2 minus the two, floored at 0): the RL run's own course."""
 
     sigma_k: float
     dof: int  # runs minus (study, size) groups
     base_sd: float | None  # a run's base pass@1 around its size's mean
     k_per_base: float | None  # slope of k on base pass@1 within (study, size)
     sigma_base: float | None
-    sigma_points: float
+    sigma_sampling: float | None
     sigma_rest: float
-    sigma_eps: float  # scatter of log10 L around a run's own line
-    sampling_sd: float | None
 
     def shares(self) -> dict[str, float]:
-        """Each source's share of sigma_k^2 (base, points, rest; an unmeasured base counts 0)."""
+        """Each source's share of sigma_k^2 (base, sampling, rest; an unmeasured source counts 0)."""
         v = self.sigma_k**2
-        parts = {"base": self.sigma_base or 0.0, "points": self.sigma_points, "rest": self.sigma_rest}
-        return {k: (x**2 / v if v > 0 else 0.0) for k, x in parts.items()}
+        parts = {"base": self.sigma_base, "sampling": self.sigma_sampling, "rest": self.sigma_rest}
+        return {k: ((x or 0.0) ** 2 / v if v > 0 else 0.0) for k, x in parts.items()}
 
 
-def sampling_variance(samples: pd.DataFrame) -> float:
-    """Variance of a checkpoint's pass@1 from its finite samples, the problems held fixed: the sum over
-    problems of (variance of `correct` over the problem's n samples, ddof 1) / n, over P^2."""
-    per = samples.groupby("problem")["correct"].agg(["var", "count"])
-    per = per[per["count"] >= 2]
-    if per.empty:
-        return float("nan")
-    return float((per["var"] / per["count"]).sum() / len(per) ** 2)
-
-
-def _point_sampling_var(study: Path, run: str, bench: str, step: int, L: float) -> float | None:
-    """sampling_variance of one checkpoint in log10 L units; None without its samples table."""
-    path = study / "eval" / run / f"step_{step:06d}" / f"{bench}.samples.parquet"
-    if not path.is_file():
-        return None
-    var = sampling_variance(pd.read_parquet(path, columns=["problem", "correct"]))
-    return var / (L * math.log(10)) ** 2
+def half_slopes(study: Path, run: str, bench: str, steps: list[int], C: np.ndarray,
+                ) -> tuple[float, float] | None:  # fmt: skip
+    """A run's slope k of log10 L on log10 C from the even-index and from the odd-index samples of each
+    checkpoint (L clipped to L_CLIP); None without a samples table or with fewer than 2 samples."""
+    L = np.empty((2, len(steps)))
+    for j, step in enumerate(steps):
+        path = study / "eval" / run / f"step_{step:06d}" / f"{bench}.samples.parquet"
+        if not path.is_file():
+            return None
+        t = pd.read_parquet(path, columns=["sample", "correct"])
+        for h in (0, 1):
+            half = t.loc[t["sample"] % 2 == h, "correct"]
+            if half.empty:
+                return None
+            L[h, j] = np.clip(1.0 - float(half.mean()), *L_CLIP)
+    x = np.log10(C)
+    return (-float(np.polyfit(x, np.log10(L[0]), 1)[0]), -float(np.polyfit(x, np.log10(L[1]), 1)[0]))
 
 
 def spread_sources(study_dirs: list[Path]) -> SlopeSpread:
     """The SlopeSpread of the studies' runs (main benchmark; slopes over steps >= 1, base at step 0)."""
     df = pooled_table(study_dirs, min_step=0)
-    later = df[df["step"] >= 1]
+    later = df[df["step"] >= 1].sort_values("step")
     slopes = run_slopes(later)
     slopes["base"] = slopes["run"].map(df[df["step"] == 0].set_index("run")["pass_at_1"])
     kc, dof = within_size(slopes, "k")
@@ -217,41 +215,38 @@ def spread_sources(study_dirs: list[Path]) -> SlopeSpread:
             k_per_base = float((kc * bc).sum()) / sbb
             base_sd = math.sqrt(sbb / dof)
             sigma_base = abs(k_per_base) * base_sd
-    sigma_eps = math.sqrt(slopes["rss"].sum() / slopes["dof"].sum())
-    sigma_points = sigma_eps / math.sqrt(slopes["sxx"].mean())
     bench = later["bench"].iloc[0]
-    point_var = [
-        _point_sampling_var(study_dirs[int(r["replicate"]) // 100], r["run"].rsplit("@", 1)[0], bench,
-                            int(r["step"]), float(r["L"]))
-        for _, r in later.iterrows()
-    ]  # fmt: skip
-    known = [v for v in point_var if v is not None and math.isfinite(v)]
-    sampling_sd = math.sqrt(float(np.mean(known))) if known and len(known) == len(point_var) else None
-    rest = var_k - (sigma_base or 0.0) ** 2 - sigma_points**2
+    halves = []
+    for run, g in later.groupby("run"):
+        study = study_dirs[int(g["replicate"].iloc[0]) // 100]
+        halves.append(half_slopes(study, str(run).rsplit("@", 1)[0], bench, [int(s) for s in g["step"]],
+                                  g["C"].to_numpy(float)))  # fmt: skip
+    sigma_sampling = None
+    if all(h is not None for h in halves):
+        sigma_sampling = math.sqrt(float(np.mean([(a - b) ** 2 for a, b in halves])) / 4)
+    rest = var_k - (sigma_base or 0.0) ** 2 - (sigma_sampling or 0.0) ** 2
     return SlopeSpread(sigma_k=math.sqrt(var_k), dof=dof, base_sd=base_sd, k_per_base=k_per_base,
-                       sigma_base=sigma_base, sigma_points=sigma_points, sigma_rest=math.sqrt(max(rest, 0.0)),
-                       sigma_eps=sigma_eps, sampling_sd=sampling_sd)  # fmt: skip
+                       sigma_base=sigma_base, sigma_sampling=sigma_sampling,
+                       sigma_rest=math.sqrt(max(rest, 0.0)))  # fmt: skip
 
 
 def spread_text(sp: SlopeSpread) -> str:
-    """One Markdown paragraph: sigma_k, its three sources with their shares of the variance, and how
-    much of the points' scatter the evaluation's sampling accounts for."""
+    """One Markdown paragraph: sigma_k and its three sources with their shares of the variance."""
     sh = sp.shares()
     if sp.sigma_base is not None:
         base = (f"the base model's skill {sp.sigma_base:.3f} ({sh['base']:.0%}; k moves {sp.k_per_base:+.2f} "
                 f"per unit of base pass@1, which spreads by {sp.base_sd:.3f} within a size)")  # fmt: skip
     else:
         base = "the base model's skill not measured (no step-0 evaluations)"
-    points = f"the points' scatter around each run's line {sp.sigma_points:.3f} ({sh['points']:.0%})"
-    rest = f"the rest, the RL run's own course, {sp.sigma_rest:.3f} ({sh['rest']:.0%})"
-    if sp.sampling_sd is None:
-        sampling = "The evaluation's sampling share of the scatter is not measured (no eval samples tables)."
+    if sp.sigma_sampling is not None:
+        sampling = (f"the evaluation's sampling {sp.sigma_sampling:.3f} ({sh['sampling']:.0%}; measured by "
+                    "splitting each checkpoint's samples in halves; more samples per problem shrink "
+                    "it)")  # fmt: skip
     else:
-        sampling = (f"The evaluation's finite samples alone would scatter a point by {sp.sampling_sd:.4f} "
-                    f"(log10 L) if every checkpoint's draws were independent; the measured scatter is "
-                    f"{sp.sigma_eps:.4f}.")  # fmt: skip
+        sampling = "the evaluation's sampling not measured (no eval samples tables)"
+    rest = f"the rest, the RL run's own course, {sp.sigma_rest:.3f} ({sh['rest']:.0%})"
     return (f"Where sigma_k {sp.sigma_k:.3f} comes from ({sp.dof} degrees of freedom; SDs of k, shares of "
-            f"its variance): {base}; {points}; {rest}. {sampling}\n\n")  # fmt: skip
+            f"its variance): {base}; {sampling}; {rest}.\n\n")  # fmt: skip
 
 
 CENTRES = ("smallest", "N0")

@@ -112,7 +112,7 @@ def test_a_slope_spread_made_by_the_base_models_is_attributed_to_them(tmp_path):
     assert spread.dof == 12
     assert spread.k_per_base == pytest.approx(0.3, rel=1e-2)
     assert spread.shares()["base"] > 0.99 and spread.sigma_rest < 0.1 * spread.sigma_k
-    assert spread.sampling_sd is None  # the study has no eval samples tables
+    assert spread.sigma_sampling is None  # the study has no eval samples tables
     assert f"the base model's skill {spread.sigma_base:.3f}" in ip.spread_text(spread)
 
 
@@ -124,28 +124,44 @@ def test_a_slope_spread_unrelated_to_the_base_models_is_the_runs_own(tmp_path):
     assert "base model's skill not measured" in ip.spread_text(spread)
 
 
-def test_sampling_variance_of_pass_at_1_holds_the_problems_fixed():
+def write_samples(study, rng, identical_halves: bool, problems: int = 200, n: int = 4) -> float:
+    """Eval samples tables for every checkpoint >= 1 of a study: each problem's samples are Bernoulli
+    draws at the checkpoint's pass@1 (or, with identical_halves, odd samples repeat the even ones).
+    Returns the binomial SD of a run's slope k this sampling gives (delta method, draws independent)."""
     import pandas as pd
 
-    samples = pd.DataFrame({"problem": [0] * 4 + [1] * 4, "correct": [1, 1, 0, 0, 1, 1, 1, 1]})
-    # problem 0: variance 1/3 over its 4 samples, so its mean's variance is 1/12; problem 1 none; / 2^2
-    assert ip.sampling_variance(samples) == pytest.approx(1 / 48)
+    curves = pd.read_parquet(study / "curves.parquet")
+    var_k = []
+    for run, g in curves[curves["step"] >= 1].groupby("run"):
+        x = np.log10(g["C"].to_numpy(float))
+        w = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
+        var_log_l = []
+        for step, p1 in zip(g["step"], g["pass_at_1"], strict=True):
+            draws = rng.random((problems, n)) < p1
+            if identical_halves:
+                draws[:, 1::2] = draws[:, 0::2]
+            index = {"problem": np.repeat(np.arange(problems), n), "sample": np.tile(np.arange(n), problems)}
+            t = pd.DataFrame(index | {"correct": draws.ravel()})
+            out = study / "eval" / run / f"step_{int(step):06d}"
+            out.mkdir(parents=True, exist_ok=True)
+            t.to_parquet(out / "heldout.samples.parquet")
+            var_log_l.append(p1 * (1 - p1) / (problems * n) / ((1 - p1) * math.log(10)) ** 2)
+        var_k.append(float(np.sum(np.array(var_log_l) * w**2)))
+    return math.sqrt(float(np.mean(var_k)))
 
 
-def test_the_sampling_scatter_is_read_from_the_eval_samples_tables(tmp_path):
-    import pandas as pd
-
+def test_the_evaluations_sampling_share_is_measured_from_split_halves_of_the_samples(tmp_path):
     d = write_base_driven_study(tmp_path, 0.3, np.random.default_rng(1))
-    curves = pd.read_parquet(d / "curves.parquet")
-    samples = pd.DataFrame({"problem": [0] * 4 + [1] * 4, "correct": [1, 1, 0, 0, 1, 1, 1, 1]})
-    for _, r in curves[curves["step"] >= 1].iterrows():
-        out = d / "eval" / r["run"] / f"step_{int(r['step']):06d}"
-        out.mkdir(parents=True, exist_ok=True)
-        samples.to_parquet(out / "heldout.samples.parquet")
+    binomial_sd = write_samples(d, np.random.default_rng(2), identical_halves=False)
     spread = ip.spread_sources([d])
-    later = curves.loc[curves["step"] >= 1, "L"]
-    expected = math.sqrt(np.mean([(1 / 48) / (L * math.log(10)) ** 2 for L in later]))
-    assert spread.sampling_sd == pytest.approx(expected)
+    assert spread.sigma_sampling == pytest.approx(binomial_sd, rel=0.35)
+    assert "the evaluation's sampling 0." in ip.spread_text(spread)
+
+
+def test_halves_that_agree_leave_no_sampling_share(tmp_path):
+    d = write_base_driven_study(tmp_path, 0.3, np.random.default_rng(1))
+    write_samples(d, np.random.default_rng(2), identical_halves=True)
+    assert ip.spread_sources([d]).sigma_sampling == 0.0
 
 
 def test_noise_scales_are_applied_and_reported(tmp_path, monkeypatch):
