@@ -12,8 +12,10 @@ noise measured on the studies given (their curves.parquet, main benchmark, steps
   runs pooled (study j's replicate r becomes replicate 100 j + r);
 - sigma_k, the spread of a run's slope of log10 L on log10 C around its size's mean, pooled over
   (study, size) groups, and sigma_eps, the scatter of log10 L around each run's own line. A run's
-  slope is simulated as k(N) + Normal(0, sigma_run), where sigma_run^2 = sigma_k^2 - sigma_eps^2 / Sxx
-  (the point scatter's share of the measured spread is added back by the simulated points);
+  slope is simulated as k(N) + Normal(0, sigma_run), pivoting at the middle of its evaluated steps (a
+  run's slope error tilts its curve, it does not move its level), where
+  sigma_run^2 = sigma_k^2 - sigma_eps^2 / Sxx (the point scatter's share of the measured spread is
+  added back by the simulated points);
 - a design: the studies' own sizes (span 0) or 4 sizes spaced evenly in log N from the smallest
   size up to `span` times it, each with r replicates, evaluated at the studies' RL steps (C scaled
   with N). Intercepts: the fitted E0's line in log10 N plus its residual scatter. --run-noise-scale s
@@ -265,18 +267,24 @@ def design_sizes(noise: Noise, span: float, centre: str = "smallest") -> list[fl
 
 
 def simulate(noise: Noise, sizes: list[float], replicates: int, rng: np.random.Generator) -> pd.DataFrame:
-    """One simulated study's curves table: per size and replicate, log10 L = E0 - k log10 C + eps at
-    C = c_per_param x N, with k = k(N) + Normal(0, sigma_run) and E0 on the measured line in log10 N."""
+    """One simulated study's curves table: per size and replicate, at C = c_per_param x N,
+    log10 L = E0 - k(N) log10 C - dk (log10 C - its mean over the run's steps) + eps, with E0 on the
+    measured line in log10 N plus its scatter, dk ~ Normal(0, sigma_run) and eps ~ Normal(0, sigma_eps).
+    A run's own slope dk pivots at the middle of its evaluated steps, so it tilts the run's curve
+    without moving its level: the law's E0 is its value at log10 C = 0, some 10 decades away, where a
+    slope error of 0.04 would move the level by 0.4 in log10 L (a factor 2.5 in L) and push L past 1."""
     rows = []
     for i, n in enumerate(sizes):
+        x = np.log10(np.asarray(noise.c_per_param) * n)
         for r in range(replicates):
-            k = float(k_of_N(n, noise.K_max, noise.N0)) + rng.normal(0.0, noise.sigma_run)
+            k = float(k_of_N(n, noise.K_max, noise.N0))
+            dk = rng.normal(0.0, noise.sigma_run)
             e0 = noise.e0_intercept + noise.e0_slope * math.log10(n) + rng.normal(0.0, noise.e0_sd)
-            for j, cpp in enumerate(noise.c_per_param):
-                c = cpp * n
-                L = float(np.clip(10 ** (e0 - k * math.log10(c) + rng.normal(0.0, noise.sigma_eps)), *L_CLIP))
+            for j, xj in enumerate(x):
+                log_l = e0 - k * xj - dk * (xj - x.mean()) + rng.normal(0.0, noise.sigma_eps)
+                L = float(np.clip(10**log_l, *L_CLIP))
                 rows.append({"study": "sim", "run": f"z{i}__rep-{r}", "size": f"z{i}", "family": "sim",
-                             "N": n, "replicate": r, "seed": 1000 * r, "step": j + 1, "C": c,
+                             "N": n, "replicate": r, "seed": 1000 * r, "step": j + 1, "C": float(10**xj),
                              "D": float(j + 1),
                              "bench": "heldout", "pass_at_1": 1.0 - L, "L": L})  # fmt: skip
     return pd.DataFrame(rows)

@@ -184,3 +184,18 @@ def test_noise_scales_are_applied_and_reported(tmp_path, monkeypatch):
     text = (out / "identify_power.md").read_text()
     assert "simulated at 0.5 x the measured" in text and "simulated at 0.25 x the measured" in text
     assert "Where sigma_k" in text
+
+
+def test_a_runs_own_slope_tilts_its_curve_without_moving_its_level():
+    noise = ip.replace(truth(sigma_run=0.05, sigma_eps=0.0), e0_sd=0.0)
+    study = ip.simulate(noise, list(SIZES), 40, np.random.default_rng(0))
+    for _, g in study.groupby("size"):
+        # every run of a size passes through one point at the middle of its steps (mean log10 C) ...
+        middle = np.log10(g["C"]).mean()
+        lines = [np.polyfit(np.log10(r["C"]), np.log10(r["L"]), 1) for _, r in g.groupby("run")]
+        levels = [np.polyval(line, middle) for line in lines]
+        assert np.ptp(levels) < 1e-9
+    # ... while the slopes spread as sigma_run says, and no point is clipped to the edge of (0, 1)
+    slopes = ip.run_slopes(study)
+    assert slopes.groupby("size")["k"].std().mean() == pytest.approx(0.05, rel=0.25)
+    assert (study["L"] > ip.L_CLIP[0]).all() and (study["L"] < ip.L_CLIP[1]).all()
