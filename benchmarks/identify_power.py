@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/identify_power.py results/tiny-robust-seed1 results/tiny-robust-seed2 ...
         [--replicates 3,6,12] [--spans 0,60] [--centre smallest|N0] [--run-noise-scale 1]
-        [--point-noise-scale 1]
+        [--point-noise-scale 1] [--pooled-max 10]
         [--sims 40] [--bootstrap 200] [--jobs 2] [--out DIR]
 
 summary.md's check "K_max and N0 intervals identified" passes on some study seeds and fails on others
@@ -27,6 +27,8 @@ noise measured on the studies given (their curves.parquet, main benchmark, steps
   checkpoint's samples split in halves, from S/eval/RUN/step_STEP/BENCH.samples.parquet where the study
   has them), and the rest, the RL run's own course. It names the lever: a base-model lottery is not
   cured by steadier RL or more evaluation samples.
+The pooled check tests the simulation on real runs: the studies pooled m at a time, each pool fitted as
+one study with its studies' replicates together (--pooled-max pools per m; 0 skips it).
 Each simulated study is fitted as the workflow fits (rlscaling.fit.run.run_fit: law paper, x C, the
 default objective, bootstrap over seeds) and judged as summary.md judges it (rlscaling.report checks:
 no interval flag on K_max or N0, and K_max's lower end above 0). It writes DIR/identify_power.json,
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import math
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -322,6 +325,50 @@ def wilson(successes: int, n: int) -> tuple[float, float]:
     return (float(ci.low), float(ci.high))
 
 
+def pooled_check(study_dirs: list[Path], n_boot: int, jobs: int, seed: int = 0,
+                 max_combos: int = 10) -> list[dict[str, Any]]:  # fmt: skip
+    """The simulation checked on real runs: the studies pooled m at a time (every combination, at most
+    max_combos of them drawn at random), each pool fitted as one study whose replicates per size are its
+    studies' together, and judged as summary.md judges a study. One row per m: replicates per size,
+    pools identified out of pools fitted, and the pools. Pools of different study seeds also differ
+    in their data, so a pool is a harder test than a study with as many replicates of one seed."""
+    rng = np.random.default_rng(seed)
+    tasks = []
+    for m in range(1, len(study_dirs) + 1):
+        combos = list(itertools.combinations(range(len(study_dirs)), m))
+        if len(combos) > max_combos:
+            combos = [combos[i] for i in sorted(rng.choice(len(combos), max_combos, replace=False))]
+        tasks += [(m, c) for c in combos]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        verdicts = list(pool.map(_fit_pool, [([study_dirs[i] for i in c], n_boot, seed) for _, c in tasks]))
+    out = []
+    for m in sorted({m for m, _ in tasks}):
+        mine = [(c, v) for (mm, c), v in zip(tasks, verdicts, strict=True) if mm == m]
+        names = [([study_dirs[i].name for i in c], v["identified"]) for c, v in mine]
+        out.append({"studies": m, "replicates": min(v["replicates"] for _, v in mine),
+                    "identified": sum(ok for _, ok in names), "pools": len(mine),
+                    "identified_pools": [n for n, ok in names if ok],
+                    "failed_pools": [n for n, ok in names if not ok]})  # fmt: skip
+    return out
+
+
+def _fit_pool(args: tuple[list[Path], int, int]) -> dict[str, Any]:
+    dirs, n_boot, seed = args
+    df = pooled_table(dirs)
+    with contextlib.redirect_stderr(io.StringIO()):
+        verdict = judge(run_fit(df, FitRequest(law="paper", x="C", bootstrap=n_boot, seed=seed)))
+    return verdict | {"replicates": int(df.drop_duplicates("run").groupby("size").size().min())}
+
+
+def pooled_text(rows: list[dict[str, Any]]) -> str:
+    """The pooled check as a Markdown table."""
+    lines = ["Checked on the real runs: the studies pooled m at a time, each pool fitted and judged as one "
+             "study.\n", "| studies pooled | replicates per size | pools identified |",
+             "|---|---|---|"]  # fmt: skip
+    lines += [f"| {r['studies']} | {r['replicates']} | {r['identified']} of {r['pools']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def run_designs(noise: Noise, replicates: list[int], spans: list[float], sims: int, n_boot: int,
                 jobs: int, seed: int = 0, centre: str = "smallest") -> list[dict[str, Any]]:  # fmt: skip
     """Every (span, replicates) design simulated `sims` times: the rate of each check with its Wilson
@@ -423,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="sigma_run times this: what steadier RL runs (larger batches, smaller lr) would buy")
     p.add_argument("--point-noise-scale", type=float, default=1.0,
                    help="sigma_eps times this: what more evaluation samples would buy")  # fmt: skip
+    p.add_argument("--pooled-max", type=int, default=10,
+                   help="the pooled check: at most this many pools per m (0: skip it)")  # fmt: skip
     p.add_argument("--sims", type=int, default=40, help="simulated studies per design")
     p.add_argument("--bootstrap", type=int, default=200, help="resamples per fit (the study's fit.bootstrap)")
     p.add_argument("--jobs", type=int, default=2)
@@ -434,22 +483,26 @@ def main(argv: list[str] | None = None) -> int:
         spans = [float(x) for x in a.spans.split(",")]
         if any(r < 2 for r in replicates) or any(s != 0 and s <= 1 for s in spans):
             raise UserError("--replicates: each >= 2 (a bootstrap over seeds); --spans: 0 or > 1")
-        if a.run_noise_scale < 0 or a.point_noise_scale < 0:
-            raise UserError("--run-noise-scale, --point-noise-scale: expected >= 0")
+        if a.run_noise_scale < 0 or a.point_noise_scale < 0 or a.pooled_max < 0:
+            raise UserError("--run-noise-scale, --point-noise-scale, --pooled-max: expected >= 0")
         noise = measure(a.studies, a.seed)
         spread = spread_sources(a.studies)
         noise = replace(noise, sigma_run=noise.sigma_run * a.run_noise_scale,
                         sigma_eps=noise.sigma_eps * a.point_noise_scale)  # fmt: skip
         rows = run_designs(noise, replicates, spans, a.sims, a.bootstrap, a.jobs, a.seed, a.centre)
+        pooled = pooled_check(a.studies, a.bootstrap, a.jobs, a.seed, a.pooled_max) if a.pooled_max else []
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
     record = {"noise": asdict(noise), "slope_spread": asdict(spread) | {"shares": spread.shares()},
               "run_noise_scale": a.run_noise_scale, "point_noise_scale": a.point_noise_scale, "designs": rows,
+              "pooled_check": pooled,
               "studies": [str(d) for d in a.studies]}  # fmt: skip
     write_json(a.out / "identify_power.json", record)
     text = markdown(noise, rows, a.studies, a.run_noise_scale, spread, a.point_noise_scale)
+    if pooled:
+        text += "\n" + pooled_text(pooled)
     write_text(a.out / "identify_power.md", text)
     figure(rows, a.out)
     print(text)

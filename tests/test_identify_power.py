@@ -199,3 +199,18 @@ def test_a_runs_own_slope_tilts_its_curve_without_moving_its_level():
     slopes = ip.run_slopes(study)
     assert slopes.groupby("size")["k"].std().mean() == pytest.approx(0.05, rel=0.25)
     assert (study["L"] > ip.L_CLIP[0]).all() and (study["L"] < ip.L_CLIP[1]).all()
+
+
+def test_the_pooled_check_fits_the_studies_pooled_m_at_a_time(tmp_path):
+    # noiseless studies of the law: every pool is identified, and pooling adds the replicates up
+    dirs = write_studies(tmp_path, truth(sigma_run=0.0, sigma_eps=1e-4), studies=3, replicates=2)
+    rows = ip.pooled_check(dirs, n_boot=20, jobs=1)
+    assert [(r["studies"], r["replicates"], r["pools"]) for r in rows] == [(1, 2, 3), (2, 4, 3), (3, 6, 1)]
+    assert all(r["identified"] == r["pools"] for r in rows)
+    assert "| 2 | 4 | 3 of 3 |" in ip.pooled_text(rows)
+
+
+def test_the_pooled_check_draws_at_most_max_combos_pools(tmp_path):
+    dirs = write_studies(tmp_path, truth(sigma_run=0.0, sigma_eps=1e-4), studies=4, replicates=2)
+    rows = ip.pooled_check(dirs, n_boot=10, jobs=1, max_combos=2)
+    assert [r["pools"] for r in rows] == [2, 2, 2, 1]
