@@ -16,7 +16,7 @@ from rlscaling.train.verl.settings import train_params
 
 
 # The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
-# names another install (cluster environments, conda-deployed rules; see profiles/slurm/README.md).
+# names another install (cluster environments, conda-deployed rules; see docs/guides/cluster.md).
 # Exported here, so the shell of every job sees it: local jobs inherit it, and a cluster job parses
 # this file again in its own process.
 os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
