@@ -4,7 +4,7 @@ Llama-3 instruct; X = C and X = D), paper law, full scenario, with bootstrap int
     .venv/bin/python benchmarks/bench_fit.py [--bootstrap 1000] [--jobs 2] [--objective default]
                                              [--unit curve] [--law paper]
 
-Target (issues 3, 11): all six fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
+Target: all six fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
 Prints one row per fit (points, K_max, N0 and their 95 % intervals, seconds) and the total with the
 machine's load average (other jobs sharing the cores slow it down). Needs the reference data
 (../shared/data/paper, or RLSCALING_SHARED_DATA).

@@ -6,7 +6,7 @@
         [--sims 40] [--bootstrap 200] [--jobs 2] [--out DIR]
 
 summary.md's check "K_max and N0 intervals identified" passes on some study seeds and fails on others
-(README "What limits k(N)"). This benchmark asks how often a design would pass it, by simulation from
+(docs/results/identifiability.md). This benchmark asks how often a design would pass it, by simulation from
 noise measured on the studies given (their curves.parquet, main benchmark, steps >= 1):
 - the law's truth: K_max, N0 and every run's intercept E0, one fit of the paper law on all the studies'
   runs pooled (study j's replicate r becomes replicate 100 j + r);

@@ -1,4 +1,4 @@
-"""Robustness of the default study's conclusions over study seeds (issue 15): `make robustness`.
+"""Robustness of the default study's conclusions over study seeds: `make robustness`.
 
     .venv/bin/python benchmarks/robustness.py [--seeds 0,1,2] [--configfile workflow/presets/X.yaml]
         [--cores 2] [--results-dir results] [--table-only] [--dry-run]

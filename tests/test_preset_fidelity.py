@@ -85,7 +85,7 @@ TAN_7B = {
     "trainer.val_before_train": "true",
 }
 
-# rows where we differ on purpose: key -> (public, ours); the reasons are in the README table
+# rows where we differ on purpose: key -> (public, ours); the reasons are in the fidelity tables
 TAN_DIFFERENT = {
     "data.truncation": ("right", "error"),  # overlong prompts are filtered first: never applies
     "trainer.total_epochs": ("1", str(O.TOTAL_EPOCHS)),  # 105 steps end the run (total_training_steps)

@@ -61,11 +61,11 @@ EVAL_FILES = [
 FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
 FIGURE_NAMES = figure_names(config)
 FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
-# compute allocation (rlscaling allocate, issue 13): an answer per sweep dimension with >= 3 values
+# compute allocation (rlscaling allocate): an answer per sweep dimension with >= 3 values
 ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau", "split": "pretrain_tokens"}
 ALLOCATIONS = [a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3]
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
-# the law tournament (rlscaling compare, issue 11): every study
+# the law tournament (rlscaling compare): every study
 COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
 
 

@@ -39,8 +39,8 @@ the batch budget), and waits for a free worker no longer than that; once the bud
 that would need math-verify score as "timeout" at once (remembered verdicts still count); and an answer
 that timed out is not checked again in the same batch (the rollouts of one prompt often repeat it).
 A killed worker's replacement starts in the background. Measured (tests/test_rewards_adversarial.py):
-16 copies of `\boxed{(10^{100})!}` took 21 s before this bound, now 1.0-2.9 s; 16 distinct such
-answers (10^{100}, 10^{101}, ...) 17 s before, now 4.0 s (the budget; the bound is 5.5 s).
+16 copies of `\boxed{(10^{100})!}` take 1.0-2.9 s with this bound (21 s without); 16 distinct such
+answers (10^{100}, 10^{101}, ...) 4.0 s (the budget; the bound is 5.5 s; 17 s without).
 Not in the bound: a worker's first start in a process (see above).
 Model text is only ever scanned by regular expressions / brace matching and parsed by math-verify's
 LaTeX parser (not its sympy `parse_expr` path, which uses eval); it is never evaluated as code.
