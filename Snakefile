@@ -38,7 +38,14 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/report.smk"
 
 
-localrules: all, curves, run_metrics, fit, compare, figures, report
+localrules:
+    all,
+    curves,
+    run_metrics,
+    fit,
+    compare,
+    figures,
+    report,
 
 
 rule all:

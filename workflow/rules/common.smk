@@ -14,7 +14,6 @@ from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.resources import rule_resources
 from rlscaling.train.verl.settings import train_params
 
-
 # The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
 # names another install (cluster environments, conda-deployed rules; see docs/guides/cluster.md).
 # Exported here, so the shell of every job sees it: local jobs inherit it, and a cluster job parses
@@ -63,7 +62,9 @@ FIGURE_NAMES = figure_names(config)
 FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
 # compute allocation (rlscaling allocate): an answer per sweep dimension with >= 3 values
 ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau", "split": "pretrain_tokens"}
-ALLOCATIONS = [a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3]
+ALLOCATIONS = [
+    a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3
+]
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
 # the law tournament (rlscaling compare): every study
 COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
@@ -159,7 +160,10 @@ def segment_params(run, step):
     segments short."""
     if run not in _SEGMENT_PARAMS:
         _SEGMENT_PARAMS[run] = train_params(config, RUNS[run])
-    return {**_SEGMENT_PARAMS[run], "segment_steps": int(step) - rc.previous_checkpoint_step(config, int(step))}
+    return {
+        **_SEGMENT_PARAMS[run],
+        "segment_steps": int(step) - rc.previous_checkpoint_step(config, int(step)),
+    }
 
 
 # ---- input functions and params of rules -----------------------------------------------------
@@ -184,8 +188,15 @@ def fit_args(w):
     """Command-line arguments of `rlscaling fit` for the target {law}__{x}__{scenario}."""
     law, x, scenario = w.fit.split("__")
     f = config["fit"]
-    args = [f"--law {law}", f"--x {x}", f"--scenario {scenario}", f"--where bench={f['bench']}",
-            f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
+    args = [
+        f"--law {law}",
+        f"--x {x}",
+        f"--scenario {scenario}",
+        f"--where bench={f['bench']}",
+        f"--bootstrap {f['bootstrap']}",
+        f"--seed {config['seed']}",
+        f"--min-step {f['min_step']}",
+    ]
     args += sweep_where(law)
     if f["objective"] != "default":
         args.append(f"--objective {f['objective']}")

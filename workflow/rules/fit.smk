@@ -8,17 +8,24 @@ rule curves:
         pretrain=pretrain_records(),
     output:
         f"{S}/curves.parquet",
-    params:
-        study_dir=lambda w, output: os.path.dirname(output[0]),
-        cfg=as_json({"study": config["study"], "models": config["models"], "sweep": config.get("sweep", {}),
-                     "runs": curve_runs(),
-                     "eval_steps": rc.eval_steps(config), "benchmarks": BENCHES}),
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/curves.log",
     benchmark:
         f"{S}/benchmarks/curves.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        study_dir=lambda w, output: os.path.dirname(output[0]),
+        cfg=as_json(
+            {
+                "study": config["study"],
+                "models": config["models"],
+                "sweep": config.get("sweep", {}),
+                "runs": curve_runs(),
+                "eval_steps": rc.eval_steps(config),
+                "benchmarks": BENCHES,
+            }
+        ),
     shell:
         "$RLSCALING_CMD curves build --study-dir {params.study_dir} --params-json {params.cfg:q} -o {output} > {log} 2>&1"
 
@@ -28,14 +35,14 @@ rule fit:
         f"{S}/curves.parquet",
     output:
         f"{S}/fits/{{fit}}.json",
-    params:
-        args=fit_args,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/fit/{{fit}}.log",
     benchmark:
         f"{S}/benchmarks/fit/{{fit}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=fit_args,
     shell:
         "$RLSCALING_CMD fit {input} -o {output} {params.args} > {log} 2>&1"
 
@@ -49,14 +56,14 @@ rule compare:
         json=f"{S}/compare.json",
         md=f"{S}/compare.md",
         figure=report(f"{S}/figures/compare.png", caption="../report/compare.rst", category="Figures"),
-    params:
-        args=compare_args,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/compare.log",
     benchmark:
         f"{S}/benchmarks/compare.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=compare_args,
     shell:
         "$RLSCALING_CMD compare {input} -o {output.json} --markdown {output.md} --figure {output.figure} "
         "{params.args} > {log} 2>&1"
@@ -72,16 +79,16 @@ rule allocate:
     output:
         json=f"{S}/allocate/{{analysis}}.json",
         figure=f"{S}/figures/allocate_{{analysis}}.png",
-    wildcard_constraints:
-        analysis="rollouts|reuse|split",
-    params:
-        args=allocate_args,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/allocate/{{analysis}}.log",
     benchmark:
         f"{S}/benchmarks/allocate/{{analysis}}.tsv"
+    wildcard_constraints:
+        analysis="rollouts|reuse|split",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=allocate_args,
     shell:
         "$RLSCALING_CMD allocate {wildcards.analysis} {input} -o {output.json} --figure {output.figure} "
         "{params.args} > {log} 2>&1"
