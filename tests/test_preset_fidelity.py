@@ -1,6 +1,7 @@
 """The reproduction presets train as the public studies did: the verl overrides each preset generates
-equal the public launch scripts' values on every row of the fidelity tables in docs/guides/fidelity.md. A row either holds the public value or is listed with our value and
-the reason it differs; a change that drifts from either fails here.
+equal the public launch scripts' values on every row of the fidelity tables in docs/guides/fidelity.md.
+A row either holds the public value or is listed with our value and the reason it differs; a change
+that drifts from either fails here.
 
 Public sources (read from the repositories, never guessed):
 - Tan et al. 2025 (arXiv 2509.25300), tanzelin430/Mathematical-Reasoning-RL-Scaling-Law,

@@ -318,8 +318,9 @@ def test_consistent_replicated_gains_pass_with_their_lower_bound_shown(study):
 
 
 def test_the_gain_interval_pools_the_replicates_variance_over_sizes(study):
-    # the three-replicate default study's gains (docs/results/default-study.md): xs alone, t(0.975, 2) = 4.30 and SE 0.023 put
-    # its 95% low at -0.006; pooled over the 3 sizes the variance has 6 dof (t = 2.45): low +0.022
+    # the three-replicate default study's gains (docs/results/default-study.md): xs alone,
+    # t(0.975, 2) = 4.30 and SE 0.023 put its 95% low at -0.006; pooled over the 3 sizes the variance
+    # has 6 dof (t = 2.45): low +0.022
     replicated_frame(
         {"xs": [0.054, 0.132, 0.087], "s": [0.120, 0.173, 0.050], "m": [0.123, 0.188, 0.205]}
     ).to_parquet(study / "curves.parquet")
