@@ -49,6 +49,7 @@ import pandas as pd
 
 from rlscaling.compute import rl_flops
 from rlscaling.errors import UserError
+from rlscaling.fit.data import whole_steps
 from rlscaling.io import read_jsonl_numbered, read_text_file
 
 FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
@@ -112,22 +113,6 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _line(i: int) -> int:
     """The CSV line of data row `i` (line 1 is the header)."""
     return i + 2
-
-
-def whole_steps(values: pd.Series, path: Path, col: str) -> np.ndarray:
-    """`values` (a step column) as int64; UserError naming the file, the line and the value when one is
-    blank, not a number, negative or not a whole number (never cast NaN to an integer)."""
-    nums = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(nums) | (nums < 0) | (nums != np.round(nums))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raw = values.iloc[i]
-        shown = "a blank cell" if pd.isna(raw) else repr(_plain(raw))
-        raise UserError(
-            f"{path}, line {_line(i)}: column {col!r} is {shown}; expected a whole number >= 0 "
-            f"({int(bad.sum())} such row(s))"
-        )
-    return nums.astype(np.int64)
 
 
 def _numbers(values: pd.Series, path: Path, col: str) -> np.ndarray:
