@@ -16,7 +16,7 @@ rule data:
         corpus=[CORPUS] if config["data"]["source"] == "synthetic" else [],
     params:
         cfg=as_json({"data": {**config["data"], "reuse_taus": REUSE_TAUS}, "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
-                     "seed": config["seed"]}),
+                     "seed": config["seed"], "rewards": sorted({r.training["reward"] for r in RUNS.values()})}),
         out_dir=lambda w, output: os.path.dirname(output.train),
     conda:
         "../../envs/cpu.yaml"

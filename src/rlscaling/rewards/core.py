@@ -291,6 +291,25 @@ def score_batch(
     ]
 
 
+# the ground truth written in each method's own answer format: if even that does not score, no answer can
+_OWN_FORMAT = {"strict": "#### {}", "flexible": "{}", "custom_flexible": "#### {}", "boxed": "\\boxed{{{}}}"}
+
+
+def can_score(ground_truth: Any, method: str) -> bool:
+    """True when some response can score 1 against `ground_truth` under `method`: the ground truth written
+    in the method's own answer format (`#### 18`, `\\boxed{...}`) does. False e.g. for "N/A" with the
+    number-reading methods (strict, flexible, custom_flexible), or an empty / missing ground truth.
+    Cheap checks only (no math-verify call)."""
+    _check_args(method, 0.0, 1.0)
+    if ground_truth is None:
+        return False
+    gt = (ground_truth if isinstance(ground_truth, str) else str(ground_truth)).strip()
+    if not gt:
+        return False
+    out = _cheap(_OWN_FORMAT[method].format(gt), gt, method, 0.0, MAX_RESPONSE_CHARS)
+    return isinstance(out, _Pending) or out.correct
+
+
 # ------------------------------------------------------------------------------------------------
 # data source -> default method
 
