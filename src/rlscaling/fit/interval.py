@@ -12,21 +12,26 @@ per-size E0 by a line in log10 N). All variances below are in log10 L units^2.
 
 Every error a new run has is drawn, and the interval is the percentile band of the draws:
 
-- **parameters** (`param`): the fit is refitted on bootstrap resamples of `train` (whole curves, or
-  seeds within a size where a seed column has replicates: bootstrap.resolve_unit); each refit gives
-  its own k(N) (and E0(N)), hence its own line through the anchors.
+- **parameters** (`param`): the fit is refitted on bootstrap draws of `train`: by curve (a Bayesian
+  bootstrap, Dirichlet weights per curve: refit_draws), or by seed within a size where a seed column
+  has replicates (bootstrap.resolve_unit); each refit gives its own k(N) (and E0(N)), hence its own
+  line through the anchors.
 - **slope of a new size** (`slope`): no size follows k(N) exactly. Each fitted curve's own
-  least-squares slope k_i scatters around the fit's k(N_i); s_k^2 = mean (k_i - k(N_i))^2 less
-  the slopes' own sampling variance. A new curve's slope is a new draw: delta_k ~ N(0, s_k^2),
-  which moves the prediction by delta_k (log10 x - lbar_a).
+  least-squares slope k_i scatters around the fit's k(N_i), in proportion to the slope (slope_scatter:
+  relative sd s_rel, less the slopes' sampling error, corrected for the 2 parameters of k(N)). A new
+  curve's slope is a new draw, k(N) (1 + s_rel z), which moves the prediction by
+  s_rel k(N) z (log10 x - lbar_a).
+- **bend beyond the known points** (`curvature`): with a window of >= 3 own points (the steps a run
+  has done), the curve keeps bending after it: c (log10 x - log10 x_last)^2 beyond the window, c
+  drawn with the rms log-log curvature of the fitted curves (curvature_scatter).
 - **level** (`level`): with anchors, the anchors' own noise, var_point(L_a) / K_eff (K_eff = K
   (1 - rho) / (1 + rho), rho the lag-1 autocorrelation of the fit's residuals along a curve), or,
   larger where the fitted curves show it, the mean square by which their first K points miss their
   own line (an early-step bend of the curves, in-sample). Without anchors, tau^2: the scatter of the
   fitted curves' own intercepts around E0(N) (a new size is a new draw of it).
 - **point noise** (`point`): one evaluation of L is a mean over samples x problems: binomial,
-  var(L) = L (1 - L) / n, with n = samples x problems where known (NoiseModel.binomial), else n
-  fitted to the residuals of the law on `train` (robust median of r^2 / (L (1 - L))).
+  var(L) = L (1 - L) / n, with n = samples x problems where known (IntervalOptions.n_trials), else n
+  fitted to the residuals of `train`'s points around their own curve's line (residual_noise).
 - **seeds** (`seed`): where replicate runs exist (a `seed` or `replicate` column), the spread of L
   between replicates at one (size, step), beyond the point noise, as an extra binomial-shaped term.
 
