@@ -68,6 +68,8 @@ ALLOCATIONS = [
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
 # the law tournament (rlscaling compare): every study
 COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
+# the largest size predicted from the smaller ones, with intervals (rlscaling predict): every study
+PREDICT_FILE = f"{S}/prediction.json"
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -218,6 +220,23 @@ def allocate_args(w):
     if w.analysis == "rollouts" and config["training"].get("rollouts_per_step"):
         args.append("--x step")
     return " ".join(args)
+
+
+def predict_args(w):
+    """`rlscaling predict` of the largest size on the study's main benchmark (its first x), anchored
+    on its first evaluated point; undetermined (not an error) where the study has too few sizes."""
+    f = config["fit"]
+    args = [
+        f"--target-size {list(SIZES)[-1]}",
+        f"--x {f['x'][0]}",
+        f"--where bench={f['bench']}",
+        f"--min-step {max(int(f['min_step']), 1)}",
+        f"--bootstrap {max(int(f['bootstrap']), 20)}",
+        f"--seed {config['seed']}",
+        "--anchor-points 1",
+        "--undetermined-ok",
+    ]
+    return " ".join(args + sweep_where())
 
 
 def compare_args(w):
