@@ -109,3 +109,20 @@ def test_other_architectures_are_not_supported(tmp_path):
     assert not sampling.supports(qwen2, _config())
     with pytest.raises(ValueError, match="unsupported"):
         sampling.generate(qwen2, *_prompts(), _config())
+
+
+def test_use_for_routes_model_generate_through_the_fast_path_and_keeps_the_tokens(monkeypatch):
+    model = _model()
+    ids, mask = _prompts()
+    gc = _config()
+    torch.manual_seed(3)
+    expected = model.generate(input_ids=ids, attention_mask=mask, generation_config=gc)
+    calls = []
+    real = sampling.generate
+    monkeypatch.setattr(sampling, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sampling.use_for(model)
+    torch.manual_seed(3)
+    assert torch.equal(model.generate(input_ids=ids, attention_mask=mask, generation_config=gc), expected)
+    assert calls == [1]
+    model.generate(input_ids=ids, attention_mask=mask, generation_config=_config(repetition_penalty=1.3))
+    assert calls == [1]  # unsupported settings go to transformers' generate

@@ -218,3 +218,33 @@ def generate(
         position = position + 1
         logits = net.forward(token[:, None], position, P + n - 1, key_ok[:, None, None, : P + n])
     return torch.cat([ids, out[:, :n]], dim=1)
+
+
+def _fast_generate(model: Any, input_ids=None, attention_mask=None, generation_config=None, **kwargs):
+    """model.generate as `use_for` installs it: a method of the model, so a deep copy samples its own
+    weights."""
+    if (
+        not kwargs
+        and input_ids is not None
+        and attention_mask is not None
+        and generation_config is not None
+        and supports(model, generation_config)
+    ):
+        return generate(model, input_ids, attention_mask, generation_config)
+    return type(model).generate(
+        model,
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        generation_config=generation_config,
+        **kwargs,
+    )
+
+
+def use_for(model: Any) -> Any:
+    """Make model.generate sample through `generate` whenever `supports` it (the call passes the prompts,
+    their mask and a generation config only), and through transformers' generate otherwise: for code that
+    calls model.generate itself (TRL's GRPOTrainer, the hf evaluation engine). Returns the model."""
+    import types
+
+    model.generate = types.MethodType(_fast_generate, model)
+    return model

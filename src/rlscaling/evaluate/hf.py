@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rlscaling import sampling
 from rlscaling.checkpoint import load_tokenizer
 from rlscaling.errors import UserError
 from rlscaling.evaluate.engines import Generation, encode_prompt, eos_token_ids
@@ -55,6 +56,7 @@ class HFEngine:
         try:
             self.tokenizer = load_tokenizer(model)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self.device).eval()
+            sampling.use_for(self.model)  # Qwen3 (the tiny family): the same tokens, less work per token
         except UserError:
             raise
         except Exception as err:  # noqa: BLE001 - OSError, ValueError, safetensors' SafetensorError (a
