@@ -1,5 +1,5 @@
 """How long Snakemake takes to build (and print) the DAG of the full paper preset through profiles/slurm:
-tan2025-qwen25-guru, 7 sizes x 3 seeds, 732 jobs (441 training segments, 252 evaluations in 63 groups).
+tan2025-qwen25-guru, 7 sizes x 3 seeds, 733 jobs (441 training segments, 252 evaluations in 63 groups).
 
     .venv/bin/python benchmarks/bench_dag.py [--repeat 3] [--preset tan2025-qwen25-guru] [--snakefile PATH]
 

@@ -36,7 +36,14 @@ def test_figure_names_does_not_import_matplotlib():
 
 def test_default_study_figures_include_the_paper_set():
     names = figure_names(default_config())
-    assert {"loss_vs_C", "loss_vs_D", "pass1_vs_step", "transfer", "k_of_N"} <= set(names)
+    assert {"loss_vs_C", "loss_vs_D", "pass1_vs_step", "k_of_N"} <= set(names)
+
+
+def test_a_study_with_two_benchmarks_draws_the_transfer_figure():
+    cfg = default_config()
+    assert "transfer" not in figure_names(cfg)  # the default evaluates one benchmark
+    cfg["evaluation"]["benchmarks"] = ["heldout", "ood"]
+    assert "transfer" in figure_names(cfg)
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,7 @@ def test_paper_preset_plans_every_segment_and_evaluation(paper):
         "curves": 1,
         "fit": 2 * 2 * 3,
         "compare": 1,
+        "predict": 1,
         "figures": 1,
         "report": 1,
         "all": 1,
@@ -168,7 +169,8 @@ def test_evaluations_are_submitted_in_groups_of_four(paper):
 def test_data_runs_on_the_cpu_partition_and_analysis_on_the_submitting_host(paper):
     _, res, text = paper
     assert res["data"][""]["slurm_partition"] == "cpu" and "gpu" not in res["data"][""]
-    local = re.search(r"^localrules:(.+)$", SNAKEFILE.read_text(), re.M).group(1)
+    # `localrules: a, b` on one line, or snakefmt's one rule per indented line
+    local = re.search(r"^localrules:((?:[^\n]*)(?:\n[ \t]+[^\n]*)*)", SNAKEFILE.read_text(), re.M).group(1)
     for rule in ("curves", "fit", "figures", "report", "run_metrics"):
         assert rule in {x.strip() for x in local.split(",")}, rule
         assert all("slurm_partition" not in r for r in res[rule].values()), rule
@@ -178,7 +180,7 @@ def test_instruct_overlay_is_the_same_plan_under_its_own_study(tmp_path):
     text = dry_run(
         tmp_path, PRESETS / "tan2025-qwen25-guru.yaml", PRESETS / "tan2025-qwen25-guru-instruct.yaml"
     )
-    assert sum(job_counts(text).values()) == 732
+    assert sum(job_counts(text).values()) == 733
     assert "results/tan2025-qwen25-guru-instruct/runs/72B__seed-0/step_000105" in text
     assert "--init models/Qwen2.5-72B-Instruct" in text
 
@@ -194,6 +196,7 @@ def test_qwen3_preset_sweeps_the_three_gsm8k_rewards(qwen3):
         "curves": 1,
         "fit": 2,
         "compare": 1,
+        "predict": 1,
         "figures": 1,
         "report": 1,
         "all": 1,

@@ -128,11 +128,11 @@ def test_second_invocation_does_nothing(study: Path):
     assert planned_jobs(study, "all") == Counter()
 
 
-def test_fit_setting_change_reruns_only_fits_figures_and_report(study: Path):
+def test_fit_setting_change_reruns_only_fits_predictions_figures_and_report(study: Path):
     write_config(study, **{"fit.bootstrap": 30})
     try:
         jobs = planned_jobs(study, "all")
-        assert jobs and set(jobs) <= {"fit", "figures", "report", "all"}, jobs
+        assert jobs and set(jobs) <= {"fit", "predict", "figures", "report", "all"}, jobs
     finally:
         write_config(study)
 
