@@ -301,7 +301,8 @@ class _Recorder(TrainerCallback):
             reward_std=m["reward_std"][-1],
             entropy=m["entropy"][-1],
             kl=m["kl"][-1] if m.get("kl") else None,
-            clip_ratio=m["clip_ratio/region_mean"][-1],
+            # fraction of clipped tokens (cispo: tokens whose importance weight hit its cap)
+            clip_ratio=(m.get("clip_ratio/region_mean") or m["cispo_clip_ratio"])[-1],
             wall_seconds=wall,
             gen_seconds=r["gen_seconds"],
             sample_seconds=r["sample_seconds"],
