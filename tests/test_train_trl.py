@@ -384,9 +384,8 @@ def half_constant_reward(prompts, completions, ground_truth, **kwargs) -> list[f
 def test_the_zero_variance_filter_changes_the_update_when_some_groups_agree(setup, tmp_path):
     base, data, _ = setup
     grpo = grpo_segment(setup, tmp_path, reward=half_constant_reward)
-    out = train(
-        dict(PARAMS, recipe="dapo"), base, data, 3, tmp_path / "z" / "step_000003", reward=half_constant_reward
-    )
+    dapo = dict(PARAMS, recipe="dapo")
+    out = train(dapo, base, data, 3, tmp_path / "z" / "step_000003", reward=half_constant_reward)
     recs, ref = records(out), records(grpo)
     assert recs[0]["response_tokens"] == ref[0]["response_tokens"]
     wa, wb = weights(out), weights(grpo)
