@@ -44,6 +44,7 @@ localrules:
     run_metrics,
     fit,
     compare,
+    compare_recipes,
     figures,
     report,
 
@@ -56,3 +57,4 @@ rule all:
         FIGURE_FILES,
         ALLOCATE_FILES,
         COMPARE_FILES,
+        RECIPE_FILES,

@@ -311,3 +311,41 @@ def test_zero_variance_groups_leave_the_loss_and_its_normaliser():
     assert batch["completion_mask"][2:4].sum() == 0
     assert (batch["completion_mask"][[0, 1, 4, 5]] == original["completion_mask"][[0, 1, 4, 5]]).all()
     assert int(batch["num_items_in_batch"]) == 12 - 5
+
+
+# --------------------------------------------------------------------------------------------------
+# the tiny-recipes preset
+
+PRESETS = PROJECT_ROOT / "workflow" / "presets"
+
+
+def test_tiny_recipes_copies_its_sizes_and_settings_from_the_default_study():
+    """Same family, pre-training and training as config.yaml, so its base models are the replicated
+    default study's (cache hits) and only the recipe differs between its runs."""
+    recipes_cfg = rc.validate(yaml.safe_load((PRESETS / "tiny-recipes.yaml").read_text()))
+    default = rc.load(PROJECT_ROOT / "config.yaml")
+    for size, arch in recipes_cfg["models"]["sizes"].items():
+        assert arch == default["models"]["sizes"][size], size
+        assert rc.pretrain_settings(recipes_cfg, size) == rc.pretrain_settings(default, size), size
+        assert recipes_cfg["training"]["sizes"][size] == default["training"]["sizes"][size], size
+    same = set(recipes_cfg["training"]) - {"sizes", "segment_steps"}
+    assert {k: recipes_cfg["training"][k] for k in same} == {k: default["training"][k] for k in same}
+    assert recipes_cfg["data"] == default["data"]
+    assert len(recipes_cfg["sweep"]["recipe"]) >= 4 and recipes_cfg["replicates"] >= 3
+    assert len(rc.eval_steps(recipes_cfg)) >= 8  # a sigmoid per replicate, and 4 points in its first half
+
+
+def test_tiny_recipes_plans_the_recipe_comparison(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(PROJECT_ROOT / "Snakefile"),
+         "--directory", str(tmp_path), "-n", "-p", "all",
+         "--configfile", str(PRESETS / "tiny-recipes.yaml"), "--replace-workflow-config"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if "compare-recipes" in x)
+    assert "--where bench=heldout" in line and "--reference grpo" in line
+    assert "--figures" in line and "--where recipe=" not in line
