@@ -89,5 +89,13 @@ identify-power: setup
 	@test -n "$(IDENTIFY_STUDIES)" || { echo "make identify-power: no study in results/tiny-robust-seed*: run make robustness ROBUSTNESS_ARGS='--configfile workflow/presets/tiny-robust.yaml' first, or set IDENTIFY_STUDIES to replicated study folders" >&2; exit 2; }
 	$(PY) benchmarks/identify_power.py $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
 
+# how close the default study (or STUDY's) runs to this machine's limit: fp32 matmul peak, each stage's
+# FLOP/s against it, each job kind's fixed cost, job-seconds per replicate (results/bench_study/); runs the
+# study first when it is not complete. BENCH_CONFIG: extra --configfile arguments for snakemake
+.PHONY: bench-study
+bench-study: setup
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) $(BENCH_CONFIG) all
+	$(PY) benchmarks/bench_study.py results/$(STUDY) --out results/bench_study/$(STUDY)
+
 clean-study:
 	rm -rf results/$(STUDY)

@@ -45,6 +45,7 @@ localrules:
     fit,
     compare,
     compare_recipes,
+    predict,
     figures,
     report,
 
@@ -58,3 +59,4 @@ rule all:
         ALLOCATE_FILES,
         COMPARE_FILES,
         RECIPE_FILES,
+        PREDICT_FILE,

@@ -455,3 +455,34 @@ def test_where_judges_the_study_on_one_value_of_a_sweep(study):
     text = out.read_text()
     assert "Tables and checks on the runs with `pretrain_tokens=2000000`" in text
     assert check_result(text, "RL gain") == "pass" and check_result(text, "base pass@1") == "pass"
+
+
+def test_the_prediction_of_the_largest_size_is_shown_with_its_interval_against_the_truth(study):
+    pred = {
+        "x": "C",
+        "target_N": 3.2e6,
+        "train_sizes": ["xs", "s", "m"],
+        "anchor_points": 1,
+        "settings": {"law": "paper-parametric"},
+        "curves": [
+            {
+                "label": "l",
+                "L": [0.5, 0.45],
+                "check": {
+                    "mape": 3.1,
+                    "coverage": {"0.8": 0.75, "0.95": 1.0},
+                    "final": {"step": 40, "observed": 0.47, "predicted": 0.45,
+                              "interval0.8": [0.43, 0.48], "interval0.95": [0.41, 0.5]},
+                },
+            }
+        ],
+    }  # fmt: skip
+    (study / "prediction.json").write_text(json.dumps(pred))
+    text = section(run_report(study), "Prediction of the largest size (prediction.json)")
+    assert "predicted from xs, s, m" in text
+    row = "| l | 40 | 0.4700 | 0.4500 | [0.4300, 0.4800] | [0.4100, 0.5000] | yes | 0.75 / 1.00 | 3.10% |"
+    assert row in text
+
+
+def test_without_a_prediction_file_the_summary_has_no_prediction_section(study):
+    assert "## Prediction of the largest size" not in run_report(study)

@@ -72,6 +72,8 @@ COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
 RECIPE_FIGURES = [f"{S}/figures/recipe_curves.png", f"{S}/figures/recipe_asymptote_efficiency.png"]
 RECIPE_SWEEP = (config.get("sweep") or {}).get("recipe", [])
 RECIPE_FILES = [f"{S}/recipes.json", *RECIPE_FIGURES] if len(RECIPE_SWEEP) >= 2 else []
+# the largest size predicted from the smaller ones, with intervals (rlscaling predict): every study
+PREDICT_FILE = f"{S}/prediction.json"
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -235,6 +237,23 @@ def compare_recipes_args(w):
         f"--seed {config['seed']}",
     ]
     return " ".join(args + [a for a in sweep_where() if not a.startswith("--where recipe=")])
+
+
+def predict_args(w):
+    """`rlscaling predict` of the largest size on the study's main benchmark (its first x), anchored
+    on its first evaluated point; undetermined (not an error) where the study has too few sizes."""
+    f = config["fit"]
+    args = [
+        f"--target-size {list(SIZES)[-1]}",
+        f"--x {f['x'][0]}",
+        f"--where bench={f['bench']}",
+        f"--min-step {max(int(f['min_step']), 1)}",
+        f"--bootstrap {max(int(f['bootstrap']), 20)}",
+        f"--seed {config['seed']}",
+        "--anchor-points 1",
+        "--undetermined-ok",
+    ]
+    return " ".join(args + sweep_where())
 
 
 def compare_args(w):

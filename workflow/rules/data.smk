@@ -29,6 +29,7 @@ rule data:
                 "data": {**config["data"], "reuse_taus": REUSE_TAUS},
                 "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
                 "seed": config["seed"],
+                "rewards": sorted({r.training["reward"] for r in RUNS.values()}),
             }
         ),
         out_dir=lambda w, output: os.path.dirname(output.train),

@@ -116,3 +116,24 @@ rule compare_recipes:
     shell:
         "$RLSCALING_CMD compare-recipes {input} -o {output.json} --figures {params.figures} {params.args} "
         "> {log} 2>&1"
+
+
+# The largest size's curve predicted from the smaller ones with 80% / 95% intervals, against its
+# truth (src/rlscaling/fit/predict_cli.py; summary.md's prediction section). Too few sizes: the JSON
+# says why (undetermined), the study goes on.
+rule predict:
+    input:
+        f"{S}/curves.parquet",
+    output:
+        json=PREDICT_FILE,
+        figure=f"{S}/figures/prediction.png",
+    log:
+        f"{S}/logs/predict.log",
+    benchmark:
+        f"{S}/benchmarks/predict.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=predict_args,
+    shell:
+        "$RLSCALING_CMD predict {input} -o {output.json} --figure {output.figure} {params.args} > {log} 2>&1"

@@ -37,6 +37,7 @@ rule report:
         data_report=f"{S}/data/report.json",
         figures=FIGURE_FILES,  # summary.md links the figures that exist
         compare=f"{S}/compare.md",  # summary.md includes the law tournament's tables
+        prediction=PREDICT_FILE,  # and the largest size's predicted interval against its truth
     output:
         report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
     log:
