@@ -44,6 +44,7 @@ localrules:
     run_metrics,
     fit,
     compare,
+    compare_recipes,
     predict,
     figures,
     report,
@@ -57,4 +58,5 @@ rule all:
         FIGURE_FILES,
         ALLOCATE_FILES,
         COMPARE_FILES,
+        RECIPE_FILES,
         PREDICT_FILE,

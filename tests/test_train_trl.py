@@ -324,3 +324,69 @@ def test_a_run_killed_after_its_final_checkpoint_is_finished_without_training(se
 
     train(PARAMS, base, data, 3, out, reward=no_reward)
     assert results(records(out)) == results(records(one_run))[:3]
+
+
+# --------------------------------------------------------------------------------------------------
+# recipes (rlscaling.train.recipes)
+
+
+def grpo_segment(setup, tmp_path, reward=char_reward) -> Path:
+    base, data, _ = setup
+    return train(PARAMS, base, data, 3, tmp_path / "grpo" / "step_000003", reward=reward)
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"recipe": "dr_grpo"},
+        {"recipe": "gspo"},
+        {"recipe_settings": {"mask_truncated": True, "fp32_lm_head": True, "reward_scaling": "batch"}},
+    ],
+    ids=["dr_grpo", "gspo", "masked-fp32-batch"],
+)
+def test_a_recipe_that_changes_the_loss_trains_other_weights_than_grpo(setup, tmp_path, recipe):
+    base, data, _ = setup
+    grpo = grpo_segment(setup, tmp_path)
+    out = train(dict(PARAMS, **recipe), base, data, 3, tmp_path / "r" / "step_000003")
+    recs, ref = records(out), records(grpo)
+    assert [r["step"] for r in recs] == [1, 2, 3]
+    # step 1 samples the same rollouts (same weights and seed): compute counts every generated token,
+    # masked ones included
+    assert recs[0]["response_tokens"] == ref[0]["response_tokens"]
+    wa, wb = weights(out), weights(grpo)
+    assert any(not (wa[k] == wb[k]).all() for k in wa), "the recipe left the update unchanged"
+
+
+@pytest.mark.parametrize("recipe", ["cispo", "dapo"])
+def test_clip_ranges_are_inert_with_one_update_per_step(setup, tmp_path, recipe):
+    """One optimizer update per generation batch is on-policy: every importance ratio is exactly 1, so
+    clip-higher (dapo) and cispo's capped weight give grpo's gradient. (dapo's zero-variance filter has
+    nothing to drop here: char_reward differs between a group's rollouts.)"""
+    base, data, _ = setup
+    grpo = grpo_segment(setup, tmp_path)
+    out = train(dict(PARAMS, recipe=recipe), base, data, 3, tmp_path / "r" / "step_000003")
+    wa, wb = weights(out), weights(grpo)
+    assert all(torch_allclose(wa[k], wb[k]) for k in wa)
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+
+    return bool(torch.allclose(a, b, rtol=1e-5, atol=1e-7))
+
+
+def half_constant_reward(prompts, completions, ground_truth, **kwargs) -> list[float]:
+    """1 for every rollout of an even answer's prompt (a zero-variance group), else char_reward."""
+    scores = char_reward(prompts, completions, ground_truth)
+    return [1.0 if int(gt) % 4 == 0 else s for s, gt in zip(scores, ground_truth, strict=True)]
+
+
+def test_the_zero_variance_filter_changes_the_update_when_some_groups_agree(setup, tmp_path):
+    base, data, _ = setup
+    grpo = grpo_segment(setup, tmp_path, reward=half_constant_reward)
+    dapo = dict(PARAMS, recipe="dapo")
+    out = train(dapo, base, data, 3, tmp_path / "z" / "step_000003", reward=half_constant_reward)
+    recs, ref = records(out), records(grpo)
+    assert recs[0]["response_tokens"] == ref[0]["response_tokens"]
+    wa, wb = weights(out), weights(grpo)
+    assert any(not torch_allclose(wa[k], wb[k]) for k in wa), "dropping zero-variance groups changed nothing"

@@ -11,6 +11,7 @@ import pytest
 
 import rlscaling.config as rc
 import verl_harness as check
+from rlscaling.train import recipes
 from rlscaling.train.verl import overrides as O
 from rlscaling.train.verl import settings
 
@@ -87,6 +88,10 @@ def composed(tmp_path_factory):
         tensor_parallel_size=2,
     )
     sets["default/kl-fixed-batches-sampled-validation"] = seg(p, first=10, resume="/abs/ck/global_step_10")
+    # every recipe (rlscaling.train.recipes), and truncated importance sampling
+    for name in recipes.RECIPES:
+        sets[f"recipe/{name}"] = seg(default_verl_params(recipe=name))
+    sets["recipe/grpo-tis"] = seg(default_verl_params(recipe_settings={"tis_cap": 2.0}))
     mp = tmp_path_factory.mktemp("paper")
     with pytest.MonkeyPatch.context() as mpatch:
         sets.update(sets_for(preset_config("tan2025-qwen25-guru", mp, mpatch), model, "paper"))
@@ -167,6 +172,17 @@ def test_composed_values_are_what_we_asked_for(composed):
     assert ans["trainer.resume_from_path"] == "/abs/ck/global_step_5"
     assert ans["ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH"].startswith("/abs/logs/")
     assert ans["reward.custom_reward_function.reward_kwargs.method"] == "boxed"
+
+
+def test_each_recipes_knobs_reach_verls_composed_config(composed):
+    ans = generated(composed)
+    a = "actor_rollout_ref.actor"
+    assert ans["recipe/gspo"]["values"][f"{a}.policy_loss.loss_mode"] == "gspo"
+    assert ans["recipe/cispo"]["values"][f"{a}.policy_loss.loss_mode"] == "cispo"
+    assert ans["recipe/dr_grpo"]["values"]["algorithm.norm_adv_by_std_in_grpo"] is False
+    assert ans["recipe/dr_grpo"]["values"][f"{a}.loss_scale_factor"] == 48
+    assert ans["recipe/dapo"]["values"]["algorithm.filter_groups.enable"] is True
+    assert ans["recipe/grpo-tis"]["values"]["algorithm.rollout_correction.rollout_is"] == "token"
 
 
 def test_the_checker_catches_an_unknown_key(composed):

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("rlscaling.fit.calibrate", "out-of-sample coverage of the prediction intervals"),
     "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
     "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
+    "compare-recipes": ("rlscaling.fit.recipe_compare", "which RL recipe scales better (ScaleRL's sigmoid)"),
     "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report", "write summary.md with the study's tables"),
 }

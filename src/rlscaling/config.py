@@ -4,7 +4,7 @@ The same code serves the Snakefile (which also runs Snakemake's own `validate`) 
 (`rlscaling plan --config config.yaml`). A study is:
 
 - sizes: the model family (tiny sizes pre-trained here, or hub models given by path / id);
-- sweep: optional variant dimensions (seed, reward, rollouts_per_prompt, lr, reuse_tau, ...);
+- sweep: optional variant dimensions (seed, reward, rollouts_per_prompt, lr, reuse_tau, recipe, ...);
 - replicates: independent repeats of every run, each with its own base model (tiny family) and seeds;
 - runs = sizes x sweep x replicates; each run is trained in segments of `training.segment_steps` RL
   steps, cut further at every `evaluation.extra_steps` step, and the checkpoints at 0 (the base model),
@@ -41,6 +41,7 @@ SWEEP_KEYS = {
     "lr": "training",
     "kl_coef": "training",
     "reuse_tau": "training",
+    "recipe": "training",
     "pretrain_tokens": "pretrain",
 }
 # sweep dimensions of the base model (tiny family): sweep key -> the `pretrain` setting it sets. A run

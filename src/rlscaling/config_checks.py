@@ -15,6 +15,9 @@ expected:
   problems level by level); parquet files by their row counts (an upper bound: malformed rows and
   duplicates are dropped later); hf datasets only by data.max_train;
 - sweep: every value is a valid value of the training setting it overrides;
+- recipes: every run's recipe (training.recipe, recipe_settings, sweep.recipe) runs on its engine
+  (rlscaling.train.recipes names the engine and the knob it lacks), and a verl run with a recipe
+  leaves the verl pins the recipe decides (training.verl.loss_agg_mode, clip_ratio_high) unset;
 - pretrain: seed candidates need held-out documents in the corpus;
 - fit: the fitted benchmark is evaluated, the objective exists, held-out sizes exist and leave a size to
   fit, intra fits have fit_steps inside the run, each law has the points, sizes and reuse factors it needs.
@@ -50,6 +53,7 @@ def check(config: dict[str, Any], plan: Plan) -> None:
     _check_models(config)
     _check_benchmarks(config)
     _check_sweep_values(config, plan)
+    _check_recipes(config, plan)
     _check_train_rows(config, plan)
     _check_pretrain(config, plan)
     _check_fit(config, plan)
@@ -245,6 +249,39 @@ def _check_train_rows(config: dict[str, Any], plan: Plan) -> None:
                 + (f", reused tau={tau}" if tau > 1 else "")
                 + f"); lower training.prompts_per_step or raise {key}"
             )
+
+
+# --------------------------------------------------------------------------------------------------
+# recipes
+
+# verl settings a recipe decides (its loss_aggregation and clip_ratio_high)
+RECIPE_VERL_PINS = ("loss_agg_mode", "clip_ratio_high")
+
+
+def _check_recipes(config: dict[str, Any], plan: Plan) -> None:
+    from rlscaling.train import recipes
+
+    verl = config["training"].get("verl") or {}
+    for run in plan.runs:
+        where = _origin(config, run, "recipe_settings")
+        if run.training.get("engine", "trl") == "verl" and recipes.uses_recipe(run.training):
+            per_size = (verl.get("sizes") or {}).get(run.size) or {}
+            for section, pins in (("training.verl", verl), (f"training.verl.sizes.{run.size}", per_size)):
+                for pin in RECIPE_VERL_PINS:
+                    if pin in pins:
+                        knob = "loss_aggregation" if pin == "loss_agg_mode" else pin
+                        raise UserError(
+                            f"{section}.{pin}: set together with a recipe (run {run.name}, recipe "
+                            f"{recipes.recipe_name(run.training)}); the recipe decides it: remove the pin, "
+                            f"or set training.recipe_settings.{knob}"
+                        )
+        try:
+            recipes.check(run.training, where)
+        except UserError as err:
+            origin = _origin(config, run, "recipe")
+            if origin.startswith("sweep") or "recipe" in (run.training or {}):
+                raise UserError(f"{err} (run {run.name}, recipe from {origin})") from None
+            raise
 
 
 # --------------------------------------------------------------------------------------------------

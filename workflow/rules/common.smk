@@ -68,6 +68,10 @@ ALLOCATIONS = [
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
 # the law tournament (rlscaling compare): every study
 COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
+# the recipe comparison (rlscaling compare-recipes): studies that sweep recipe over >= 2 values
+RECIPE_FIGURES = [f"{S}/figures/recipe_curves.png", f"{S}/figures/recipe_asymptote_efficiency.png"]
+RECIPE_SWEEP = (config.get("sweep") or {}).get("recipe", [])
+RECIPE_FILES = [f"{S}/recipes.json", *RECIPE_FIGURES] if len(RECIPE_SWEEP) >= 2 else []
 # the largest size predicted from the smaller ones, with intervals (rlscaling predict): every study
 PREDICT_FILE = f"{S}/prediction.json"
 
@@ -220,6 +224,19 @@ def allocate_args(w):
     if w.analysis == "rollouts" and config["training"].get("rollouts_per_step"):
         args.append("--x step")
     return " ".join(args)
+
+
+def compare_recipes_args(w):
+    """`rlscaling compare-recipes` on the study's main benchmark, against the sweep's first recipe; the
+    other sweep dimensions at their first value (as the fits)."""
+    f = config["fit"]
+    args = [
+        f"--where bench={f['bench']}",
+        f"--reference {config['sweep']['recipe'][0]}",
+        f"--bootstrap {f['bootstrap']}",
+        f"--seed {config['seed']}",
+    ]
+    return " ".join(args + [a for a in sweep_where() if not a.startswith("--where recipe=")])
 
 
 def predict_args(w):

@@ -94,6 +94,30 @@ rule allocate:
         "{params.args} > {log} 2>&1"
 
 
+# Which RL recipe scales better (src/rlscaling/fit/recipe_compare.py): ScaleRL's sigmoid per recipe and
+# size, the differences from the sweep's first recipe with verdicts, and the early-fit check; in
+# `rule all` for studies that sweep recipe (RECIPE_FILES; workflow/presets/tiny-recipes.yaml).
+rule compare_recipes:
+    input:
+        f"{S}/curves.parquet",
+    output:
+        json=f"{S}/recipes.json",
+        curves=report(RECIPE_FIGURES[0], caption="../report/recipes.rst", category="Figures"),
+        efficiency=report(RECIPE_FIGURES[1], caption="../report/recipes.rst", category="Figures"),
+    log:
+        f"{S}/logs/compare_recipes.log",
+    benchmark:
+        f"{S}/benchmarks/compare_recipes.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=compare_recipes_args,
+        figures=lambda w, output: os.path.dirname(output.curves),
+    shell:
+        "$RLSCALING_CMD compare-recipes {input} -o {output.json} --figures {params.figures} {params.args} "
+        "> {log} 2>&1"
+
+
 # The largest size's curve predicted from the smaller ones with 80% / 95% intervals, against its
 # truth (src/rlscaling/fit/predict_cli.py; summary.md's prediction section). Too few sizes: the JSON
 # says why (undetermined), the study goes on.

@@ -22,8 +22,10 @@ for bit at a fixed thread count), because everything a step depends on is carrie
 
 One step = one generation batch = one optimizer step (batch = prompts x rollouts, no accumulation,
 num_iterations = 1): the sampling policy is the current policy, so TRL skips recomputing old
-log-probs, and with kl_coef = 0 (beta = 0) it keeps no reference model. Loss: TRL's "dapo"
-(token-mean over the batch, verl's default loss_agg_mode), advantages normalized per prompt group.
+log-probs, and with kl_coef = 0 (beta = 0) it keeps no reference model. Loss: the run's recipe
+(rlscaling.train.recipes; the default, grpo, is TRL's "dapo" loss: token-mean over the batch, verl's
+default loss_agg_mode, with advantages normalized per prompt group). With the recipe's
+zero_variance_filter, prompt groups whose rollouts all got the same reward are left out of the loss.
 
 Atomic output: training runs in `.{out.name}.partial/` beside `out` (Trainer's output_dir); its final
 checkpoint is renamed to `out` only when complete, so a killed job leaves nothing under the final name.
@@ -56,6 +58,7 @@ from rlscaling.compute import count_parameters
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
 from rlscaling.train import metrics as M
+from rlscaling.train import recipes
 
 SEGMENT_FILE = "rlscaling_segment.json"  # engine, step, reference model, params: written in every output
 ENGINE = "trl"
@@ -171,10 +174,8 @@ def _build_trainer(params, init, data, step, work, first, reference, reward_func
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=int(params["warmup_steps"]),
         beta=float(params["kl_coef"]),
-        epsilon=float(params["clip_ratio"]),
-        entropy_coef=float(params["entropy_coef"]),
-        loss_type="dapo",
-        scale_rewards="group",
+        # the recipe: loss, aggregation, reward scaling, clip range, entropy bonus (rlscaling.train.recipes)
+        **recipes.trl_kwargs(params),
         # sampling
         max_completion_length=int(params["max_response_tokens"]),
         temperature=float(params["temperature"]),
@@ -192,16 +193,25 @@ def _build_trainer(params, init, data, step, work, first, reference, reward_func
         dataloader_pin_memory=False,
     )
     return SegmentTrainer(
-        model=model, reward_funcs=reward_func, args=args, train_dataset=dataset, processing_class=tokenizer
+        model=model,
+        reward_funcs=reward_func,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        zero_variance_filter=recipes.resolve(params).zero_variance_filter,
     )
 
 
 class SegmentTrainer(GRPOTrainer):
-    """GRPOTrainer that times each step's rollout phase and counts its tokens (for metrics.jsonl)."""
+    """GRPOTrainer that times each step's rollout phase and counts its tokens (for metrics.jsonl), and
+    with `zero_variance_filter` leaves prompt groups whose rollouts all got the same reward out of the
+    loss (their advantages are all zero: they add nothing to the gradient, only to the token-mean
+    normaliser)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, zero_variance_filter: bool = False, **kwargs):
         self.rollout: dict[str, float] = {}  # the current step's token counts and rollout times
         self._sample_seconds = 0.0
+        self.zero_variance_filter = zero_variance_filter
         super().__init__(**kwargs)
 
     def _generate_single_turn(self, *args, **kwargs):
@@ -216,6 +226,12 @@ class SegmentTrainer(GRPOTrainer):
         batch = super()._generate_and_score_completions(inputs)
         prompt_tokens = int(batch["prompt_mask"].sum())
         response_tokens = int(batch["completion_mask"].sum())
+        if self.args.mask_truncated_completions:
+            # TRL zeroed the masks of completions cut at the length limit; they were generated all the same
+            cut = int((batch["completion_mask"].sum(dim=1) == 0).sum())
+            response_tokens += cut * int(self.args.max_completion_length)
+        if self.zero_variance_filter:
+            drop_zero_variance_groups(batch, self.num_generations)
         self.rollout = {
             "prompts": len(inputs) // self.num_generations,
             "rollouts": len(inputs),
@@ -230,6 +246,22 @@ class SegmentTrainer(GRPOTrainer):
             "sample_seconds": self._sample_seconds,
         }
         return batch
+
+
+def drop_zero_variance_groups(batch: dict[str, Any], group_size: int) -> int:
+    """Leave the prompt groups whose rollouts all got the same reward out of the loss, in place: their
+    rows' completion_mask becomes 0 and num_items_in_batch (the token-mean normaliser) counts only the
+    kept tokens. A group's rows are consecutive (TRL's sampler repeats each prompt `group_size` times);
+    its advantages are all zero exactly when its rewards agree, whatever the reward scaling. Returns the
+    number of groups dropped."""
+    mask = batch["completion_mask"]
+    advantages = batch["advantages"].reshape(-1, group_size)
+    flat = torch.isclose(advantages, torch.zeros_like(advantages), atol=1e-6).all(dim=1)
+    keep = (~flat).repeat_interleave(group_size).to(mask.dtype)
+    batch["completion_mask"] = mask * keep.unsqueeze(1)
+    total = batch["num_items_in_batch"]
+    batch["num_items_in_batch"] = batch["completion_mask"].sum().to(total.dtype).reshape(total.shape)
+    return int(flat.sum())
 
 
 class _Recorder(TrainerCallback):
@@ -270,7 +302,8 @@ class _Recorder(TrainerCallback):
             reward_std=m["reward_std"][-1],
             entropy=m["entropy"][-1],
             kl=m["kl"][-1] if m.get("kl") else None,
-            clip_ratio=m["clip_ratio/region_mean"][-1],
+            # fraction of clipped tokens (cispo: tokens whose importance weight hit its cap)
+            clip_ratio=(m.get("clip_ratio/region_mean") or m["cispo_clip_ratio"])[-1],
             wall_seconds=wall,
             gen_seconds=r["gen_seconds"],
             sample_seconds=r["sample_seconds"],

@@ -2,13 +2,17 @@
 
 `build(segment)` maps our settings onto verl's config (verl/trainer/config/ppo_trainer.yaml):
 
-    GRPO              algorithm.adv_estimator=grpo, advantages normalised by the group std, no critic,
-                      no KL in the reward (KL is a loss term: actor.use_kl_loss when kl_coef > 0)
+    GRPO              algorithm.adv_estimator=grpo, no critic, no KL in the reward (KL is a loss term:
+                      actor.use_kl_loss when kl_coef > 0)
+    recipe            rlscaling.train.recipes: algorithm.norm_adv_by_std_in_grpo, clip_ratio(_low/_high),
+                      entropy_coeff, loss_agg_mode always; policy_loss.loss_mode, loss_scale_factor,
+                      algorithm.filter_groups, algorithm.rollout_correction only when the recipe needs them
+                      (the default recipe's overrides are the ones verl ran before recipes existed)
     batch             data.train_batch_size = prompts_per_step, rollout.n = rollouts_per_prompt,
                       actor.ppo_mini_batch_size = verl.ppo_mini_batch_size or prompts_per_step
     optimisation      actor.optim.lr, constant schedule after lr_warmup_steps (independent of the total
-                      steps, so a segment never depends on training.total_steps), clip_ratio_low/high,
-                      entropy_coeff, kl_loss_coef / kl_loss_type, loss_agg_mode
+                      steps, so a segment never depends on training.total_steps), kl_loss_coef /
+                      kl_loss_type
     lengths           data.max_prompt_length / max_response_length, dynamic batch size with a token budget
     rollout           vllm or sglang, tensor parallel size, memory utilisation, temperature, seed;
                       validation sampling in rollout.val_kwargs (temperature 0 = greedy, or do_sample);
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlscaling.errors import UserError
+from rlscaling.train import recipes
 from rlscaling.train.metrics import rollouts_per_step
 
 # verl's loop runs while epoch < total_epochs; total_training_steps is what ends a segment. A large epoch
@@ -157,7 +162,8 @@ def build(seg: Segment) -> list[str]:
     prompts = int(p["prompts_per_step"])
     n = int(p["rollouts_per_prompt"])
     kl = float(p["kl_coef"])
-    clip = float(p["clip_ratio"])
+    # the recipe (rlscaling.train.recipes): keys every run sets, and keys only a non-default knob adds
+    recipe, recipe_extra = recipes.verl_overrides(p)
     dynamic = bool(v["use_dynamic_bsz"])
     test_freq = int(v["test_freq"])
     val = v["validation"]
@@ -180,7 +186,7 @@ def build(seg: Segment) -> list[str]:
     o: list[tuple[str, Any]] = [
         # algorithm: GRPO, KL as a loss term
         ("algorithm.adv_estimator", "grpo"),
-        ("algorithm.norm_adv_by_std_in_grpo", True),
+        ("algorithm.norm_adv_by_std_in_grpo", recipe["algorithm.norm_adv_by_std_in_grpo"]),
         ("algorithm.use_kl_in_reward", False),
         # data: curriculum order, lengths
         ("data.train_files", list(seg.train_files)),
@@ -223,11 +229,11 @@ def build(seg: Segment) -> list[str]:
             ("actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu", mb),
         ]
     o += [
-        (f"{a}.clip_ratio", clip),
-        (f"{a}.clip_ratio_low", clip),
-        (f"{a}.clip_ratio_high", float(v["clip_ratio_high"] if v["clip_ratio_high"] is not None else clip)),
-        (f"{a}.entropy_coeff", float(p.get("entropy_coef", 0.0))),
-        (f"{a}.loss_agg_mode", v["loss_agg_mode"]),
+        (f"{a}.clip_ratio", recipe[f"{a}.clip_ratio"]),
+        (f"{a}.clip_ratio_low", recipe[f"{a}.clip_ratio_low"]),
+        (f"{a}.clip_ratio_high", recipe[f"{a}.clip_ratio_high"]),
+        (f"{a}.entropy_coeff", recipe[f"{a}.entropy_coeff"]),
+        (f"{a}.loss_agg_mode", recipe[f"{a}.loss_agg_mode"]),
         (f"{a}.use_kl_loss", kl > 0),
         (f"{a}.kl_loss_coef", kl),
         (f"{a}.kl_loss_type", v["kl_loss_type"]),
@@ -274,6 +280,7 @@ def build(seg: Segment) -> list[str]:
         ("trainer.max_actor_ckpt_to_keep", v["keep_checkpoints"]),
         ("trainer.resume_mode", "resume_path" if seg.resume_from else "disable"),
     ]
+    o += list(recipe_extra.items())
     # settings a study may pin (a public script's values); null leaves verl's default and adds nothing
     for key, setting, cast in (
         (f"{a}.optim.weight_decay", v.get("weight_decay"), float),
