@@ -9,7 +9,8 @@ study already wrote, except the peak, which is timed here:
 - peak: the best of 5 float32 matmuls on the wall clock at 1 and 2 threads, for a 1024 x 1024 x 1024
   product and for the shapes of the family's largest linear layer (rows = one pre-training batch of
   tokens). The study's jobs run one thread each, so ratios are taken to the 1-thread peak;
-- job seconds: Snakemake's benchmark files (S/benchmarks/<stage>/...tsv, column s, the job's wall time);
+- job seconds: Snakemake's benchmark files (S/benchmarks/<stage>/...tsv, column s, the job's wall time;
+  column cpu_time, its CPU seconds, which a busy machine inflates much less);
 - useful work inside a job, and its FLOPs (rlscaling.compute's conventions):
   pretrain — models/<model>/pretrain.json: train_seconds, flops = 6·N·tokens;
   train    — each segment's metrics.jsonl: per step wall_seconds (generation + update), flops = 6·N·T
@@ -60,15 +61,16 @@ def matmul_peak(threads: int, m: int, k: int, n: int, repeat: int = 5) -> float:
     return 2.0 * m * k * n / best
 
 
-def job_seconds(study: Path) -> dict[str, float]:
-    """{benchmark key (stage/... without .tsv): wall seconds} from Snakemake's benchmark files."""
+def job_seconds(study: Path, column: str = "s") -> dict[str, float]:
+    """{benchmark key (stage/... without .tsv): seconds} from Snakemake's benchmark files: column `s`
+    (the job's wall time) or `cpu_time` (its processes' user + system CPU seconds)."""
     import pandas as pd
 
     root = study / "benchmarks"
     out = {}
     for tsv in sorted(root.rglob("*.tsv")) if root.is_dir() else []:
         df = pd.read_csv(tsv, sep="\t")
-        out[tsv.relative_to(root).with_suffix("").as_posix()] = float(pd.to_numeric(df["s"]).sum())
+        out[tsv.relative_to(root).with_suffix("").as_posix()] = float(pd.to_numeric(df[column]).sum())
     return out
 
 
@@ -78,12 +80,15 @@ def jobs(study: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
     seconds = job_seconds(study)
+    cpu = job_seconds(study, "cpu_time")
     curves = pd.read_parquet(study / "curves.parquet", columns=None)
     size_of_run = dict(zip(curves["run"], curves["size"], strict=False))
     n_of_run = dict(zip(curves["run"], curves["N"], strict=False))
     out = []
     for key, s in seconds.items():
         stage, _, rest = key.partition("/")
+        if stage not in STAGES:
+            continue
         if stage == "pretrain":
             rec = json.loads((study / "models" / rest / "pretrain.json").read_text())
             out.append({"stage": stage, "size": rec["size"], "key": rest, "seconds": s,
@@ -108,6 +113,7 @@ def jobs(study: Path) -> list[dict[str, Any]]:
                 flops += 2.0 * float(n_of_run[run]) * generated
             out.append({"stage": stage, "size": size_of_run[run], "key": rest, "seconds": s,
                         "useful_seconds": useful, "flops": flops, "generated_tokens": tokens})  # fmt: skip
+        out[-1]["cpu_seconds"] = cpu[key]
     return out
 
 
@@ -125,6 +131,7 @@ def summarize(records: list[dict[str, Any]], peak1: float, replicates: int) -> l
             "size": size,
             "jobs": len(g),
             "job_seconds_per_replicate": job / replicates,
+            "cpu_seconds_per_replicate": g["cpu_seconds"].sum() / replicates,
             "fixed_seconds_per_job": float((g["seconds"] - g["useful_seconds"]).mean()),
             "flops_per_s_work": flops / work if work > 0 else None,
             "flops_per_s_job": flops / job if job > 0 else None,
@@ -168,10 +175,11 @@ def render(result: dict[str, Any]) -> str:
         "## Per stage and size",
         "",
         _table(
-            ["stage", "size", "jobs", "job-s / replicate", "fixed s / job", "GFLOP/s in work",
-             "work / peak", "GFLOP/s over job", "job / peak"],  # fmt: skip
+            ["stage", "size", "jobs", "job-s / replicate", "CPU-s / replicate", "fixed s / job",
+             "GFLOP/s in work", "work / peak", "GFLOP/s over job", "job / peak"],  # fmt: skip
             [
                 [r["stage"], str(r["size"]), str(r["jobs"]), _g(r["job_seconds_per_replicate"]),
+                 _g(r["cpu_seconds_per_replicate"]),
                  _g(r["fixed_seconds_per_job"]), _g(r["flops_per_s_work"], 1e9),
                  _g(r["work_to_peak"], 0.01, 0) + "%", _g(r["flops_per_s_job"], 1e9),
                  _g(r["job_to_peak"], 0.01, 0) + "%"]  # fmt: skip
@@ -182,14 +190,18 @@ def render(result: dict[str, Any]) -> str:
         "## Per stage",
         "",
         _table(
-            ["stage", "jobs", "job-s / replicate", "fixed s / job", "fixed share"],
-            [[s["stage"], str(s["jobs"]), _g(s["job_seconds_per_replicate"]), _g(s["fixed_seconds_per_job"]),
+            ["stage", "jobs", "job-s / replicate", "CPU-s / replicate", "fixed s / job", "fixed share"],
+            [[s["stage"], str(s["jobs"]), _g(s["job_seconds_per_replicate"]),
+              _g(s["cpu_seconds_per_replicate"]), _g(s["fixed_seconds_per_job"]),
               _g(s["fixed_share"], 0.01, 0) + "%"] for s in result["per_stage"]],  # fmt: skip
         ),
         "",
-        f"**Job-seconds per replicate: {result['job_seconds_per_replicate']:.0f}** "
-        f"({result['replicates']} replicate(s) per size; every job of the study, data and analysis "
-        f"included: {result['job_seconds_total']:.0f} s in all).",
+        f"**Job-seconds per replicate: {result['job_seconds_per_replicate']:.0f}** (wall; CPU-seconds "
+        f"{result['cpu_seconds_per_replicate']:.0f}); {result['replicates']} replicate(s) per size; every "
+        f"job of the study, data and analysis included: {result['job_seconds_total']:.0f} job-seconds, "
+        f"{result['cpu_seconds_total']:.0f} CPU-seconds in all. On a shared machine the wall seconds "
+        "grow with the load and the CPU-seconds much less: compare CPU-seconds across runs that did not "
+        "have the machine to themselves.",
         "",
     ]
     return "\n".join(lines)
@@ -228,10 +240,12 @@ def bench_study(study: Path, command: str) -> dict[str, Any]:
         if len(g):
             per_stage.append({
                 "stage": stage, "jobs": len(g), "job_seconds_per_replicate": g["seconds"].sum() / replicates,
+                "cpu_seconds_per_replicate": g["cpu_seconds"].sum() / replicates,
                 "fixed_seconds_per_job": float((g["seconds"] - g["useful_seconds"]).mean()),
                 "fixed_share": float((g["seconds"] - g["useful_seconds"]).sum() / g["seconds"].sum()),
             })  # fmt: skip
     total = sum(job_seconds(study).values())
+    total_cpu = sum(job_seconds(study, "cpu_time").values())
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()  # fmt: skip
@@ -259,6 +273,8 @@ def bench_study(study: Path, command: str) -> dict[str, Any]:
         "per_stage": per_stage,
         "job_seconds_total": total,
         "job_seconds_per_replicate": total / replicates,
+        "cpu_seconds_total": total_cpu,
+        "cpu_seconds_per_replicate": total_cpu / replicates,
         "jobs": records,
     }
 
