@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -492,3 +493,118 @@ def test_where_judges_the_study_on_one_value_of_a_sweep(study):
     assert "Tables and checks on the runs with `pretrain_tokens=2000000`" in text
     assert "xs +0.100 undetermined" in section(text, "Checks")  # the weak variant's 0.000 is not judged
     assert "base pass@1 outside" not in section(text, "Design warnings")
+
+
+# -- a check that cannot FAIL is a defect: studies built to contradict a claim ------------------------
+
+
+def test_rl_that_lowers_pass_at_1_fails_the_gain_check(study):
+    # every replicate of xs loses 0.08 to 0.12 of pass@1 under RL (a reward that punishes the answer)
+    gains = {"xs": [-0.12, -0.10, -0.08], "s": [0.2, 0.21, 0.22], "m": [0.3, 0.31, 0.32]}
+    replicated_frame(gains).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    assert check_result(text, "RL gain") == "**FAIL**"
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+    assert "xs -0.100 ± 0.012 [-0.120, -0.080] FAIL (95% interval" in line and "wholly below 0.05" in line
+
+
+def kn_curves(k_of_size: dict[str, float], replicates: int = 3) -> pd.DataFrame:
+    """Held-out curves whose runs fall as L = 0.8 (C / C_1)^-k at steps 10, 20, 40 (C_1: step 10's C),
+    k per size, each replicate's level shifted a little; base pass@1 0.2 at step 0."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for size, n in SIZES.items():
+        for rep in range(replicates):
+            level = 0.8 + rng.normal(0, 0.01)
+            for step in (0, 10, 20, 40):
+                L = 0.8 if step == 0 else level * (step / 10) ** -(k_of_size[size] + rng.normal(0, 0.005))
+                rows.append({"study": "t", "run": f"{size}__rep-{rep}", "size": size, "family": "tiny",
+                             "N": n, "N_nonembed": n / 2, "replicate": rep, "seed": 1000 * rep, "step": step,
+                             "D": 16.0 * step, "C": 6 * n * 1000 * step, "C_pretrain": 6 * n * 1e6,
+                             "bench": "heldout", "pass_at_1": 1 - L, "L": L})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_runs_whose_own_k_falls_with_n_fail_k_of_n_rising_whatever_the_law_says(study):
+    # the fit claims K_max 0.133 [0.12, 0.15]; the runs' own slopes say k falls from 0.3 (xs) to 0.1 (m)
+    kn_curves({"xs": 0.3, "s": 0.2, "m": 0.1}).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    assert check_result(text, "k(N) rising") == "**FAIL**"
+    assert "the runs' own slopes of log10 L on log10 C fall with N" in section(text, "Checks")
+    kn_curves({"xs": 0.1, "s": 0.2, "m": 0.3}).to_parquet(study / "curves.parquet")
+    assert check_result(run_report(study), "k(N) rising") == "pass"
+
+
+def report_argv(study: Path, *extra: str) -> list[str]:
+    """`rlscaling report` on the study's curves and its paper__C__full fit."""
+    return ["report", "--study-dir", str(study), "--curves", str(study / "curves.parquet"), "--fits",
+            str(study / "fits" / "paper__C__full.json"), "-o", str(study / "summary.md"), *extra]  # fmt: skip
+
+
+def test_a_contradicted_study_fails_check_in_ci_and_its_verdicts_are_in_checks_json(study, capsys):
+    # RL lowers pass@1 more at larger N: the gain, the loss trend and k(N) rising are all contradicted
+    gains = {"xs": [0.10, 0.11, 0.12], "s": [-0.1, -0.09, -0.08], "m": [-0.3, -0.29, -0.28]}
+    replicated_frame(gains).to_parquet(study / "curves.parquet")
+    out = study / "checks.json"
+    assert cli_main(report_argv(study, "--checks-json", str(out))) == 0
+    record = json.loads(out.read_text())
+    verdict = {e["check"].split(" (")[0].split(":")[0]: e["verdict"] for e in record["checks"]}
+    assert verdict["RL gain for every size"] == "FAIL" and verdict["final loss decreasing with N"] == "FAIL"
+    assert verdict["k(N) rising with N"] == "FAIL"
+    assert record["counts"]["FAIL"] == 3 and record["summary"] == "summary.md"
+    capsys.readouterr()
+    assert cli_main(["report", "--check", str(study)]) == 1  # the folder: its checks.json
+    printed = capsys.readouterr().out
+    assert "checks.json: 3 of 5 checks FAIL" in printed and "FAIL          final loss decreasing" in printed
+    out.unlink()
+    assert cli_main(["report", "--check", str(study)]) == 1  # without checks.json: summary.md's table
+
+
+def test_check_of_a_folder_without_verdicts_or_an_unknown_verdict_is_a_user_error(tmp_path, capsys):
+    assert cli_main(["report", "--check", str(tmp_path)]) == 2
+    assert "has neither checks.json nor summary.md" in capsys.readouterr().err
+    record = {"checks": [{"check": "c", "verdict": "ok", "detail": ""}]}
+    (tmp_path / "checks.json").write_text(json.dumps(record))
+    assert cli_main(["report", "--check", str(tmp_path)]) == 2
+    assert "check 'c' has verdict 'ok'" in capsys.readouterr().err
+
+
+# -- an undetermined identification says what would decide it ------------------------------------------
+
+
+def flagged_fit() -> dict:
+    f = fit("paper__C__full")
+    f["ci95"]["N0"] = [563.0, 2e10]
+    f["interval_flags"] = [{"param": "N0", "kind": "ci_at_bound", "value": 1.38e10, "ci": [563.0, 2e10],
+                            "bound": 563.0}]  # fmt: skip
+    return f
+
+
+def test_an_undetermined_identification_with_one_run_per_size_says_the_estimate_is_impossible(study):
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(flagged_fit()))
+    text = run_report(study)
+    assert check_result(text, "K_max and N0 identified") == "undetermined"
+    assert "cannot be estimated: one run per size leaves no run-to-run noise" in section(text, "Checks")
+
+
+def test_an_undetermined_identification_states_the_replicates_that_would_decide_it(study):
+    from rlscaling.fit import power
+
+    noise = power.Noise(K_max=0.15, N0=1e5, e0_slope=0.8, e0_intercept=-3.8, e0_sd=0.05, sigma_k=0.05,
+                        sigma_eps=0.01, sigma_run=0.04, c_per_param=(6e5, 1.7e6, 2.7e6),
+                        sizes=(5.6e4, 9.4e4, 5.2e5, 8.4e5), runs=0, studies=0)  # fmt: skip
+    power.simulate(noise, list(noise.sizes), 3, np.random.default_rng(0)).to_parquet(study / "curves.parquet")
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(flagged_fit()))
+    out = study / "checks.json"
+    argv = report_argv(study, "--checks-json", str(out), "--power-sims", "3", "--power-bootstrap", "8")
+    assert cli_main(argv) == 0
+    checks_text = section((study / "summary.md").read_text(), "Checks")
+    line = next(x for x in checks_text.splitlines() if "identified" in x)
+    assert "replicates per size would" in line and "3 per size (this study): " in line
+    assert "6 per size: " in line
+    assert "3 simulated studies per design, 8 bootstrap resamples per fit, seed 0" in line
+    entry = next(e for e in json.loads(out.read_text())["checks"] if "identified" in e["check"])
+    rates = [(d["replicates"], d["sims"]) for d in entry["power"]["designs"]]
+    assert rates[:2] == [(3, 3), (6, 3)] and entry["power"]["replicates"] == 3
+    lo, hi = entry["power"]["designs"][0]["identified_ci95"]
+    assert 0 <= lo <= entry["power"]["designs"][0]["identified"] <= hi <= 1

@@ -927,18 +927,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_checks(path: str | Path) -> list[tuple[str, str, str]]:
-    """(check, verdict, detail) rows of a study's verdicts. path: a study folder (its checks.json,
-    else its summary.md), a checks.json, or a summary.md (its Checks table). UserError when there is
-    none or a verdict is not one of pass / FAIL / undetermined / n/a."""
+def verdicts_file(path: str | Path) -> Path:
+    """The file holding a study's verdicts: `path` itself, or in a study folder its checks.json, else
+    its summary.md. UserError when there is none."""
     path = Path(path)
     if path.is_dir():
         found = [p for p in (path / "checks.json", path / "summary.md") if p.is_file()]
         if not found:
             raise UserError(f"--check: {path} has neither checks.json nor summary.md (run the study first)")
-        path = found[0]
+        return found[0]
     if not path.is_file():
         raise UserError(f"--check: {path} does not exist")
+    return path
+
+
+def read_checks(path: str | Path) -> list[tuple[str, str, str]]:
+    """(check, verdict, detail) rows of a study's verdicts. path: a study folder (its checks.json,
+    else its summary.md), a checks.json, or a summary.md (its Checks table). UserError when there is
+    none or a verdict is not one of pass / FAIL / undetermined / n/a."""
+    path = verdicts_file(path)
     rows = _read_checks_json(path) if path.suffix == ".json" else _read_checks_md(path)
     known = (*verdicts.VERDICTS, verdicts.NOT_APPLICABLE)
     for check, verdict, _ in rows:
@@ -980,6 +987,7 @@ def _read_checks_md(path: Path) -> list[tuple[str, str, str]]:
 def check_summary(path: str | Path) -> int:
     """Exit status of `--check`: 1 when a verdict is FAIL, else 0. Prints every verdict, with its
     detail where it is not pass, and the counts."""
+    path = verdicts_file(path)
     rows = read_checks(path)
     for check, verdict, detail in rows:
         print(f"{verdict:12s}  {check}" + ("" if verdict == verdicts.PASS else f": {detail}"))
