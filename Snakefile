@@ -44,6 +44,7 @@ localrules: all, curves, run_metrics, fit, compare, figures, report
 rule all:
     input:
         f"{S}/summary.md",
+        f"{S}/checks.json",
         f"{S}/curves.parquet",
         FIT_FILES,
         FIGURE_FILES,

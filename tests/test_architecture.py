@@ -36,7 +36,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "domain": ("rewards", "data", "models", "tokenizer", "fit", "resources", "base_cache", "verdicts"),
     "stages": ("pretrain", "train", "evaluate", "curves", "curves_import"),
-    "outputs": ("figures", "report"),
+    "outputs": ("figures", "report", "robustness", "identify_power"),
     "entry": ("config", "config_checks", "cli", "__main__"),
 }
 # Rooms of one layer that must stay apart (importer -> imported), beyond the layer order.

@@ -30,7 +30,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
     "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
-    "report": ("rlscaling.report", "write summary.md with the study's tables"),
+    "report": ("rlscaling.report", "write summary.md and checks.json, or --check a study's verdicts"),
+    "robustness": ("rlscaling.robustness", "run the study over study seeds and tabulate every verdict"),
+    "identify-power": (
+        "rlscaling.identify_power",
+        "simulate how often a design (replicates, span of N) identifies K_max and N0",
+    ),
 }
 
 
