@@ -221,11 +221,15 @@ def test_the_reports_power_estimate_is_refused_without_replicates_and_settings_a
         power.identification_power(one, power.PowerSettings(sims=2, bootstrap=5))
     with pytest.raises(UserError, match="sims >= 1"):
         power.PowerSettings(sims=0)
+    with pytest.raises(UserError, match="factors in `more` >= 2"):
+        power.PowerSettings(more=(1,))
 
 
-def test_the_reports_power_estimate_tries_this_design_and_a_larger_one():
+def test_the_reports_power_estimate_tries_this_design_then_larger_ones_until_one_decides():
     study = power.simulate(truth(sigma_run=0.0, sigma_eps=1e-4), list(SIZES), 2, np.random.default_rng(0))
     record = power.identification_power(study, power.PowerSettings(sims=2, bootstrap=10))
     assert record["replicates"] == 2 and [d["replicates"] for d in record["designs"]] == [2, 4]
-    assert record["decided_at"] == 2  # a noiseless law is identified at once
-    assert "about 2 replicates per size would decide it" in power.power_text(record)
+    assert record["decided_at"] == 4  # a noiseless law: identified at 4 per size, the first larger count
+    text = power.power_text(record)
+    assert text.startswith("About 4 replicates per size would decide it")
+    assert "2 per size (this study): 1.00" in text

@@ -601,6 +601,7 @@ def test_an_undetermined_identification_states_the_replicates_that_would_decide_
     checks_text = section((study / "summary.md").read_text(), "Checks")
     line = next(x for x in checks_text.splitlines() if "identified" in x)
     assert "replicates per size would" in line and "3 per size (this study): " in line
+    assert "Wilson interval" in line
     assert "6 per size: " in line
     assert "3 simulated studies per design, 8 bootstrap resamples per fit, seed 0" in line
     entry = next(e for e in json.loads(out.read_text())["checks"] if "identified" in e["check"])

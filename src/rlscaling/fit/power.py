@@ -236,47 +236,47 @@ def run_designs(noise: Noise, replicates: list[int], spans: list[float], sims: i
 @dataclass(frozen=True)
 class PowerSettings:
     """summary.md's power simulation: `sims` simulated studies per design, each fitted with `bootstrap`
-    resamples (seed `seed`); replicates per size tried: the study's own r times each of `factors`,
-    in order, stopping at the first that reaches `decide_rate` (the first two always run: this design
-    and a larger one)."""
+    resamples (seed `seed`). Designs: the study's own sizes at its r replicates per size (its rate),
+    then at r times each of `more` in order, stopping at the first whose identification rate
+    reaches `decide_rate`: the replicates per size that would decide the claim."""
 
     sims: int = 10
     bootstrap: int = 20
     seed: int = 0
-    factors: tuple[int, ...] = (1, 2, 4)
+    more: tuple[int, ...] = (2, 4)
     decide_rate: float = DECIDE_RATE
 
     def __post_init__(self) -> None:
-        if self.sims < 1 or self.bootstrap < 2 or not self.factors or min(self.factors) < 1:
-            raise UserError("power simulation: sims >= 1, bootstrap >= 2 and factors >= 1 expected")
+        if self.sims < 1 or self.bootstrap < 2 or not self.more or min(self.more) < 2:
+            raise UserError("power simulation: sims >= 1, bootstrap >= 2 and factors in `more` >= 2 expected")
         if not 0 < self.decide_rate <= 1:
             raise UserError(f"power simulation: decide_rate {self.decide_rate} outside (0, 1]")
 
 
 def identification_power(df: pd.DataFrame, settings: PowerSettings | None = None) -> dict[str, Any]:
     """The identification claim's power for one study (its table: see the module doc): the noise it
-    measures, then its own sizes at r x factor replicates per size (r: the study's fewest runs per
-    size). Returns {replicates (r), noise, settings, designs: [design_rates rows], decided_at (the
-    smallest replicates per size whose rate reaches decide_rate, or None), tried_up_to}. UserError
-    (from measure_table) when the noise cannot be measured."""
+    measures, then its own sizes at r replicates per size (r: the study's fewest runs per size) and at
+    r x each factor of settings.more until one reaches decide_rate. Returns {replicates (r), noise,
+    settings, designs: [design_rates rows], decided_at (the smallest larger count whose rate reaches
+    decide_rate, or None), tried_up_to}. UserError (from measure_table) when the noise cannot be
+    measured."""
     settings = settings or PowerSettings()
     r = int(df.drop_duplicates("run").groupby("size").size().min())
     noise = measure_table(df, bootstrap_seed=settings.seed)
     sizes = list(noise.sizes)
     designs, decided = [], None
-    for i, factor in enumerate(settings.factors):
+    for factor in (1, *settings.more):
         row = design_rates(noise, sizes, r * factor, settings.sims, settings.bootstrap, settings.seed)
         designs.append(row)
-        if row["identified"] >= settings.decide_rate and decided is None:
+        if factor > 1 and row["identified"] >= settings.decide_rate:
             decided = r * factor
-        if decided is not None and i >= 1:
             break
     return {"replicates": r, "noise": asdict(noise), "settings": asdict(settings), "designs": designs,
             "decided_at": decided, "tried_up_to": designs[-1]["replicates"]}  # fmt: skip
 
 
 def power_text(power: dict[str, Any]) -> str:
-    """One sentence for summary.md: replicates per size that would decide identification, and the
+    """Sentences for summary.md: the replicates per size that would decide identification, and the
     rate with its Wilson interval at this design and the larger ones tried."""
     s = power["settings"]
     rates = "; ".join(
@@ -285,14 +285,15 @@ def power_text(power: dict[str, Any]) -> str:
         for d in power["designs"]
     )
     decided = (
-        f"about {power['decided_at']} replicates per size would decide it"
+        f"About {power['decided_at']} replicates per size would decide it (the first larger count whose "
+        f"simulated studies are identified at a rate >= {s['decide_rate']:.0%})"
         if power["decided_at"] is not None
-        else f"more than {power['tried_up_to']} replicates per size would be needed to decide it"
+        else f"More than {power['tried_up_to']} replicates per size would be needed to decide it (no count "
+        f"tried reaches an identification rate of {s['decide_rate']:.0%})"
     )
     noise = power["noise"]
     return (
-        f"{decided} (the first count whose simulated studies are identified at a rate >= "
-        f"{s['decide_rate']:.0%}). Identification rate (95% Wilson interval) at this study's sizes: {rates}. "
+        f"{decided}. Identification rate (95% Wilson interval) at this study's sizes: {rates}. "
         f"Simulated from this study's own noise (sigma_k {noise['sigma_k']:.3f}, sigma_eps "
         f"{noise['sigma_eps']:.4f}, K_max {noise['K_max']:.3g}, N0 {noise['N0']:.3g}); "
         f"{s['sims']} simulated studies per design, {s['bootstrap']} bootstrap resamples per fit, "
