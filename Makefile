@@ -1,4 +1,4 @@
-# Two commands on a fresh machine (see README):
+# Two commands on a fresh machine (README.md):
 #   make study   install, then run the embedded default study to figures, summary.md and report.html
 #   make test    install, then run the test suite (what .ci/run calls)
 VENV ?= .venv
@@ -57,11 +57,19 @@ TEST_ENGINES_MARK ?= engines or verl
 test-engines: setup engines-venv
 	RLSCALING_REQUIRE_ENGINES=1 $(VENV)/bin/pytest -m "$(TEST_ENGINES_MARK)"
 
-# the workflow against Snakemake's best practices, the code against ruff (pyproject.toml)
+# the workflow against Snakemake's best practices and snakefmt's format, the code against ruff
+# (pyproject.toml), and the docs: mkdocs --strict fails on a broken link or anchor
 .PHONY: lint
 lint: setup
 	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakefmt --check .
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
+
+# the documentation site (mkdocs + Material) in site/; `.venv/bin/mkdocs serve` serves it live
+.PHONY: docs
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
 
 # the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then the verdict of every
 # check (pass / FAIL / undetermined) and the fitted K_max / N0 with intervals per seed:
@@ -81,6 +89,14 @@ IDENTIFY_STUDIES ?= $(wildcard results/tiny-robust-seed*)
 identify-power: setup
 	@test -n "$(IDENTIFY_STUDIES)" || { echo "make identify-power: no study in results/tiny-robust-seed*: run make robustness ROBUSTNESS_ARGS='--configfile workflow/presets/tiny-robust.yaml' first, or set IDENTIFY_STUDIES to replicated study folders" >&2; exit 2; }
 	$(VENV)/bin/rlscaling identify-power $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
+
+# how close the default study (or STUDY's) runs to this machine's limit: fp32 matmul peak, each stage's
+# FLOP/s against it, each job kind's fixed cost, job-seconds per replicate (results/bench_study/); runs the
+# study first when it is not complete. BENCH_CONFIG: extra --configfile arguments for snakemake
+.PHONY: bench-study
+bench-study: setup
+	$(VENV)/bin/snakemake --profile profiles/local --cores $(CORES) $(BENCH_CONFIG) all
+	$(PY) benchmarks/bench_study.py results/$(STUDY) --out results/bench_study/$(STUDY)
 
 clean-study:
 	rm -rf results/$(STUDY)

@@ -38,7 +38,15 @@ include: "workflow/rules/fit.smk"
 include: "workflow/rules/report.smk"
 
 
-localrules: all, curves, run_metrics, fit, compare, figures, report
+localrules:
+    all,
+    curves,
+    run_metrics,
+    fit,
+    compare,
+    predict,
+    figures,
+    report,
 
 
 rule all:
@@ -50,3 +58,4 @@ rule all:
         FIGURE_FILES,
         ALLOCATE_FILES,
         COMPARE_FILES,
+        PREDICT_FILE,

@@ -3,7 +3,7 @@ tan2025-qwen25-guru, 7 sizes x 3 seeds, 732 jobs (441 training segments, 252 eva
 
     .venv/bin/python benchmarks/bench_dag.py [--repeat 3] [--preset tan2025-qwen25-guru] [--snakefile PATH]
 
-Target (issue 5): at most 30 s on 2 cores. Runs `snakemake -n` in a temporary working directory with
+Target: at most 30 s on 2 cores. Runs `snakemake -n` in a temporary working directory with
 empty placeholder files where the preset expects its local data; prints each run's wall time, the job
 count and the best time, and exits 1 when the best time misses the target.
 """

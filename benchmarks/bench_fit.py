@@ -4,7 +4,9 @@ Llama-3 instruct; X = C and X = D), paper law, full scenario, with bootstrap int
     .venv/bin/python benchmarks/bench_fit.py [--bootstrap 1000] [--jobs 2] [--objective default]
                                              [--unit curve] [--law paper]
 
-Target (issues 3, 11): all six fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
+    .venv/bin/python benchmarks/bench_fit.py --calibrate [--sources base] [--bootstrap 200]
+
+Target: all six fits with 1,000 bootstrap resamples in at most 60 s on 2 cores.
 Prints one row per fit (points, K_max, N0 and their 95 % intervals, seconds) and the total with the
 machine's load average (other jobs sharing the cores slow it down). Needs the reference data
 (../shared/data/paper, or RLSCALING_SHARED_DATA).
@@ -46,7 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: choose the unseen-size method by extrapolation folds on sizes <= 32B "
         "(rlscaling.fit.predict.select_variant), then score the chosen one on 72B with 0/1/3 anchors",
     )
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="instead: time `rlscaling calibrate` (inter and intra folds, X = C) on each --sources set "
+        "(target: <= 60 s per data set on 2 cores; --bootstrap refits per fold, default here 200)",
+    )
     args = ap.parse_args(argv)
+    if args.calibrate:
+        return calibrate_timing(args.sources, 200 if args.bootstrap == 1000 else args.bootstrap)
     if args.predictions:
         return predictions()
     if args.select:
@@ -96,6 +106,30 @@ def main(argv: list[str] | None = None) -> int:
         f"unit {args.unit}); 1-min load average {load0:.2f} before, "
         f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs"
     )
+    return 0
+
+
+def calibrate_timing(sources: list[str], n_boot: int) -> int:
+    """Seconds of one `rlscaling calibrate` per paper data set, with its coverage and widths."""
+    from rlscaling.curves_import import import_paper
+    from rlscaling.fit.calibrate import calibrate
+    from rlscaling.fit.data import to_curveset
+    from rlscaling.fit.interval import IntervalOptions
+    from rlscaling.paths import shared_data_dir
+
+    table = import_paper(shared_data_dir() / "paper" / "holdout_per_step_qwen_llama.csv")
+    print("source          s  inter 80% / 95% / width  intra 80% / 95% / width")
+    for source in sources:
+        load0 = os.getloadavg()[0]
+        t0 = time.perf_counter()
+        cs = to_curveset(table[table["source"] == source], "C", min_step=1)
+        res = calibrate(cs, IntervalOptions(n_boot=n_boot))
+        dt = time.perf_counter() - t0
+        cells = []
+        for sc in ("inter", "intra"):
+            c = res["coverage"][sc]
+            cells.append(f"{c['0.8']:.2f} / {c['0.95']:.2f} / {res['width95_rel_median'][sc]:.1%}")
+        print(f"{source:14s} {dt:5.1f}  " + "   ".join(cells) + f"   (load {load0:.2f} before)")
     return 0
 
 

@@ -17,10 +17,10 @@ replicates do; a size's models go to {work}/{size}/seed{k}/), so base skill can 
 seed-to-seed spread. --autocast-bf16 (a measurement, not a study setting) runs every pre-training
 forward pass under torch.autocast(cpu, bfloat16); held-out losses are still computed in fp32.
 --data-order-seed K shuffles the pre-training documents with seed K whatever the model seed (a
-measurement: init seed x data-order seed designs, README "Token budgets that grow with N").
+measurement: init seed x data-order seed designs, docs/results/tiny-calibration.md).
 Every base model's held-out loss is also split by token class (`token_class_losses`): the question's
 story, the operands a solution copies, the result digits it computes, the answer and the rest (nats
-per token). It shows where a seed's luck lies (README "Equations-only documents": in the result
+per token). It shows where a seed's luck lies (docs/results/tiny-calibration.md: in the result
 digits), and unlike the whole held-out loss it compares corpora with different shares of
 equations-only documents. Prints the table and writes {work}/calibration.json. --reuse keeps models
 already pre-trained in {work} (delete a size's folder to retrain it after changing its settings).

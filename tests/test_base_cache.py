@@ -119,7 +119,7 @@ def test_a_damaged_entry_is_named_ignored_and_trained_again(root, trainings, cap
     weights.write_bytes(weights.read_bytes()[:-10])
     assert pt.main(_args(root, "b", cache)) == 0
     assert len(trainings) == 2
-    assert "damaged entry" in capsys.readouterr().err
+    assert f"base-model cache: entry {entry} ignored and replaced" in capsys.readouterr().err
     assert _files(root / "b" / "base") == _files(root / "a" / "base")  # deterministic: the same model again
     assert base_cache.lookup(cache, entry.name) == entry  # and the entry is whole again
 
@@ -158,3 +158,56 @@ def test_a_study_named_like_the_cache_folder_is_refused():
     with pytest.raises(UserError, match="base-model cache"):
         rc.check(rc.load(PROJECT_ROOT / "config.yaml", {"study": "base_models"}))
     rc.check(rc.load(PROJECT_ROOT / "config.yaml", {"study": "base_models", "base_model_cache": False}))
+
+
+def test_a_damaged_entry_is_named_once_with_a_command_that_works(root, trainings, capsys):
+    cache = root / "cache"
+    assert pt.main(_args(root, "a", cache)) == 0
+    (entry,) = list(cache.iterdir())
+    (entry / "base" / "model.safetensors").write_bytes(b"x")
+    capsys.readouterr()
+    assert pt.main(_args(root, "b", cache)) == 0
+    err = capsys.readouterr().err
+    assert err.count(f"base-model cache: entry {entry} ignored") == 1
+    assert f"to drop it by hand: rm -rf {entry}" in err and "snakemake" not in err
+
+
+def _pretrained_elsewhere(root, cache):
+    """A cache with one entry, moved out of the cache: (the key, the folder outside)."""
+    assert pt.main(_args(root, "a", cache)) == 0
+    (entry,) = list(cache.iterdir())
+    outside = root / "outside"
+    shutil.move(entry, outside)
+    return entry, outside
+
+
+@pytest.mark.parametrize("target", ["intact folder", "damaged folder", "file"])
+def test_a_symlinked_entry_is_named_never_followed_and_replaced(root, trainings, capsys, target):
+    cache = root / "cache"
+    entry, outside = _pretrained_elsewhere(root, cache)
+    if target == "damaged folder":
+        (outside / "base" / "model.safetensors").write_bytes(b"x")
+    elif target == "file":
+        shutil.rmtree(outside)
+        outside.write_text("not a model")
+    before = outside.read_bytes() if outside.is_file() else _files(outside)
+    entry.symlink_to(outside)
+    capsys.readouterr()
+    assert pt.main(_args(root, "b", cache)) == 0
+    assert len(trainings) == 2  # never a cache hit through the link
+    err = capsys.readouterr().err
+    assert f"{entry} is a symbolic link (to {outside}); the cache never follows links" in err
+    assert not entry.is_symlink() and base_cache.lookup(cache, entry.name) == entry  # a real entry now
+    assert (outside.read_bytes() if outside.is_file() else _files(outside)) == before  # the target untouched
+
+
+def test_a_symlinked_file_inside_an_entry_is_not_followed(root, trainings, capsys):
+    cache = root / "cache"
+    assert pt.main(_args(root, "a", cache)) == 0
+    (entry,) = list(cache.iterdir())
+    weights = entry / "base" / "model.safetensors"
+    copy = root / "weights.safetensors"
+    shutil.move(weights, copy)
+    weights.symlink_to(copy)
+    assert base_cache.lookup(cache, entry.name) is None
+    assert f"{weights} is a symbolic link" in capsys.readouterr().err

@@ -2,9 +2,9 @@
 Snakefile's config check) and by `rlscaling plan`, with a message naming the key.
 
 Each case is the default study (config.yaml) with one bad setting merged in, as a user would add it
-with a second --configfile. The first nine are the issue's; the rest are settings like them. The
+with a second --configfile. The first nine are the common mistakes; the rest are settings like them. The
 Snakefile and `rlscaling plan` run the same checks (the schema, then rlscaling.config.check), so every
-case goes through `plan` (milliseconds) and the issue's nine, which exercise both the schema and the
+case goes through `plan` (milliseconds) and the first nine, which exercise both the schema and the
 cross-key checks, also through `snakemake -n` (seconds each: a Snakemake start per case)."""
 
 from __future__ import annotations

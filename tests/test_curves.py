@@ -335,3 +335,24 @@ def test_a_study_without_replicates_has_no_replicate_column(tmp_path):
     s, params = make_study(tmp_path)
     columns = curves.build_curves(s, params).columns
     assert "replicate" not in columns and "model" not in columns  # every base model is its size
+
+
+def test_build_refuses_pass_at_k_that_falls_with_k_naming_the_file(tmp_path):
+    s, params = make_study(tmp_path)
+    path = rewrite_eval(s, pass_at_1=0.7, pass_at_k={"1": 0.7, "2": 0.1, "4": 0.8})
+    with pytest.raises(UserError, match=rf"{path}: pass@2 = 0.1 is below pass@1 = 0.7; pass@k cannot"):
+        curves.build_curves(s, params)
+
+
+def test_build_accepts_pass_at_k_that_stays_level(tmp_path):
+    s, params = make_study(tmp_path)
+    rewrite_eval(s, pass_at_1=0.5, pass_at_k={"1": 0.5, "2": 0.5, "4": 0.75})
+    assert 0.75 in curves.build_curves(s, params)["pass_at_4"].tolist()
+
+
+def test_check_table_refuses_a_row_whose_pass_at_k_falls_with_k_naming_the_row():
+    df = pd.DataFrame(
+        {"run": ["xs"], "step": [2], "pass_at_1": [0.7], "pass_at_2": [None], "pass_at_4": [0.3], "L": [0.3]}
+    )
+    with pytest.raises(UserError, match=r"c\.csv: row 0, run='xs', step=2: `pass_at_4` = 0.3 is below"):
+        curves.check_table(df, "c.csv")

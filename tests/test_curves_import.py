@@ -164,3 +164,124 @@ def test_unknown_inputs_are_refused_with_the_file_named(tmp_path):
     j.write_text('{"step": 1, "data": {}}\n')
     with pytest.raises(UserError, match="pass --N"):
         import_verl_jsonl(j, N=None)
+
+
+# --------------------------------------------------------------------------------------------------
+# nothing is changed silently: blank, non-numeric and mixed-scale values
+
+
+COL = "qwen-1.5b - val/acc"
+
+
+def write_wandb(path, step, scores):
+    pd.DataFrame({"Step": step, COL: scores}).to_csv(path, index=False)
+    return path
+
+
+def test_a_blank_step_with_a_score_is_refused_naming_the_line(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", [0, None, 20], [0.1, 0.2, 0.3])
+    with pytest.raises(UserError, match=r"w.csv, line 3: column 'Step' is a blank cell; expected a whole"):
+        import_wandb_csv(p)
+
+
+def test_a_non_numeric_step_is_refused_naming_the_line_and_value(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", ["0", "twenty", "40"], [0.1, 0.2, 0.3])
+    with pytest.raises(UserError, match=r"w.csv, line 3: column 'Step' is 'twenty'"):
+        import_wandb_csv(p)
+
+
+def test_a_non_numeric_score_is_refused_naming_the_cell(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", [0, 10, 20], ["0.1", "lots", "0.3"])
+    with pytest.raises(UserError, match=r"w.csv, line 3, column 'qwen-1.5b - val/acc': 'lots' is not a"):
+        import_wandb_csv(p)
+
+
+def test_empty_score_cells_are_skipped_and_counted_in_the_notes(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", [0, 10, 20], [0.1, None, "n/a"])
+    df = import_wandb_csv(p)
+    assert df["step"].tolist() == [0] and df["pass_at_1"].tolist() == [0.1]
+    assert df.attrs["notes"] == [f"{p}: column {COL!r}: 2 empty cell(s) skipped (no value at that step)"]
+
+
+def test_one_score_above_1_in_a_fraction_column_is_refused_not_divided_by_100(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", [0, 10, 20, 30], [0.40, 0.45, 1.7, 0.5])
+    with pytest.raises(UserError, match=r"w.csv, line 4, column '.*': score 1.7 is above 1 .*mixed scale"):
+        import_wandb_csv(p)
+
+
+def test_a_declared_scale_is_used_as_declared(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", [0, 10], [0.5, 40.0])
+    assert import_wandb_csv(p, scale="percent")["pass_at_1"].tolist() == pytest.approx([0.005, 0.4])
+    with pytest.raises(UserError, match="score 40 is above 1; expected a fraction"):
+        import_wandb_csv(p, scale="fraction")
+
+
+def test_a_percent_column_is_named_in_the_notes(tmp_path):
+    p = write_wandb(tmp_path / "w.csv", [0, 10], [0.0, 40.0])
+    df = import_wandb_csv(p)
+    assert df["pass_at_1"].tolist() == [0.0, 0.4]
+    assert df.attrs["notes"] == [
+        f"{p}: column {COL!r} read as percent (every value is 0 or above 1): divided by 100"
+    ]
+
+
+def test_the_notes_are_printed_and_kept_in_the_parquet_file(tmp_path, capsys):
+    p = write_wandb(tmp_path / "w.csv", [0, 10, 20], [0.1, None, 0.3])
+    out = tmp_path / "c.parquet"
+    assert run_import(parse([str(p), "-o", str(out), "--format", "wandb-csv"])) == 0
+    assert "curves import: note: " in capsys.readouterr().err
+    assert pd.read_parquet(out).attrs["notes"] == [
+        f"{p}: column {COL!r}: 1 empty cell(s) skipped (no value at that step)"
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["wandb-csv", "verl-jsonl", "paper"])
+def test_a_binary_file_is_refused_naming_the_file(tmp_path, fmt):
+    p = tmp_path / "qwen-1.5b.bin"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(UserError, match=r"qwen-1.5b.bin: a binary file; expected"):
+        run_import(parse([str(p), "-o", str(tmp_path / "c.parquet"), "--format", fmt]))
+
+
+def test_a_file_that_is_not_utf8_text_is_refused_naming_the_file(tmp_path):
+    p = tmp_path / "w.csv"
+    p.write_bytes("Step,qwen-1.5b\n0,0.5\n1,\xe9t\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"w.csv: not UTF-8 text"):
+        import_wandb_csv(p)
+
+
+def write_verl(path, records):
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return path
+
+
+def test_verl_jsonl_refuses_a_step_that_is_not_a_whole_number_naming_the_line(tmp_path):
+    p = write_verl(tmp_path / "qwen-7b.jsonl", [
+        {"step": 0, "data": {"val/test_score/math": 0.2}},
+        {"step": "twenty", "data": {"val/test_score/math": 0.3}},
+    ])  # fmt: skip
+    with pytest.raises(UserError, match=r"qwen-7b.jsonl, line 2: step 'twenty' is not a number"):
+        import_verl_jsonl(p, N=None)
+
+
+def test_verl_jsonl_refuses_a_text_score_naming_the_line_and_key(tmp_path):
+    p = write_verl(tmp_path / "qwen-7b.jsonl", [{"step": 3, "data": {"val/test_score/math": "n/a"}}])
+    with pytest.raises(UserError, match=r"qwen-7b.jsonl, line 1: 'val/test_score/math' is 'n/a'; expected a"):
+        import_verl_jsonl(p, N=None)
+
+
+def test_verl_jsonl_skips_null_scores_with_a_count_in_the_notes(tmp_path):
+    p = write_verl(tmp_path / "qwen-7b.jsonl", [
+        {"step": 0, "data": {"val/test_score/math": 0.2}},
+        {"step": 5, "data": {"val/test_score/math": None}},
+    ])  # fmt: skip
+    df = import_verl_jsonl(p, N=None)
+    assert df["step"].tolist() == [0]
+    assert df.attrs["notes"] == [f"{p}: 1 null / NaN validation score(s) skipped"]
+
+
+def test_a_paper_csv_with_a_blank_step_is_refused_naming_the_line(tmp_path):
+    p = tmp_path / "holdout.csv"
+    p.write_text("family,source,N,step,ErrRate\nqwen2.5,base,5e8,0,0.9\nqwen2.5,base,5e8,,0.8\n")
+    with pytest.raises(UserError, match=r"holdout.csv, line 3: column 'step' is a blank cell"):
+        import_paper(p)

@@ -438,3 +438,47 @@ def test_extra_info_keys_of_conflicting_types_across_files_are_a_user_error(smal
         UserError, match=r"cannot write .*train.parquet: a field has values of different types"
     ):
         prepare(params, tmp_path / "out")
+
+
+def numeric_copy(src: Path, dst: Path, n_na: int) -> Path:
+    """100 guru problems with integer answers, the first `n_na` of them with ground truth "N/A"."""
+    df = pd.read_parquet(src).head(100).copy()
+    answers = ["N/A" if i < n_na else str(i) for i in range(100)]
+    df["reward_model"] = [{"style": "rule", "ground_truth": a} for a in answers]
+    df.to_parquet(dst)
+    return dst
+
+
+def test_rows_the_reward_can_never_score_stop_the_run_naming_the_file_and_count(small_guru, tmp_path):
+    path = numeric_copy(small_guru, tmp_path / "in.parquet", n_na=10)
+    params = {**small_params(path, heldout_size=10), "rewards": ["strict"]}
+    with pytest.raises(UserError) as err:
+        prepare(params, tmp_path / "out")
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ") and "can never score with the 'strict' reward" in msg
+    assert "ground truth 'N/A'" in msg and "data.max_unscorable_fraction = 0.0" in msg
+    assert not (tmp_path / "out" / "train.parquet").exists()
+
+
+def test_rows_the_reward_can_never_score_are_counted_in_the_report_below_the_limit(small_guru, tmp_path):
+    path = numeric_copy(small_guru, tmp_path / "in.parquet", n_na=10)
+    data = {"heldout_size": 10, "max_unscorable_fraction": 0.2}
+    params = {**small_params(path, **data), "rewards": ["strict", "boxed"]}
+    report = prepare(params, tmp_path / "out")
+    train_rows = report["splits"]["train"]["rows"]
+    na = sum(gt == "N/A" for gt in pd.read_parquet(tmp_path / "out" / "train.parquet")["ground_truth"])
+    assert report["unscorable"]["by_reward"]["strict"]["total"] == na > 0
+    assert report["unscorable"]["by_reward"]["strict"]["fraction"] == pytest.approx(na / train_rows, abs=1e-6)
+    assert report["unscorable"]["by_reward"]["boxed"]["total"] == 0  # \boxed{N/A} matches "N/A"
+
+
+@pytest.mark.parametrize(
+    ("gt", "method", "ok"),
+    [("18", "strict", True), ("1,450,000", "flexible", True), ("N/A", "strict", False),
+     ("N/A", "custom_flexible", False), ("\\frac{1}{2}", "strict", False), ("\\frac{1}{2}", "boxed", True),
+     ("", "boxed", False), (None, "strict", False)],
+)  # fmt: skip
+def test_can_score_tells_whether_any_answer_can_match_the_ground_truth(gt, method, ok):
+    from rlscaling.rewards import can_score
+
+    assert can_score(gt, method) is ok

@@ -293,3 +293,15 @@ def test_a_source_without_a_scorer_is_a_user_error_naming_the_bench(tmp_path):
     bench = ev.load_bench(write_bench(tmp_path / "b.parquet", n=1))
     with pytest.raises(UserError, match=r"b\.parquet.*'synthetic'.*benchmarks\.b\.scorer"):
         ev.resolve_scorers(bench, None, lambda source: None)
+
+
+def test_truncated_weights_in_a_folder_without_a_manifest_are_named_not_a_traceback(tmp_path, capsys):
+    model = build_tiny_model(tmp_path / "outside-checkpoint")
+    (model / "rlscaling_manifest.json").unlink(missing_ok=True)  # a checkpoint from elsewhere: unchecked
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    bench = write_bench(tmp_path / "heldout.parquet")
+    assert run_eval(model, [bench], tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert f"--model {model}: cannot load a causal LM and tokenizer (SafetensorError" in err
+    assert "Traceback" not in err

@@ -378,3 +378,14 @@ def test_figures_draw_an_anchored_held_out_size_through_its_anchored_intercept(s
     X, L = np.array([float(first["C"])]), float(first["L"])
     assert figures._kn_line(fit, "l", N, X)[0] == pytest.approx(L, rel=1e-9)
     assert figures._kn_line({**fit, "anchor": None}, "l", N, X)[0] != pytest.approx(L)
+
+
+@pytest.mark.parametrize("step, shown", [("four", "'four'"), ("", "a blank cell"), ("2.5", "2.5")])
+def test_a_step_that_is_not_a_whole_number_is_refused_naming_the_file_and_line(tmp_path, capsys, step, shown):
+    df = study_curves().astype({"step": object})
+    df.loc[3, "step"] = step
+    path = tmp_path / "curves.csv"
+    df.to_csv(path, index=False)
+    assert run_fit([path, "-o", tmp_path / "f.json", "--law", "paper", "--x", "C", *WORKFLOW_ARGS]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}, line 5: column 'step' is {shown}; expected a whole number >= 0" in err

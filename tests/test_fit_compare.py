@@ -41,6 +41,17 @@ def test_on_curves_of_the_paper_law_the_paper_laws_predict_exactly_and_win():
     assert set(g["scores"]) == set(LAWS) and g["held_out"] == "32B"
 
 
+def test_the_paper_laws_anchored_inter_score_carries_the_interval_score_of_its_prediction_interval():
+    rng = np.random.default_rng(0)
+    df = paper_law_table(sizes=(1e9, 3e9, 7e9, 14e9, 32e9))
+    df["L"] = df["L"] * (1 + 0.01 * rng.standard_normal(len(df)))
+    (g,) = compare(df, laws=("paper-parametric", "sigmoid"), xs=("D",))["groups"]
+    s = g["scores"]["paper-parametric"]["inter_anchored"]
+    assert s["interval_score95"] > 0 and 0 <= s["coverage95"] <= 1
+    assert "interval_score95" not in g["scores"]["sigmoid"]["inter_anchored"]  # intervals: paper laws only
+    assert "/ IS " in markdown({"groups": [{"group": {}, **g}]})
+
+
 def test_chinchilla_recovers_its_own_parameters():
     N = np.repeat([1e9, 3e9, 1e10, 3e10], 30)
     X = np.tile(np.geomspace(1e3, 1e5, 30), 4)

@@ -121,7 +121,7 @@ def test_inter_fit_on_sizes_up_to_32B_reproduces_paper_table(paper_table, report
 
 @pytest.mark.parametrize("x,config", [("C", "Instruct L(N,C)"), ("D", "Instruct L(N,D)")])
 def test_instruct_inter_fit_is_close_to_paper_table(paper_table, reported, x, config):
-    """Not asked for by the issue, checked for the table: the paper fitted instruct 0.5B-32B on all
+    """Beyond the base fits, checked against the paper's table: the paper fitted instruct 0.5B-32B on all
     steps with no warm-up clip, including steps 1-3 that the camera-ready figures do not let us
     recover, so our fit lands further off: K_max +8 % (C) / +10 % (D), N0 -10 % / -10 %."""
     row = table_row(reported, config, "Inter")

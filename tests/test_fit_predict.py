@@ -120,9 +120,9 @@ SEVENTY_TWO = {
 
 @pytest.mark.parametrize("k", [0, 1, 3])
 def test_the_chosen_method_on_72B_with_0_1_3_anchors(paper_sets, k):
-    """The four-cell table of the README. With 1 anchor the instruct cells reach R^2 >= 0.85, the
-    base cells do not (0.81 and 0.57): on base, E0(N) alone was the better guess for 72B, which the
-    folds <= 32B (decided by 14B, which beats the smaller sizes' trend) could not tell."""
+    """The four-cell table of docs/results/paper-curves.md. With 1 anchor the instruct cells reach
+    R^2 >= 0.85, the base cells do not (0.81 and 0.57): on base, E0(N) alone was the better guess for
+    72B, which the folds <= 32B (decided by 14B, which beats the smaller sizes' trend) could not tell."""
     sets, _ = paper_sets
     for c in CELLS:
         sp = split(to_curveset(sets[c], c[1], min_step=1), "inter", holdout_N=[72e9])

@@ -64,3 +64,15 @@ def test_read_json_object_names_the_file_of_a_bad_one(tmp_path):
 )
 def test_finite_or_none_keeps_finite_numbers_and_nulls_everything_else(value, expected):
     assert finite_or_none(value) == expected
+
+
+@pytest.mark.parametrize("reader", [read_jsonl, read_json_object])
+def test_a_binary_or_non_utf8_file_is_refused_naming_the_file(tmp_path, reader):
+    binary = tmp_path / "metrics.jsonl"
+    binary.write_bytes(b'{"step": 1}\n\x00\x01\x02')
+    with pytest.raises(UserError, match=r"metrics.jsonl: a binary file; expected"):
+        reader(binary)
+    latin = tmp_path / "eval.json"
+    latin.write_bytes('{"bench": "caf\xe9"}\n'.encode("latin-1"))
+    with pytest.raises(UserError, match=r"eval.json: not UTF-8 text \(byte 14\)"):
+        reader(latin)

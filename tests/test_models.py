@@ -73,7 +73,7 @@ def test_same_seed_same_weights():
 
 def test_the_default_family_spans_at_least_15x_in_parameters():
     """xs 5.3e4 .. l 8.3e5 (tied embeddings counted once): l has 4 layers, not 6, so that its base
-    pass@1 stays below 0.60 (README "The default family")."""
+    pass@1 stays below 0.60 (docs/results/tiny-calibration.md)."""
     cfg = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
     counts = [models.count(models.build(a, Tok()))["N"] for a in cfg["models"]["sizes"].values()]
     assert counts == sorted(counts)

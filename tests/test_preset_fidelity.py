@@ -1,7 +1,7 @@
 """The reproduction presets train as the public studies did: the verl overrides each preset generates
-equal the public launch scripts' values on every row of the fidelity tables in profiles/slurm/README.md
-("Fidelity to the public studies"). A row either holds the public value or is listed with our value and
-the reason it differs; a change that drifts from either fails here.
+equal the public launch scripts' values on every row of the fidelity tables in docs/guides/fidelity.md.
+A row either holds the public value or is listed with our value and the reason it differs; a change
+that drifts from either fails here.
 
 Public sources (read from the repositories, never guessed):
 - Tan et al. 2025 (arXiv 2509.25300), tanzelin430/Mathematical-Reasoning-RL-Scaling-Law,
@@ -86,7 +86,7 @@ TAN_7B = {
     "trainer.val_before_train": "true",
 }
 
-# rows where we differ on purpose: key -> (public, ours); the reasons are in the README table
+# rows where we differ on purpose: key -> (public, ours); the reasons are in the fidelity tables
 TAN_DIFFERENT = {
     "data.truncation": ("right", "error"),  # overlong prompts are filtered first: never applies
     "trainer.total_epochs": ("1", str(O.TOTAL_EPOCHS)),  # 105 steps end the run (total_training_steps)

@@ -2,7 +2,7 @@
 each preset implies (counted per rule), the GPUs, nodes and time limits each size gets, and the
 evaluation groups. Local data the presets expect is replaced by empty placeholder files.
 
-The per-size resources need the Snakefile's `resources_for(family, wildcard)` (see the issue-5 report);
+The per-size resources need the Snakefile's `resources_for(family, wildcard)` (workflow/rules/common.smk);
 RLSCALING_TEST_SNAKEFILE points the tests at another Snakefile."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Specification of replicates across the stages that read them (issue 15): fits of a study with
+"""Specification of replicates across the stages that read them: fits of a study with
 `replicates: k` bootstrap over seeds (replicates), never note the replicate column as pooled
 experiments, and the workflow plans one base model per size and replicate."""
 
@@ -93,7 +93,7 @@ def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(
 
 
 def test_the_tiny_robust_preset_pretrains_three_replicates_on_token_budgets_that_grow_with_n():
-    # and on a corpus with half its documents equations-only (README "Equations-only documents")
+    # and on a corpus with half its documents equations-only (docs/results/tiny-calibration.md)
     import yaml
 
     from rlscaling import config as rc
@@ -106,8 +106,8 @@ def test_the_tiny_robust_preset_pretrains_three_replicates_on_token_budgets_that
     tokens = [models[f"{size}/rep0"]["pretrain"]["tokens"] for size in cfg["models"]["sizes"]]
     assert tokens == sorted(tokens) and tokens[0] < tokens[-1]
     assert cfg["data"]["synthetic"]["corpus_equations_only_rate"] == 0.5
-    # l trains at 5e-5: half xs's and s's RL learning rate, twice config.yaml's 2.5e-5 (README "What
-    # limits k(N)": at 1e-4 l's gain was as large but its RL seed moved it twice as much)
+    # l trains at 5e-5: half xs's and s's RL learning rate, twice config.yaml's 2.5e-5 (docs/results/
+    # identifiability.md: at 1e-4 l's gain was as large but its RL seed moved it twice as much)
     lr = {r.size: r.training["lr"] for r in rc.runs(cfg)}
     assert lr["xs"] == lr["s"] == 1e-4 and lr["l"] == 5e-5
     # the curriculum spans every level within the run: max_train = total_steps x prompts_per_step

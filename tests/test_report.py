@@ -351,8 +351,9 @@ def test_consistent_replicated_gains_pass_with_their_lower_bound_shown(study):
 
 
 def test_the_gain_interval_pools_the_replicates_variance_over_sizes(study):
-    # the three-replicate default study's gains (README): xs alone, t(0.975, 2) = 4.30 and SE 0.023 put
-    # its 95% low at -0.006; pooled over the 3 sizes the variance has 6 dof (t = 2.45): low +0.022
+    # the three-replicate default study's gains (docs/results/default-study.md): xs alone,
+    # t(0.975, 2) = 4.30 and SE 0.023 put its 95% low at -0.006; pooled over the 3 sizes the variance
+    # has 6 dof (t = 2.45): low +0.022
     replicated_frame(
         {"xs": [0.054, 0.132, 0.087], "s": [0.120, 0.173, 0.050], "m": [0.123, 0.188, 0.205]}
     ).to_parquet(study / "curves.parquet")
@@ -609,3 +610,34 @@ def test_an_undetermined_identification_states_the_replicates_that_would_decide_
     assert rates[:2] == [(3, 3), (6, 3)] and entry["power"]["replicates"] == 3
     lo, hi = entry["power"]["designs"][0]["identified_ci95"]
     assert 0 <= lo <= entry["power"]["designs"][0]["identified"] <= hi <= 1
+
+
+def test_the_prediction_of_the_largest_size_is_shown_with_its_interval_against_the_truth(study):
+    pred = {
+        "x": "C",
+        "target_N": 3.2e6,
+        "train_sizes": ["xs", "s", "m"],
+        "anchor_points": 1,
+        "settings": {"law": "paper-parametric"},
+        "curves": [
+            {
+                "label": "l",
+                "L": [0.5, 0.45],
+                "check": {
+                    "mape": 3.1,
+                    "coverage": {"0.8": 0.75, "0.95": 1.0},
+                    "final": {"step": 40, "observed": 0.47, "predicted": 0.45,
+                              "interval0.8": [0.43, 0.48], "interval0.95": [0.41, 0.5]},
+                },
+            }
+        ],
+    }  # fmt: skip
+    (study / "prediction.json").write_text(json.dumps(pred))
+    text = section(run_report(study), "Prediction of the largest size (prediction.json)")
+    assert "predicted from xs, s, m" in text
+    row = "| l | 40 | 0.4700 | 0.4500 | [0.4300, 0.4800] | [0.4100, 0.5000] | yes | 0.75 / 1.00 | 3.10% |"
+    assert row in text
+
+
+def test_without_a_prediction_file_the_summary_has_no_prediction_section(study):
+    assert "## Prediction of the largest size" not in run_report(study)

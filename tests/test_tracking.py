@@ -353,6 +353,21 @@ def test_wandb_offline_one_run_id_continued_by_every_segment(monkeypatch, tmp_pa
     assert {"loglinear__C__full.json", "loss_vs_C.png", "summary.md"} <= files
 
 
+def test_wandb_a_closed_tracker_has_written_its_run_out(monkeypatch, tmp_path):
+    """finish() alone returns before W&B's service writes the run's records (seen: a 7-byte file on a busy
+    machine); closing a tracker shuts the service down, which waits until everything is written."""
+    wandb = pytest.importorskip("wandb")
+    from wandb.sdk import wandb_setup
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    track = settings(tmp_path, "wandb")
+    with tracking.Tracker.open(track, tracking.STUDY_RUN) as t:
+        t.log_summary({"fit/loglinear__C__full/K_max": 0.8})
+    assert wandb_setup._singleton is None and wandb.run is None  # no service left holding records
+    runs = wandb_offline(tmp_path / "trk")
+    assert runs["demo-study"]["summary"]["fit/loglinear__C__full/K_max"] == 0.8
+
+
 def test_rlscaling_evaluate_logs_each_checkpoint_against_its_step(monkeypatch, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -95,8 +95,15 @@ def test_study_writes_every_stage_output(study: Path):
                 "eval/s/step_000000/heldout.json", "eval/xs/step_000006/ood.samples.parquet",
                 "curves.parquet", "fits/paper__C__full.json", "fits/paper__D__full.json",
                 "figures/loss_vs_C.png", "figures/loss_vs_C.pdf", "summary.md", "checks.json",
-                "compare.json", "compare.md", "figures/compare.png"]:
+                "compare.json", "compare.md", "figures/compare.png", "prediction.json",
+                "figures/prediction.png"]:
         assert (s / rel).exists(), rel
+
+
+def test_summary_says_why_the_largest_size_has_no_prediction_from_two_smaller_ones(study: Path):
+    summary = (study / S / "summary.md").read_text()
+    section = summary.split("## Prediction of the largest size (prediction.json)", 1)[1].split("\n## ", 1)[0]
+    assert "Undetermined:" in section and "at least 3 sizes" in section
 
 
 def test_summary_includes_the_law_tournament(study: Path):

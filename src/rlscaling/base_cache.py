@@ -16,7 +16,8 @@ nothing is trained; a miss pre-trains and then stores the result. Entries are wr
 folder and renamed into place, so a killed job never leaves an entry the cache would trust, and two
 jobs that store the same key at once keep one of them (the same bytes). A damaged entry is named,
 ignored and trained again. Copies, not links: a study may delete or redo its models without touching
-the cache.
+the cache. The cache never follows a symbolic link: an entry that is a link, or holds one, is named
+and replaced by a real folder (the link's target is left alone).
 """
 
 from __future__ import annotations
@@ -82,23 +83,56 @@ def cache_key(texts: list[str], tokenizer_dir: str | Path, params: dict[str, Any
     return h.hexdigest()
 
 
-def lookup(cache: str | Path, key: str) -> Path | None:
-    """The entry folder of `key` when the cache holds a complete, undamaged one, else None (a damaged
-    entry is reported on stderr and treated as absent)."""
+def symlink_in(entry: Path) -> Path | None:
+    """The first symbolic link at or below `entry` (the entry itself, a folder or a file in it), else
+    None. Links are never followed: an entry must be a real folder of real files inside the cache."""
+    if entry.is_symlink():
+        return entry
+    if not entry.is_dir():
+        return None
+    for root, dirs, files in os.walk(entry, followlinks=False):
+        for name in sorted(dirs) + sorted(files):
+            if (Path(root) / name).is_symlink():
+                return Path(root) / name
+    return None
+
+
+def _damage(entry: Path) -> str | None:
+    """Why `entry` cannot be used (a symbolic link, no manifest, a damaged file), None when it is whole;
+    the entry must hold base/ and pretrain.json."""
     from rlscaling.checkpoint import verify
 
-    entry = Path(cache) / key
-    if not (entry / "base").is_dir() or not (entry / "pretrain.json").is_file():
-        return None
+    link = symlink_in(entry)
+    if link is not None:
+        return f"{link} is a symbolic link (to {os.readlink(link)}); the cache never follows links"
     try:
-        if not verify(entry / "base", "full"):
-            print(f"base-model cache: {entry} has no manifest; ignored", file=sys.stderr)
-            return None
+        if not verify(entry / "base", "full", redo=""):
+            return "it has no manifest"
         json.loads((entry / "pretrain.json").read_text())
     except (UserError, ValueError, OSError) as err:
-        print(f"base-model cache: damaged entry {entry} ignored ({err})", file=sys.stderr)
+        return str(err)
+    return None
+
+
+def lookup(cache: str | Path, key: str, *, report: bool = True) -> Path | None:
+    """The entry folder of `key` when the cache holds a complete, undamaged one (a real folder, no
+    symbolic link in it), else None. An entry that is a link or damaged is named on stderr (unless
+    `report` is False) and treated as absent; `store` replaces it."""
+    entry = Path(cache) / key
+    if not entry.exists() and not entry.is_symlink():
         return None
-    return entry
+    if not entry.is_symlink() and not ((entry / "base").is_dir() and (entry / "pretrain.json").is_file()):
+        return None  # another job is storing it, or it was never completed
+    why = _damage(entry)
+    if why is None:
+        return entry
+    if report:
+        print(
+            f"base-model cache: entry {entry} ignored and replaced by this pre-training ({why}); to "
+            f"drop it by hand: rm -rf {entry}",
+            file=sys.stderr,
+        )
+    return None
 
 
 def store(cache: str | Path, key: str, model_dir: str | Path, record_path: str | Path) -> Path:
@@ -113,12 +147,14 @@ def store(cache: str | Path, key: str, model_dir: str | Path, record_path: str |
         shutil.copytree(model_dir, tmp / "base")
         shutil.copy2(record_path, tmp / "pretrain.json")
         os.chmod(tmp, 0o777 & ~umask())
-        if entry.exists() and lookup(cache, key) is None:
+        if entry.is_symlink():
+            entry.unlink()  # a link is replaced, never followed (its target is left alone)
+        elif entry.exists() and lookup(cache, key, report=False) is None:
             shutil.rmtree(entry, ignore_errors=True)  # a damaged entry: replace it
         try:
             os.rename(tmp, entry)
         except OSError:
-            if lookup(cache, key) is None:  # not a concurrent store of the same key: a real error
+            if lookup(cache, key, report=False) is None:  # not a concurrent store of the key: a real error
                 raise
     finally:
         if tmp.exists():

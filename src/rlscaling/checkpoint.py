@@ -56,10 +56,11 @@ def redo_command(folder: str | Path) -> str:
     return f"snakemake --force {folder}"
 
 
-def verify(folder: str | Path, mode: str | None = None) -> bool:
+def verify(folder: str | Path, mode: str | None = None, redo: str | None = None) -> bool:
     """Check `folder` against its manifest (see the module docstring). Returns False when it has no
     manifest (not checked), True when every file matches; raises UserError naming the first damaged
-    file and the command that redoes the checkpoint."""
+    file and how to redo it: `redo` (None: the Snakemake command that redoes a study's checkpoint; ""
+    for none, when the caller says what happens)."""
     folder = Path(folder)
     mode = mode or os.environ.get(VERIFY_ENV, "full")
     if mode not in ("full", "size", "off"):
@@ -67,28 +68,30 @@ def verify(folder: str | Path, mode: str | None = None) -> bool:
     path = folder / MANIFEST
     if mode == "off" or not path.is_file():
         return False
-    redo = (
-        f"redo the checkpoint with `{redo_command(folder)}` (later segments and evaluations that read "
-        "it rerun after it)"
-    )
+    if redo is None:
+        redo = (
+            f"redo the checkpoint with `{redo_command(folder)}` (later segments and evaluations that "
+            "read it rerun after it)"
+        )
+    redo = f"; {redo}" if redo else ""
     try:
         files = json.loads(path.read_text())["files"]
         entries = [(str(k), int(v["bytes"]), str(v["sha256"])) for k, v in files.items()]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise UserError(
-            f"{path}: damaged checkpoint manifest ({type(err).__name__}: {err}); {redo}"
+            f"{path}: damaged checkpoint manifest ({type(err).__name__}: {err}){redo}"
         ) from None
     for name, size, digest in entries:
         f = folder / name
         if not f.is_file():
-            raise UserError(f"{f}: damaged checkpoint: the file is missing; {redo}")
+            raise UserError(f"{f}: damaged checkpoint: the file is missing{redo}")
         found = f.stat().st_size
         if found != size:
             what = "truncated" if found < size else "longer than written"
-            raise UserError(f"{f}: damaged checkpoint: {what} ({found} bytes, written with {size}); {redo}")
+            raise UserError(f"{f}: damaged checkpoint: {what} ({found} bytes, written with {size}){redo}")
         if mode == "full" and _sha256(f) != digest:
             raise UserError(
-                f"{f}: damaged checkpoint: its content changed (sha256 differs from the manifest); {redo}"
+                f"{f}: damaged checkpoint: its content changed (sha256 differs from the manifest){redo}"
             )
     return True
 

@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("rlscaling.evaluate", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
     "curves": ("rlscaling.curves", "build the tidy curves table, or import outside logs into one"),
     "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),
+    "predict": ("rlscaling.fit.predict_cli", "predict a size's curve with 80% / 95% prediction intervals"),
+    "calibrate": ("rlscaling.fit.calibrate", "out-of-sample coverage of the prediction intervals"),
     "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
     "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),

@@ -38,6 +38,8 @@ from rlscaling.errors import UserError
 from rlscaling.io import finite_or_none, read_json_object, read_jsonl
 
 _STEP_DIR_RE = re.compile(r"step_(\d+)$")
+# rounding allowed when pass@k is checked to be non-decreasing in k (rates written with ~15 digits)
+PASS_AT_K_TOLERANCE = 1e-9
 
 # metrics.jsonl keys read by `build` (the trainer's schema; alternatives in order of preference)
 _CUMULATIVE_KEYS = {"C": ("C", "C_rl"), "D": ("D",), "C_full": ("C_full", "C_rl_full")}
@@ -324,8 +326,16 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                 pass_at_k = ev.get("pass_at_k") or {}
                 if not isinstance(pass_at_k, dict) or not all(str(k).isdigit() for k in pass_at_k):
                     raise UserError(f"{path}: field `pass_at_k` must map k (an integer) to a rate")
+                prev_k, prev = 1, p1
                 for k, v in sorted(pass_at_k.items(), key=lambda kv: int(kv[0])):
                     rate = _rate(v, path, f"pass_at_k.{k}")
+                    if rate < prev - PASS_AT_K_TOLERANCE:  # pass@k of one sample set never falls with k
+                        raise UserError(
+                            f"{path}: pass@{k} = {rate:g} is below pass@{prev_k} = {prev:g}; pass@k cannot "
+                            "decrease with k (the evaluation is damaged or mixes sample sets)"
+                        )
+                    if rate >= prev:
+                        prev_k, prev = int(k), rate
                     if str(k) != "1":
                         row[f"pass_at_{k}"] = rate
                 fr = ev.get("format_rate")
@@ -380,6 +390,24 @@ def check_table(df: Any, source: str | Path) -> Any:
                 f"{source}: column `{col}` has {int(bad.sum())} value(s) that are not a number in [0, 1] "
                 f"(first: {_plain(df[col].iloc[i])!r} at row {i}{', ' + where if where else ''})"
             )
+    k_cols = sorted((c for c in cols if c != "L"), key=lambda c: int(str(c)[8:]))
+    best = np.full(len(df), -np.inf)  # the highest pass@j so far on each row (j < k)
+    best_col = np.array([""] * len(df), dtype=object)
+    for col in k_cols:
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        falls = values < best - PASS_AT_K_TOLERANCE  # NaN (not evaluated at this k) compares False
+        if falls.any():
+            i = int(np.flatnonzero(falls)[0])
+            where = ", ".join(
+                f"{k}={_plain(df[k].iloc[i])!r}" for k in ("run", "step", "bench") if k in df.columns
+            )
+            raise UserError(
+                f"{source}: row {i}{', ' + where if where else ''}: `{col}` = {values[i]:g} is below "
+                f"`{best_col[i]}` = {best[i]:g}; pass@k cannot decrease with k"
+            )
+        up = values >= best
+        best_col[up] = col
+        best = np.where(up, values, best)
     return df
 
 

@@ -23,14 +23,24 @@ Formats
   --prompts-per-step.
 - `wandb-csv`: a W&B chart export (a Step column, then "<run> - <metric>" columns, __MIN / __MAX
   ignored) or any wide CSV with a step column and one score column per run. N from --N or from the
-  run name ("qwen3-0.6b" -> 0.6e9). Scores above 1 are read as percent.
+  run name ("qwen3-0.6b" -> 0.6e9). `--scale` says whether scores are fractions or percent; `auto`
+  (the default) reads a column as percent only when every value in it is 0 or above 1, and refuses a
+  column on a mixed scale (fractions and values above 1), naming the cell.
+
+Nothing is changed silently. Every step must be a whole number >= 0 and every score a finite number
+(a blank or non-numeric one is refused, naming the file and the line or cell), except the empty cells
+of a W&B export (a run without a value at that step) and null verl scores, which are skipped and
+counted. What was skipped or converted is listed in the table's notes (`df.attrs["notes"]`, kept in
+the parquet file's metadata, and printed by `rlscaling curves import`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +49,11 @@ import pandas as pd
 
 from rlscaling.compute import rl_flops
 from rlscaling.errors import UserError
-from rlscaling.io import read_jsonl
+from rlscaling.fit.data import whole_steps
+from rlscaling.io import read_jsonl_numbered, read_text_file
 
 FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
+SCALES = ("auto", "fraction", "percent")
 PAPER_PROMPTS_PER_STEP = 512
 SEED000_PROMPTS_PER_STEP = 512
 SEED000_ROLLOUTS = 3
@@ -86,6 +98,42 @@ def _need(df: pd.DataFrame, cols: list[str], path: Path) -> None:
         raise UserError(f"{path}: missing column(s) {missing} (columns: {list(df.columns)})")
 
 
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file as a DataFrame; UserError naming the file when it is binary, not UTF-8 text, empty or
+    not parseable as CSV."""
+    import io
+
+    text = read_text_file(path, "a CSV text file")
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise UserError(f"{path}: not a readable CSV file ({type(err).__name__}: {err})") from None
+
+
+def _line(i: int) -> int:
+    """The CSV line of data row `i` (line 1 is the header)."""
+    return i + 2
+
+
+def _numbers(values: pd.Series, path: Path, col: str) -> np.ndarray:
+    """`values` as float; UserError naming the line when one is blank or not a finite number."""
+    nums = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(nums)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raw = values.iloc[i]
+        shown = "a blank cell" if pd.isna(raw) else repr(_plain(raw))
+        raise UserError(
+            f"{path}, line {_line(i)}: column {col!r} is {shown}; expected a finite number "
+            f"({int(bad.sum())} such row(s))"
+        )
+    return nums
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
 def _family_source(src: pd.Series) -> tuple[pd.Series, pd.Series]:
     """'exp2-base' / 'grpo-instruct' -> ('qwen2.5', 'base' / 'instruct')."""
     source = src.astype(str).str.replace(r"^(exp\d+|grpo)-", "", regex=True)
@@ -115,7 +163,7 @@ def import_paper(src: str | Path) -> pd.DataFrame:
         return _order(pd.concat(parts, ignore_index=True))
     if not src.is_file():
         raise UserError(f"{src} does not exist")
-    raw = pd.read_csv(src)
+    raw = _read_csv(src)
     _need(raw, ["N", "step", "ErrRate"], src)
     out = pd.DataFrame({"study": "paper-2509.25300"}, index=raw.index)
     if "family" in raw.columns:
@@ -124,16 +172,17 @@ def import_paper(src: str | Path) -> pd.DataFrame:
     else:
         _need(raw, ["source"], src)
         out["family"], out["source"] = _family_source(raw["source"])
-    out["N"] = raw["N"].astype(float)
+    out["N"] = _numbers(raw["N"], src, "N")
     out["size"] = out["N"].map(size_name)
     for col, new in (("tau", "reuse_tau"), ("rollout_n", "rollouts_per_prompt")):
         if col in raw.columns:
-            out[new] = raw[col].astype(int)
-    out["step"] = raw["step"].astype(int)
-    out["D"] = raw["E"].astype(float) if "E" in raw.columns else out["step"] * float(PAPER_PROMPTS_PER_STEP)
-    out["C"] = raw["C_raw"].astype(float) if "C_raw" in raw.columns else np.nan
+            out[new] = whole_steps(raw[col], src, col)
+    out["step"] = whole_steps(raw["step"], src, "step")
+    per_step = float(PAPER_PROMPTS_PER_STEP)
+    out["D"] = _numbers(raw["E"], src, "E") if "E" in raw.columns else out["step"] * per_step
+    out["C"] = _numbers(raw["C_raw"], src, "C_raw") if "C_raw" in raw.columns else np.nan
     out["bench"] = "heldout"
-    out["L"] = raw["ErrRate"].astype(float)
+    out["L"] = _numbers(raw["ErrRate"], src, "ErrRate")
     out["pass_at_1"] = 1.0 - out["L"]
     out["run"] = _run_names(out)
     return _order(out)
@@ -174,32 +223,61 @@ def import_wandb_csv(
     tokens_per_step: float | None = None,
     family: str | None = None,
     study: str = "imported",
+    scale: str = "auto",
 ) -> pd.DataFrame:
-    """A wide W&B / spreadsheet export: one step column, one score column per run."""
+    """A wide W&B / spreadsheet export: one step column, one score column per run.
+
+    scale: `fraction` (scores in [0, 1]), `percent` (scores in [0, 100], divided by 100) or `auto`
+    (percent when every value of a column is 0 or above 1; a column mixing fractions and values above 1
+    is refused, naming the cell). Empty score cells are skipped and counted in `attrs["notes"]`; a score
+    cell that is not a number, and a row with scores but no whole-number step, are refused.
+    """
     src = Path(src)
+    if scale not in SCALES:
+        raise UserError(f"--scale {scale!r}: expected one of {SCALES}")
     if not src.is_file():
         raise UserError(f"{src} does not exist")
-    raw = pd.read_csv(src)
+    raw = _read_csv(src)
     step_col = next((c for c in _STEP_COLUMNS if c in raw.columns), None)
     if step_col is None:
         raise UserError(f"{src}: no step column (expected one of {list(_STEP_COLUMNS)})")
+    score_cols = [
+        c
+        for c in raw.columns
+        if c != step_col and not str(c).endswith(("__MIN", "__MAX")) and not str(c).startswith("_")
+    ]
+    has_score = raw[score_cols].notna().any(axis=1) if score_cols else pd.Series(False, index=raw.index)
+    notes: list[str] = []
+    empty_rows = int((~has_score & raw[step_col].isna()).sum())
+    if empty_rows:
+        notes.append(f"{src}: {empty_rows} row(s) without a step or any score skipped")
+    scored = raw[has_score]
+    steps_all = whole_steps(scored[step_col], src, step_col) if len(scored) else np.array([], dtype=np.int64)
+    step_of = pd.Series(steps_all, index=scored.index)
     rows = []
-    for col in raw.columns:
-        if col == step_col or str(col).endswith(("__MIN", "__MAX")) or str(col).startswith("_"):
-            continue
+    for col in score_cols:
         run = str(col).split(" - ")[0].strip()
         n = N if N is not None else parse_N(run)
         if n is None:
             raise UserError(f"{src}: cannot tell N for run {run!r} (column {col!r}); pass --N")
-        vals = pd.to_numeric(raw[col], errors="coerce")
+        cells = scored[col]
+        vals = pd.to_numeric(cells, errors="coerce")
+        not_number = cells.notna() & ~np.isfinite(vals.to_numpy(dtype=float))
+        if not_number.any():
+            i = raw.index.get_loc(not_number[not_number].index[0])
+            raise UserError(
+                f"{src}, line {_line(i)}, column {col!r}: {_plain(raw[col].iloc[i])!r} is not a number "
+                "(leave the cell empty for a step without a value)"
+            )
         ok = vals.notna()
+        blank = int(len(raw) - ok.sum() - empty_rows)
         if not ok.any():
+            notes.append(f"{src}: column {col!r} has no values; skipped")
             continue
-        v = vals[ok].to_numpy(dtype=float)
-        if np.nanmax(v) > 1.0:
-            v = v / 100.0
-        steps = pd.to_numeric(raw.loc[ok, step_col]).to_numpy(dtype=int)
-        rows.append(pd.DataFrame({"run": run, "N": float(n), "step": steps, "pass_at_1": v}))
+        if blank:
+            notes.append(f"{src}: column {col!r}: {blank} empty cell(s) skipped (no value at that step)")
+        v = _to_fraction(vals[ok], src, col, scale, raw.index, notes)
+        rows.append(pd.DataFrame({"run": run, "N": float(n), "step": step_of[ok].to_numpy(), "pass_at_1": v}))
     if not rows:
         raise UserError(f"{src}: no score columns with values")
     out = pd.concat(rows, ignore_index=True)
@@ -209,7 +287,47 @@ def import_wandb_csv(
     out["bench"] = bench
     _add_x(out, prompts_per_step, tokens_per_step)
     out["L"] = 1.0 - out["pass_at_1"]
-    return _order(out)
+    out = _order(out)
+    out.attrs["notes"] = notes
+    return out
+
+
+def _to_fraction(
+    vals: pd.Series, src: Path, col: str, scale: str, index: pd.Index, notes: list[str]
+) -> np.ndarray:
+    """A score column's values (finite numbers) as fractions in [0, 1] (see import_wandb_csv's scale);
+    UserError naming the first cell out of range for the scale."""
+    v = vals.to_numpy(dtype=float)
+
+    def refuse(mask: np.ndarray, why: str) -> None:
+        i = index.get_loc(vals.index[int(np.flatnonzero(mask)[0])])
+        raise UserError(
+            f"{src}, line {_line(i)}, column {col!r}: score {v[np.flatnonzero(mask)[0]]:g} {why} "
+            f"({int(mask.sum())} such cell(s))"
+        )
+
+    if (v < 0).any():
+        refuse(v < 0, "is negative; expected a fraction in [0, 1] or a percent in [0, 100]")
+    if scale == "auto":
+        above = v > 1.0
+        if not above.any():
+            return v
+        small = (v > 0) & ~above
+        if small.any():
+            refuse(
+                above,
+                "is above 1 in a column whose other values are fractions in [0, 1] (a mixed scale); fix "
+                "the cell, or pass --scale percent if the column is in percent",
+            )
+        scale = "percent"
+        notes.append(f"{src}: column {col!r} read as percent (every value is 0 or above 1): divided by 100")
+    if scale == "percent":
+        if (v > 100).any():
+            refuse(v > 100, "is above 100; expected a percent in [0, 100]")
+        return v / 100.0
+    if (v > 1).any():
+        refuse(v > 1, "is above 1; expected a fraction in [0, 1] (--scale fraction)")
+    return v
 
 
 def _add_x(df: pd.DataFrame, prompts_per_step: float | None, tokens_per_step: float | None) -> None:
@@ -255,7 +373,7 @@ def import_seed000(src: str | Path) -> pd.DataFrame:
 
 def _seed000_json(path: Path, N: float, tokens_per_step: float) -> pd.DataFrame:
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(read_text_file(path, "a JSON file"))
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err})") from err
     base: dict[str, float] = {}
@@ -323,21 +441,32 @@ def import_verl_jsonl(
         if N is None:
             raise UserError(f"{src}: pass --N (parameter count); it is not in the file name")
     rows, tok = [], {}
-    for rec in read_jsonl(src):
+    no_step = null_scores = 0
+    for line, rec in read_jsonl_numbered(src):
         step = rec.get("step")
         data = rec.get("data", rec)
+        if not isinstance(data, dict):
+            raise UserError(f"{src}, line {line}: field 'data' is {type(data).__name__}; expected an object")
         if step is None:
             step = data.get("training/global_step")
+        scores = [(m.group("bench"), key, value) for key, value in data.items() for m in _score_match(key)]
         if step is None:
+            no_step += bool(scores)
             continue
+        step = _json_step(step, src, line)
         if "perf/total_num_tokens" in data:
-            tok[int(step)] = float(data["perf/total_num_tokens"])
-        for key, value in data.items():
-            for pat in _VERL_SCORE:
-                m = pat.match(key)
-                if m and value is not None:
-                    rows.append({"step": int(step), "bench": m.group("bench"), "pass_at_1": float(value)})
-                    break
+            tok[step] = _json_number(data["perf/total_num_tokens"], src, line, "perf/total_num_tokens")
+        for bench, key, value in scores:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                null_scores += 1
+                continue
+            rows.append({"step": step, "bench": bench, "pass_at_1": _json_number(value, src, line, key)})
+    if no_step:
+        raise UserError(
+            f"{src}: {no_step} record(s) with validation scores but no step (neither 'step' nor "
+            "'data.training/global_step'); expected the step of every score"
+        )
+    notes = [f"{src}: {null_scores} null / NaN validation score(s) skipped"] if null_scores else []
     if not rows:
         raise UserError(
             f"{src}: no validation scores (val-core/<source>/.../mean@1 or val/test_score/<source>)"
@@ -360,7 +489,34 @@ def import_verl_jsonl(
     else:
         df["C"] = np.nan
     df["L"] = 1.0 - df["pass_at_1"]
-    return _order(df)
+    df = _order(df)
+    df.attrs["notes"] = notes
+    return df
+
+
+def _score_match(key: str) -> list[re.Match[str]]:
+    """The first _VERL_SCORE pattern's match of a metric name, as a list (empty: not a score)."""
+    for pat in _VERL_SCORE:
+        m = pat.match(key)
+        if m:
+            return [m]
+    return []
+
+
+def _json_step(value: Any, src: Path, line: int) -> int:
+    """A JSONL record's step as an int; UserError naming the line unless it is a whole number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"{src}, line {line}: step {value!r} is not a number; expected a whole number >= 0")
+    if not (math.isfinite(value) and value >= 0 and value == int(value)):
+        raise UserError(f"{src}, line {line}: step {value!r}; expected a whole number >= 0")
+    return int(value)
+
+
+def _json_number(value: Any, src: Path, line: int, key: str) -> float:
+    """A JSONL value as a finite float; UserError naming the line and the key otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserError(f"{src}, line {line}: {key!r} is {value!r}; expected a finite number")
+    return float(value)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -376,6 +532,13 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", default=None, help="size name (verl-jsonl)")
     parser.add_argument("--bench", default="val", help="benchmark name (wandb-csv)")
     parser.add_argument("--family", default=None, help="model family name")
+    parser.add_argument(
+        "--scale",
+        default="auto",
+        choices=SCALES,
+        help="wandb-csv scores: fraction (0-1), percent (0-100), or auto (percent only when every value "
+        "of a column is 0 or above 1; a mixed column is refused)",
+    )
     parser.add_argument("--prompts-per-step", type=float, default=None, help="for D = step * prompts")
     parser.add_argument(
         "--tokens-per-step",
@@ -409,6 +572,7 @@ def import_curves(args: argparse.Namespace) -> pd.DataFrame:
             prompts_per_step=args.prompts_per_step,
             tokens_per_step=args.tokens_per_step,
             family=args.family,
+            scale=args.scale,
         )
     raise UserError(f"--format {fmt!r}: expected one of {FORMATS}")
 
@@ -419,6 +583,10 @@ def run_import(args: argparse.Namespace) -> int:
     from rlscaling.curves import check_table
 
     df = check_table(import_curves(args), args.src)  # pass@k and L in [0, 1], named by file and row
+    notes = list(df.attrs.get("notes") or [])
+    df.attrs["notes"] = notes  # kept in the parquet file's metadata
+    for note in notes:
+        print(f"curves import: note: {note}", file=sys.stderr)
     out = Path(args.output)
     if out.suffix.lower() == ".csv":
         with atomic_path(out) as tmp:

@@ -6,12 +6,13 @@
         [--sims 40] [--bootstrap 200] [--jobs 2] [--out results/identify_power]
 
 summary.md's verdict "K_max and N0 identified" passes on some study seeds and is undetermined on
-others. This command asks how often a design would pass it, by simulation (rlscaling.fit.power) from
-noise measured on the studies given (their curves.parquet, main benchmark, steps >= 1), pooled as
-one study: study j's replicate r becomes replicate 100 j + r. Designs: the studies' own sizes (span
-0) or 4 sizes spaced evenly in log N over `span`; --run-noise-scale s simulates steadier (s < 1) or
-noisier runs (sigma_run times s); --point-noise-scale s the points' scatter times s (more evaluation
-samples per problem: about 1 / sqrt(samples) where the scatter is sampling).
+others (docs/results/identifiability.md). This command asks how often a design would pass it, by
+simulation (rlscaling.fit.power) from noise measured on the studies given (their curves.parquet,
+main benchmark, steps >= 1), pooled as one study: study j's replicate r becomes replicate 100 j + r.
+Designs: the studies' own sizes (span 0) or 4 sizes spaced evenly in log N over `span`;
+--run-noise-scale s simulates steadier (s < 1) or noisier runs (sigma_run times s);
+--point-noise-scale s the points' scatter times s (more evaluation samples per problem: about
+1 / sqrt(samples) where the scatter is sampling).
 
 Where sigma_k comes from (SlopeSpread): its variance split between the base model's skill (the
 regression of k on the run's step-0 pass@1 within (study, size)), the evaluation's sampling (each

@@ -109,7 +109,7 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"{path} does not exist")
     try:
-        obj = json.loads(path.read_text())
+        obj = json.loads(read_text_file(path))
     except json.JSONDecodeError as err:
         raise UserError(f"{path}: not valid JSON ({err.msg})") from None
     if not isinstance(obj, dict):
@@ -117,15 +117,34 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     return obj
 
 
-def read_jsonl(path: str | Path, truncated_tail_ok: bool = False) -> list[dict[str, Any]]:
-    """The records (JSON objects) of a JSONL file, blank lines skipped. Raises UserError naming the file
-    (missing) or the file and line (not valid JSON, not an object). truncated_tail_ok: a last line that
-    is not valid JSON is skipped (a log another program appends to, killed mid-line)."""
+def read_text_file(path: str | Path, what: str = "a UTF-8 text file") -> str:
+    """The text of `path`. Raises UserError naming the file when it is missing, unreadable, binary (a
+    NUL byte) or not UTF-8; `what` names the expected content in the message."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path} does not exist")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read it ({err.strerror or err})") from None
+    if b"\0" in data[:65536]:
+        raise UserError(f"{path}: a binary file; expected {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start}); expected {what}") from None
+
+
+def read_jsonl_numbered(
+    path: str | Path, truncated_tail_ok: bool = False
+) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) of every record (JSON object) of a JSONL file, blank lines skipped. Raises
+    UserError naming the file (missing, binary, not UTF-8) or the file and line (not valid JSON, not an
+    object). truncated_tail_ok: a last line that is not valid JSON is skipped (a log another program
+    appends to, killed mid-line)."""
+    path = Path(path)
     records = []
-    lines = path.read_text().splitlines()
+    lines = read_text_file(path, "JSON lines").splitlines()
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -137,8 +156,13 @@ def read_jsonl(path: str | Path, truncated_tail_ok: bool = False) -> list[dict[s
             raise UserError(f"{path}, line {line_no}: not valid JSON ({err.msg})") from None
         if not isinstance(rec, dict):
             raise UserError(f"{path}, line {line_no}: expected a JSON object")
-        records.append(rec)
+        records.append((line_no, rec))
     return records
+
+
+def read_jsonl(path: str | Path, truncated_tail_ok: bool = False) -> list[dict[str, Any]]:
+    """The records (JSON objects) of a JSONL file (see `read_jsonl_numbered` for the errors)."""
+    return [rec for _, rec in read_jsonl_numbered(path, truncated_tail_ok)]
 
 
 def finite_or_none(value: Any) -> float | None:

@@ -775,6 +775,18 @@ def judge_study(df: Any, fits: list[dict[str, Any]], power_settings: Any = None)
     return {"checks": entries, "design_warnings": design_warnings(summary, df), "counts": counts}
 
 
+def _prediction_section(study_dir: Path) -> list[str]:
+    """summary.md's lines on prediction.json (rule predict): the largest size predicted from the
+    smaller ones, its interval against the truth; none when the file is absent."""
+    path = study_dir / "prediction.json"
+    if not path.is_file():
+        return []
+    from rlscaling.fit.predict_cli import markdown as prediction_markdown
+
+    text = prediction_markdown(load_fit(path))
+    return ["## Prediction of the largest size (prediction.json)", "", text, ""]
+
+
 def render(
     study_dir: Path,
     df: Any,
@@ -843,6 +855,7 @@ def render(
     tournament = study_dir / "compare.md"
     if tournament.is_file():  # rlscaling compare's tables (rule compare): out-of-sample R² / MAPE per law
         parts += ["## Law tournament (compare.md)", "", _demote_headings(tournament.read_text()).strip(), ""]
+    parts += _prediction_section(study_dir)
     data = data_rows(study_dir)
     if data:
         parts += ["## Data (data/report.json)", "", table(["key", "value"], data), ""]

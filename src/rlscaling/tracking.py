@@ -292,6 +292,12 @@ class _WandbTracker(Tracker):
 
     def close(self) -> None:
         self.wb.finish()  # also the engine's run: the segment or evaluation is over
+        # finish() returns once the run's exit record is handled, but W&B's service process writes out
+        # the run's records (offline: DIR/wandb/offline-run-*/run-*.wandb) only when it closes the run,
+        # which it does later, on its own schedule; a busy machine delays it by seconds. Shut the service
+        # down here, which waits for it to write everything, so the run is complete when the job ends
+        # or anything reads it (the next init starts a new service).
+        require("wandb").teardown()
 
 
 class _MlflowTracker(Tracker):

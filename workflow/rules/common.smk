@@ -14,9 +14,8 @@ from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.resources import rule_resources
 from rlscaling.train.verl.settings import train_params
 
-
 # The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
-# names another install (cluster environments, conda-deployed rules; see profiles/slurm/README.md).
+# names another install (cluster environments, conda-deployed rules; see docs/guides/cluster.md).
 # Exported here, so the shell of every job sees it: local jobs inherit it, and a cluster job parses
 # this file again in its own process.
 os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
@@ -61,12 +60,16 @@ EVAL_FILES = [
 FIT_FILES = expand(f"{S}/fits/{{fit}}.json", fit=rc.fit_targets(config))
 FIGURE_NAMES = figure_names(config)
 FIGURE_FILES = [f"{S}/figures/{name}.{fmt}" for name in FIGURE_NAMES for fmt in config["figures"]["formats"]]
-# compute allocation (rlscaling allocate, issue 13): an answer per sweep dimension with >= 3 values
+# compute allocation (rlscaling allocate): an answer per sweep dimension with >= 3 values
 ALLOCATE_DIMENSIONS = {"rollouts": "rollouts_per_prompt", "reuse": "reuse_tau", "split": "pretrain_tokens"}
-ALLOCATIONS = [a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3]
+ALLOCATIONS = [
+    a for a, key in ALLOCATE_DIMENSIONS.items() if len((config.get("sweep") or {}).get(key, [])) >= 3
+]
 ALLOCATE_FILES = [f"{S}/allocate/{a}.json" for a in ALLOCATIONS]
-# the law tournament (rlscaling compare, issue 11): every study
+# the law tournament (rlscaling compare): every study
 COMPARE_FILES = [f"{S}/compare.json", f"{S}/compare.md"]
+# the largest size predicted from the smaller ones, with intervals (rlscaling predict): every study
+PREDICT_FILE = f"{S}/prediction.json"
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -159,7 +162,10 @@ def segment_params(run, step):
     segments short."""
     if run not in _SEGMENT_PARAMS:
         _SEGMENT_PARAMS[run] = train_params(config, RUNS[run])
-    return {**_SEGMENT_PARAMS[run], "segment_steps": int(step) - rc.previous_checkpoint_step(config, int(step))}
+    return {
+        **_SEGMENT_PARAMS[run],
+        "segment_steps": int(step) - rc.previous_checkpoint_step(config, int(step)),
+    }
 
 
 # ---- input functions and params of rules -----------------------------------------------------
@@ -184,8 +190,15 @@ def fit_args(w):
     """Command-line arguments of `rlscaling fit` for the target {law}__{x}__{scenario}."""
     law, x, scenario = w.fit.split("__")
     f = config["fit"]
-    args = [f"--law {law}", f"--x {x}", f"--scenario {scenario}", f"--where bench={f['bench']}",
-            f"--bootstrap {f['bootstrap']}", f"--seed {config['seed']}", f"--min-step {f['min_step']}"]
+    args = [
+        f"--law {law}",
+        f"--x {x}",
+        f"--scenario {scenario}",
+        f"--where bench={f['bench']}",
+        f"--bootstrap {f['bootstrap']}",
+        f"--seed {config['seed']}",
+        f"--min-step {f['min_step']}",
+    ]
     args += sweep_where(law)
     if f["objective"] != "default":
         args.append(f"--objective {f['objective']}")
@@ -207,6 +220,23 @@ def allocate_args(w):
     if w.analysis == "rollouts" and config["training"].get("rollouts_per_step"):
         args.append("--x step")
     return " ".join(args)
+
+
+def predict_args(w):
+    """`rlscaling predict` of the largest size on the study's main benchmark (its first x), anchored
+    on its first evaluated point; undetermined (not an error) where the study has too few sizes."""
+    f = config["fit"]
+    args = [
+        f"--target-size {list(SIZES)[-1]}",
+        f"--x {f['x'][0]}",
+        f"--where bench={f['bench']}",
+        f"--min-step {max(int(f['min_step']), 1)}",
+        f"--bootstrap {max(int(f['bootstrap']), 20)}",
+        f"--seed {config['seed']}",
+        "--anchor-points 1",
+        "--undetermined-ok",
+    ]
+    return " ".join(args + sweep_where())
 
 
 def compare_args(w):

@@ -14,18 +14,24 @@ rule data:
         bench=expand(f"{S}/data/bench/{{bench}}.parquet", bench=BENCHES),
         reuse=REUSE_FILES,
         corpus=[CORPUS] if config["data"]["source"] == "synthetic" else [],
-    params:
-        cfg=as_json({"data": {**config["data"], "reuse_taus": REUSE_TAUS}, "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
-                     "seed": config["seed"]}),
-        out_dir=lambda w, output: os.path.dirname(output.train),
-    conda:
-        "../../envs/cpu.yaml"
     log:
         f"{S}/logs/data.log",
     benchmark:
         f"{S}/benchmarks/data.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         **resources_for("light"),
+    params:
+        cfg=as_json(
+            {
+                "data": {**config["data"], "reuse_taus": REUSE_TAUS},
+                "benchmarks": {b: config["benchmarks"][b] for b in BENCHES},
+                "seed": config["seed"],
+                "rewards": sorted({r.training["reward"] for r in RUNS.values()}),
+            }
+        ),
+        out_dir=lambda w, output: os.path.dirname(output.train),
     shell:
         "$RLSCALING_CMD data --params-json {params.cfg:q} --out-dir {params.out_dir} > {log} 2>&1"

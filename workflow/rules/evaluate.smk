@@ -11,21 +11,26 @@ rule evaluate:
     output:
         summary=expand(f"{S}/eval/{{{{run}}}}/step_{{{{step}}}}/{{bench}}.json", bench=BENCHES),
         samples=expand(f"{S}/eval/{{{{run}}}}/step_{{{{step}}}}/{{bench}}.samples.parquet", bench=BENCHES),
-    params:
-        cfg=lambda w: as_json({**EVAL_CFG, "seed": config["seed"],
-                               "scorers": {b: config["benchmarks"][b].get("scorer") for b in BENCHES}}),
-        out_dir=lambda w: f"{S}/eval/{w.run}/step_{w.step}",
-        model=lambda w: checkpoint(w.run, w.step),
-    conda:
-        "../../envs/verl-gpu.yaml" if config["evaluation"]["engine"] == "vllm" else "../../envs/cpu.yaml"
     log:
         f"{S}/logs/evaluate/{{run}}/step_{{step}}.log",
     benchmark:
         f"{S}/benchmarks/evaluate/{{run}}/step_{{step}}.tsv"
     priority: chain_priority("run", chain=False)
+    conda:
+        "../../envs/verl-gpu.yaml" if config["evaluation"]["engine"] == "vllm" else "../../envs/cpu.yaml"
     threads: 1
     resources:
         **resources_for("evaluate", "run"),
+    params:
+        cfg=lambda w: as_json(
+            {
+                **EVAL_CFG,
+                "seed": config["seed"],
+                "scorers": {b: config["benchmarks"][b].get("scorer") for b in BENCHES},
+            }
+        ),
+        out_dir=lambda w: f"{S}/eval/{w.run}/step_{w.step}",
+        model=lambda w: checkpoint(w.run, w.step),
     shell:
         "$RLSCALING_CMD evaluate --model {params.model} --bench {input.bench} --params-json {params.cfg:q}"
         " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"

@@ -8,17 +8,24 @@ rule curves:
         pretrain=pretrain_records(),
     output:
         f"{S}/curves.parquet",
-    params:
-        study_dir=lambda w, output: os.path.dirname(output[0]),
-        cfg=as_json({"study": config["study"], "models": config["models"], "sweep": config.get("sweep", {}),
-                     "runs": curve_runs(),
-                     "eval_steps": rc.eval_steps(config), "benchmarks": BENCHES}),
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/curves.log",
     benchmark:
         f"{S}/benchmarks/curves.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        study_dir=lambda w, output: os.path.dirname(output[0]),
+        cfg=as_json(
+            {
+                "study": config["study"],
+                "models": config["models"],
+                "sweep": config.get("sweep", {}),
+                "runs": curve_runs(),
+                "eval_steps": rc.eval_steps(config),
+                "benchmarks": BENCHES,
+            }
+        ),
     shell:
         "$RLSCALING_CMD curves build --study-dir {params.study_dir} --params-json {params.cfg:q} -o {output} > {log} 2>&1"
 
@@ -28,14 +35,14 @@ rule fit:
         f"{S}/curves.parquet",
     output:
         f"{S}/fits/{{fit}}.json",
-    params:
-        args=fit_args,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/fit/{{fit}}.log",
     benchmark:
         f"{S}/benchmarks/fit/{{fit}}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=fit_args,
     shell:
         "$RLSCALING_CMD fit {input} -o {output} {params.args} > {log} 2>&1"
 
@@ -49,20 +56,20 @@ rule compare:
         json=f"{S}/compare.json",
         md=f"{S}/compare.md",
         figure=report(f"{S}/figures/compare.png", caption="../report/compare.rst", category="Figures"),
-    params:
-        args=compare_args,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/compare.log",
     benchmark:
         f"{S}/benchmarks/compare.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=compare_args,
     shell:
         "$RLSCALING_CMD compare {input} -o {output.json} --markdown {output.md} --figure {output.figure} "
         "{params.args} > {log} 2>&1"
 
 
-# Compute allocation (src/rlscaling/fit/allocate.py, issue 13): the best rollouts per prompt against
+# Compute allocation (src/rlscaling/fit/allocate.py): the best rollouts per prompt against
 # compute, the cost of data reuse and the optimal pre-training / RL split, for studies that sweep
 # rollouts_per_prompt / reuse_tau / pretrain_tokens over >= 3 values (workflow/presets/tiny-rollouts.yaml,
 # tiny-reuse.yaml, tiny-split.yaml); in `rule all` for those studies.
@@ -72,16 +79,37 @@ rule allocate:
     output:
         json=f"{S}/allocate/{{analysis}}.json",
         figure=f"{S}/figures/allocate_{{analysis}}.png",
-    wildcard_constraints:
-        analysis="rollouts|reuse|split",
-    params:
-        args=allocate_args,
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/allocate/{{analysis}}.log",
     benchmark:
         f"{S}/benchmarks/allocate/{{analysis}}.tsv"
+    wildcard_constraints:
+        analysis="rollouts|reuse|split",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=allocate_args,
     shell:
         "$RLSCALING_CMD allocate {wildcards.analysis} {input} -o {output.json} --figure {output.figure} "
         "{params.args} > {log} 2>&1"
+
+
+# The largest size's curve predicted from the smaller ones with 80% / 95% intervals, against its
+# truth (src/rlscaling/fit/predict_cli.py; summary.md's prediction section). Too few sizes: the JSON
+# says why (undetermined), the study goes on.
+rule predict:
+    input:
+        f"{S}/curves.parquet",
+    output:
+        json=PREDICT_FILE,
+        figure=f"{S}/figures/prediction.png",
+    log:
+        f"{S}/logs/predict.log",
+    benchmark:
+        f"{S}/benchmarks/predict.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        args=predict_args,
+    shell:
+        "$RLSCALING_CMD predict {input} -o {output.json} --figure {output.figure} {params.args} > {log} 2>&1"

@@ -9,17 +9,17 @@ rule tokenizer:
         corpus=CORPUS,
     output:
         directory(f"{S}/models/tokenizer"),
-    params:
-        cfg=as_json({"vocab_size": config.get("pretrain", {}).get("vocab_size", 512)}),
-    conda:
-        "../../envs/cpu.yaml"
     log:
         f"{S}/logs/tokenizer.log",
     benchmark:
         f"{S}/benchmarks/tokenizer.tsv"
+    conda:
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         **resources_for("light"),
+    params:
+        cfg=as_json({"vocab_size": config.get("pretrain", {}).get("vocab_size", 512)}),
     shell:
         "$RLSCALING_CMD tokenizer --corpus {input.corpus} --params-json {params.cfg:q} --out {output} > {log} 2>&1"
 
@@ -31,20 +31,25 @@ rule pretrain:
     output:
         model=directory(f"{S}/models/{{model}}/base"),
         record=f"{S}/models/{{model}}/pretrain.json",
-    params:
-        cfg=lambda w: as_json({"arch": SIZES[MODELS[w.model]["size"]],
-                               "pretrain": MODELS[w.model]["pretrain"],
-                               "seed": MODELS[w.model]["seed"], "size": MODELS[w.model]["size"]}),
-    conda:
-        "../../envs/cpu.yaml"
     log:
         f"{S}/logs/pretrain/{{model}}.log",
     benchmark:
         f"{S}/benchmarks/pretrain/{{model}}.tsv"
     priority: chain_priority("model")
+    conda:
+        "../../envs/cpu.yaml"
     threads: 1
     resources:
         **resources_for("pretrain", "model"),
+    params:
+        cfg=lambda w: as_json(
+            {
+                "arch": SIZES[MODELS[w.model]["size"]],
+                "pretrain": MODELS[w.model]["pretrain"],
+                "seed": MODELS[w.model]["seed"],
+                "size": MODELS[w.model]["size"],
+            }
+        ),
     shell:
         "$RLSCALING_CMD pretrain --corpus {input.corpus} --tokenizer {input.tokenizer}"
         " --params-json {params.cfg:q} --threads {threads}"

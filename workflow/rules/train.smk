@@ -10,19 +10,19 @@ rule train_segment:
         data=lambda w: train_file(RUNS[w.run].training["reuse_tau"]),
     output:
         directory(f"{S}/runs/{{run}}/step_{{step}}"),
-    params:
-        cfg=lambda w: as_json(segment_params(w.run, w.step)),
-        init=lambda w: checkpoint(w.run, rc.previous_checkpoint_step(config, int(w.step))),
-    conda:
-        "../../envs/verl-gpu.yaml" if config["training"]["engine"] == "verl" else "../../envs/cpu.yaml"
     log:
         f"{S}/logs/train/{{run}}/step_{{step}}.log",
     benchmark:
         f"{S}/benchmarks/train/{{run}}/step_{{step}}.tsv"
     priority: chain_priority("run")
+    conda:
+        "../../envs/verl-gpu.yaml" if config["training"]["engine"] == "verl" else "../../envs/cpu.yaml"
     threads: 1
     resources:
         **resources_for("train", "run"),
+    params:
+        cfg=lambda w: as_json(segment_params(w.run, w.step)),
+        init=lambda w: checkpoint(w.run, rc.previous_checkpoint_step(config, int(w.step))),
     shell:
         "$RLSCALING_CMD train --params-json {params.cfg:q} --init {params.init} --data {input.data}"
         " --step {wildcards.step} --threads {threads} --out {output} > {log} 2>&1"
@@ -34,9 +34,9 @@ rule run_metrics:
         lambda w: [step_dir(w.run, s) for s in rc.checkpoint_steps(config) if s > 0],
     output:
         f"{S}/runs/{{run}}/metrics.jsonl",
-    conda:
-        "../../envs/analysis.yaml"
     log:
         f"{S}/logs/run_metrics/{{run}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     shell:
         "$RLSCALING_CMD curves metrics {input} -o {output} > {log} 2>&1"

@@ -123,6 +123,36 @@ class _Inputs:
         return frame, bad
 
 
+def _unscorable(
+    train: pd.DataFrame, methods: list[str], limit: float, inputs: _Inputs
+) -> dict[str, Any]:
+    """Train rows that a run's reward can never score (rlscaling.rewards.can_score: e.g. ground truth
+    "N/A" with the strict reward), counted per reward method; UserError naming the input files, the
+    method and the count when more than `limit` (data.max_unscorable_fraction) of the rows are."""
+    from rlscaling.rewards import can_score
+
+    out: dict[str, Any] = {"max_fraction": limit, "by_reward": {}}
+    answers = train["ground_truth"].tolist()
+    origin = ", ".join(f["file"] for f in inputs.files) or "the train rows"
+    for method in sorted(set(methods)):
+        rows = [i for i, gt in enumerate(answers) if not can_score(gt, method)]
+        fraction = len(rows) / max(len(answers), 1)
+        out["by_reward"][method] = {
+            "total": len(rows),
+            "fraction": round(fraction, 6),
+            "examples": [{"row": i, "ground_truth": answers[i]} for i in rows[:MAX_EXAMPLES]],
+        }
+        if fraction > limit:
+            first = rows[0]
+            raise UserError(
+                f"{origin}: {len(rows)} of {len(answers)} train rows ({fraction:.1%}) can never score with "
+                f"the {method!r} reward (first: train row {first}, ground truth {answers[first]!r}); more "
+                f"than data.max_unscorable_fraction = {limit}. Fix or drop those rows, choose a reward that "
+                "reads their answers (e.g. boxed), or raise the limit"
+            )
+    return out
+
+
 def _malformed_summary(bad: list[BadRow]) -> dict[str, Any]:
     return {
         "total": len(bad),
@@ -420,8 +450,10 @@ def _write_corpus(syn: Any, heldout: pd.DataFrame, put: _Writer) -> dict[str, in
 def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     """Write train / held-out / reuse / benchmark parquet files and report.json to `out_dir`.
 
-    `params` = {"data": <config data section>, "benchmarks": {name: spec}, "seed": int}; missing keys
-    take the config schema's defaults. Returns the report (also written to report.json).
+    `params` = {"data": <config data section>, "benchmarks": {name: spec}, "seed": int, "rewards":
+    [the runs' reward methods]}; missing keys take the config schema's defaults. Train rows that a
+    reward in `rewards` can never score are counted in the report (`unscorable`) and refused past
+    data.max_unscorable_fraction. Returns the report (also written to report.json).
     """
     t0 = time.perf_counter()
     data, benches, seed = settings(params)
@@ -442,6 +474,8 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
     if src.cap is not None and src.cap < len(train_pool):
         train_pool = cur.stratified_sample(train_pool, int(src.cap), seed, "max_train")
     train = cur.order_curriculum(train_pool, seed, data["order"])
+    limit = float(data["max_unscorable_fraction"])
+    unscorable = _unscorable(train, params.get("rewards") or [], limit, inputs)
     # 6. write
     put = _Writer(Path(out_dir))
     put.out.mkdir(parents=True, exist_ok=True)
@@ -459,6 +493,7 @@ def prepare(params: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
         {
             "inputs": inputs.files,
             "malformed": _malformed_summary(inputs.bad),
+            "unscorable": unscorable,
             "duplicates": split.duplicates,
             "heldout": split.heldout_info,
             "splits": {"train": cur.split_counts(train), "heldout": cur.split_counts(split.heldout)},

@@ -30,7 +30,7 @@ Two xs models of the same data that ended at base pass@1 0.43 and 0.13 had the s
 tokens (0.72 nats), copied operands (0.001-0.02) and answers, and differed on result digits: 0.18 vs
 0.97 nats per token. A story is about half a document's tokens and carries no arithmetic; solution-only
 documents put two to three times as many result digits in each pre-training token, so the arithmetic
-is learnt sooner and on more seeds (README "Equations-only documents").
+is learnt sooner and on more seeds (docs/results/tiny-calibration.md, "Equations-only documents").
 
 The model sees at RL / evaluation time exactly what pre-training showed it: the tokenizer's chat
 template (rlscaling.tokenizer) renders the user message as its content plus "\\n" after a BOS token,

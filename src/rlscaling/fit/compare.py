@@ -12,6 +12,9 @@ Every law is fitted on part of the data and scored out of sample (R^2 in linear 
 - `inter_anchored`: the same, with the held-out curve's first ANCHOR_POINTS point(s) (its pre-RL
   evaluation) setting its level: the law's prediction shifted in log L to pass through them (for
   the paper laws that is exactly `rlscaling fit --anchor-points 1`, fit.predict's chosen method).
+  For the paper laws it also scores the 95% prediction interval of `rlscaling predict`
+  (fit.interval) by its interval score (Gneiting & Raftery 2007; L units, lower is better) and
+  coverage, beside R^2 and MAPE.
 
 Laws (LAWS): `paper` (E0 per size; for an unseen size E0 is extrapolated by a line in log10 N),
 `paper-parametric` (E0(N)), `sigmoid` (ScaleRL's per-curve sigmoid in X; an unseen size from its
@@ -47,6 +50,7 @@ from rlscaling.fit import sigmoid as sig
 from rlscaling.fit.compare_plot import group_name, plot
 from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.fit.data import CurveSet, apply_where, parse_where, to_curveset
+from rlscaling.fit.interval import IntervalOptions, Target, interval_score, predict_curves
 from rlscaling.fit.metrics import summary
 from rlscaling.fit.scenarios import anchor_mask, split
 
@@ -55,6 +59,7 @@ INTRA = {"intra10": 0.10, "intra25": 0.25, "intra50": 0.50}
 SCENARIOS = ("full", *INTRA, "inter", "inter_anchored")
 OUT_OF_SAMPLE = SCENARIOS[1:]
 ANCHOR_POINTS = 1
+INTERVAL_BOOTSTRAP = 100  # refits behind the anchored inter scenario's 95% interval (paper laws)
 
 Predictor = Callable[[CurveSet], np.ndarray]
 
@@ -112,9 +117,34 @@ def score_curve_law(law: str, cs: CurveSet, anchor_points: int = ANCHOR_POINTS) 
         }
         pred = f(rest) * 10.0 ** np.array([shift[lab] for lab in rest.labels])[rest.curve]
         out["inter_anchored"] = _score(rest.L, pred)
+        if law in PAPER_LAWS:
+            out["inter_anchored"].update(_interval(law, sp.train, anchors, rest))
     except (UserError, ValueError, np.linalg.LinAlgError) as err:
         out["inter"] = out["inter_anchored"] = _na(err)
     return out
+
+
+def _interval(law: str, train: CurveSet, anchors: CurveSet, rest: CurveSet) -> dict[str, Any]:
+    """The 95% prediction interval of the anchored held-out curves (fit.interval): its mean interval
+    score (Gneiting-Raftery, L units, lower is better) and coverage on the scored points; empty
+    when the training data cannot support an interval."""
+    targets, ys = [], []
+    for i, lab in enumerate(rest.labels):
+        a = anchors.subset(anchors.curve == anchors.labels.index(lab))
+        m = rest.curve == i
+        targets.append(Target(float(rest.curve_N[i]), rest.X[m], a.X, a.L))
+        ys.append(rest.L[m])
+    try:
+        preds = predict_curves(train, targets, IntervalOptions(law=law, n_boot=INTERVAL_BOOTSTRAP))
+    except UserError:
+        return {}
+    y = np.concatenate(ys)
+    lo = np.concatenate([p.bands[0.95][0] for p in preds])
+    hi = np.concatenate([p.bands[0.95][1] for p in preds])
+    return {
+        "interval_score95": float(np.mean(interval_score(y, lo, hi, 0.95))),
+        "coverage95": float(np.mean((y >= lo) & (y <= hi))),
+    }
 
 
 def score_gain(cs0: CurveSet) -> dict[str, dict]:
@@ -272,6 +302,8 @@ def _cell(s: dict | None, won: bool) -> str:
         return "n/a"
     r2 = s.get("r2")
     text = ("–" if r2 is None or not math.isfinite(r2) else f"{r2:.3f}") + f" / {s['mape']:.1f}%"
+    if s.get("interval_score95") is not None:
+        text += f" / IS {s['interval_score95']:.3f} ({s['coverage95']:.0%} in)"
     return f"**{text}** ★" if won else text
 
 
@@ -298,7 +330,10 @@ def markdown(result: dict[str, Any], title: str | None = None) -> str:
             parts.append("| " + " | ".join([name, *cells]) + " |")
         parts.append("")
     parts.append(
-        "R² (linear L) / MAPE on the points each scenario predicts; ★ bold: the scenario's winner "
+        "R² (linear L) / MAPE on the points each scenario predicts; for the paper laws the anchored inter "
+        "column adds IS, the mean interval score of the 95% prediction interval (Gneiting-Raftery, L units, "
+        "lower is better: width plus 40x any miss) and the share of points inside it (rlscaling predict); "
+        "★ bold: the scenario's winner "
         "(highest R²), ★ law: best mean rank over the out-of-sample scenarios; n/a: below the law's "
         "minimum data or not a curve prediction (COMPARE.json says why)."
     )

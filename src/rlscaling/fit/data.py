@@ -48,18 +48,42 @@ _MEASUREMENT_PATTERN = re.compile(r"^(pass_at_\d+|pass@\d+|mean@\d+|score.*)$")
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or parquet curves table. Raises UserError when missing or unreadable."""
+    """Read a CSV or parquet curves table. Raises UserError when missing or unreadable, or when a `step`
+    is not a whole number >= 0 (naming the file, the line of a CSV or the row of a parquet file)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"curves file {path} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".tsv", ".txt"):
+        raise UserError(f"curves file {path}: unknown format {path.suffix!r} (expected .csv or .parquet)")
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path)
+        else:
+            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
     except Exception as err:  # pyarrow / parser errors: name the file
         raise UserError(f"curves file {path}: cannot read it ({type(err).__name__}: {err})") from err
-    raise UserError(f"curves file {path}: unknown format {path.suffix!r} (expected .csv or .parquet)")
+    if "step" in df.columns:
+        df["step"] = whole_steps(df["step"], path, "step", csv=suffix not in (".parquet", ".pq"))
+    return df
+
+
+def whole_steps(values: pd.Series, source: str | Path, col: str, *, csv: bool = True) -> np.ndarray:
+    """`values` (a step column) as int64. UserError naming `source`, the line (csv: data row i is line
+    i + 2) or row, and the value when one is blank, not a number, negative or not a whole number (a NaN
+    step is never cast to an integer nor dropped)."""
+    nums = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(nums) | (nums < 0) | (nums != np.round(nums))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raw = values.iloc[i]
+        shown = "a blank cell" if pd.isna(raw) else repr(raw.item() if hasattr(raw, "item") else raw)
+        where = f"line {i + 2}" if csv else f"row {i}"
+        raise UserError(
+            f"{source}, {where}: column {col!r} is {shown}; expected a whole number >= 0 "
+            f"({int(bad.sum())} such row(s))"
+        )
+    return nums.astype(np.int64)
 
 
 def parse_where(items: list[str] | None) -> list[tuple[str, str]]:
@@ -234,6 +258,7 @@ def to_curveset(
     if x not in ("C", "D", "step"):
         raise UserError(f"--x {x!r}: expected C or D")
     check_columns(df, ["N", "step", "L"] + ([x] if x != "step" else []))
+    df = df.assign(step=whole_steps(df["step"], "curves table", "step", csv=False))
     df = df[df["step"] >= min_step]
     if df.empty:
         raise UserError(f"no rows with step >= {min_step} (--min-step)")

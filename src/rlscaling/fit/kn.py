@@ -228,10 +228,14 @@ class KnFit:
 # fitting
 
 
-def _curve_weights(curve: np.ndarray, n_curves: int) -> np.ndarray:
-    """Per-point weights: every curve has total weight 1 / n_curves (sum = 1)."""
+def _curve_weights(curve: np.ndarray, n_curves: int, curve_weights: np.ndarray | None = None) -> np.ndarray:
+    """Per-point weights: every curve has total weight 1 / n_curves (sum = 1), or, given
+    curve_weights (n_curves,), total weight curve_weights[i] / sum(curve_weights)."""
     counts = np.bincount(curve, minlength=n_curves).astype(float)
-    return 1.0 / (counts[curve] * n_curves)
+    if curve_weights is None:
+        return 1.0 / (counts[curve] * n_curves)
+    cw = np.asarray(curve_weights, dtype=float)
+    return cw[curve] / (counts[curve] * cw.sum())
 
 
 def _huber_location(
@@ -265,7 +269,9 @@ def _wls(G: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
 class _Problem:
     """Arrays and the profile objective for one CurveSet."""
 
-    def __init__(self, cs: CurveSet, objective: str, e0_form: str | None):
+    def __init__(
+        self, cs: CurveSet, objective: str, e0_form: str | None, curve_weights: np.ndarray | None = None
+    ):
         self.cs = cs
         self.objective = objective
         self.form = E0_FORMS[e0_form] if e0_form else None
@@ -276,7 +282,7 @@ class _Problem:
         self.curve = cs.curve
         self.nc = cs.n_curves
         self.N = cs.N
-        self.w = _curve_weights(cs.curve, cs.n_curves)
+        self.w = _curve_weights(cs.curve, cs.n_curves, curve_weights)
         self.curve_N = cs.curve_N
         self.u_bounds = log_n0_bounds(cs.curve_N, objective)
         ref = self.L if objective == "paper" else self.y
@@ -419,11 +425,13 @@ def fit_kn(
     x0: np.ndarray | None = None,
     check: bool = True,
     grid: bool = True,
+    curve_weights: np.ndarray | None = None,
 ) -> KnFit:
     """Fit the paper law (E0 per curve) or paper-parametric (E0(N) of form `e0_form`) to cs.
 
     x0: optional start (K_max, log10 N0) tried besides the grid's best points; grid=False with an
-    x0 starts from x0 only (the bootstrap's warm start). Deterministic.
+    x0 starts from x0 only (the bootstrap's warm start). curve_weights (n_curves,), positive: each
+    curve's share of the objective (default equal; a Bayesian bootstrap draws them). Deterministic.
     """
     if objective not in OBJECTIVES:
         raise UserError(f"--objective {objective!r}: expected one of {OBJECTIVES}")
@@ -436,8 +444,10 @@ def fit_kn(
     if check:
         check_identifiable(cs, law, e0_form)
     if e0_form and objective == "paper":
+        if curve_weights is not None:
+            raise UserError("curve weights are not supported with paper-parametric and the paper objective")
         return _fit_parametric_linear(cs, e0_form, x0, grid)
-    prob = _Problem(cs, objective, e0_form)
+    prob = _Problem(cs, objective, e0_form, curve_weights)
     K, u = _minimise_profile(prob, x0, grid)
     icpt = prob.intercepts(K, u)
     return _result(cs, law, objective, e0_form, K, u, icpt, prob.loss_at(K, u, icpt))

@@ -7,7 +7,7 @@ slope k(N) of the fit on the other sizes):
 - `E0_anc`: the anchor, from the size's own first K points (its pre-RL evaluation, its first logged
   step): mean of log10 L + k(N) log10 X over them (kn.anchor_E0).
 
-Anchoring used to *replace* one with the other. Here they are combined by their uncertainties,
+Plain anchoring replaces one with the other; here they can be combined by their uncertainties,
 
     E0 = E0_ext + w (E0_anc - E0_ext),   w = var_ext / (var_ext + var_anc),
 

@@ -34,13 +34,17 @@ the main thread, and in the main thread for answers that could build a huge inte
 `10^{10^{10}}`, which always go to a worker) and waiting for a free one.
 Batch bound (`score_batch`, and the TRL adapter, which scores each generation batch with it): a batch
 of responses returns within batch_timeout_s (default DEFAULT_BATCH_TIMEOUT_S = 4 s) + timeout_s + 0.5 s
-+ the string scans, whatever the answers. Each equivalence check gets min(timeout_s, what is left of
-the batch budget), and waits for a free worker no longer than that; once the budget is spent, answers
-that would need math-verify score as "timeout" at once (remembered verdicts still count); and an answer
-that timed out is not checked again in the same batch (the rollouts of one prompt often repeat it).
++ the string scans, whatever the answers. A response's verdict does not depend on its neighbours in
+the batch: the cheap checks (extraction, spelling, plain numbers, rationals) run for every response
+first and spend no budget; then each distinct (ground truth, answer) pair left undecided is checked
+once by math-verify (the rollouts of one prompt often repeat an answer), in an order set by the pairs
+alone (`check_order`: answers that could build a huge integer last, then shorter first). Each check
+gets min(timeout_s, what is left of the batch budget), and waits for a free worker no longer than
+that; once the budget is spent, the pairs left score as "timeout" at once (remembered verdicts still
+count).
 A killed worker's replacement starts in the background. Measured (tests/test_rewards_adversarial.py):
-16 copies of `\boxed{(10^{100})!}` took 21 s before this bound, now 1.0-2.9 s; 16 distinct such
-answers (10^{100}, 10^{101}, ...) 17 s before, now 4.0 s (the budget; the bound is 5.5 s).
+16 copies of `\boxed{(10^{100})!}` take 1.0-2.9 s with this bound (21 s without); 16 distinct such
+answers (10^{100}, 10^{101}, ...) 4.0 s (the budget; the bound is 5.5 s; 17 s without).
 Not in the bound: a worker's first start in a process (see above).
 Model text is only ever scanned by regular expressions / brace matching and parsed by math-verify's
 LaTeX parser (not its sympy `parse_expr` path, which uses eval); it is never evaluated as code.
@@ -119,26 +123,22 @@ def _numeric_match(extracted: str, ground_truth: str) -> bool:
     return eq
 
 
-def score(
-    response: str,
-    ground_truth: str,
-    method: str = "strict",
-    *,
-    format_weight: float = 0.0,
-    timeout_s: float = 1.0,
-    max_chars: int = MAX_RESPONSE_CHARS,
-    budget: BatchBudget | None = None,
-) -> Score:
-    """Score one response against its ground truth (see the module docstring for the methods).
+@dataclass(frozen=True)
+class _Pending:
+    """A boxed answer that no cheap check decided: math-verify must compare `pred` with `gt` (both with
+    doubled backslashes undone); `extracted` and `format_ok` as in Score."""
 
-    response: model output text (untrusted; never evaluated). ground_truth: the reference answer, a
-    number (`"18"`, `"1,450,000"`) or LaTeX (`"\\frac{14}{3}"`); non-strings are converted with str().
-    timeout_s: seconds allowed for the equivalence check (boxed). max_chars: longer responses score 0.
-    budget: the batch's time budget when scored as part of one (score_batch).
-    Raises UserError for an unknown method, an out-of-range format_weight / timeout_s, or a missing
-    (None) ground truth.
-    """
-    _check_args(method, format_weight, timeout_s)
+    extracted: str
+    format_ok: bool
+    gt: str
+    pred: str
+
+
+def _cheap(
+    response: Any, ground_truth: Any, method: str, format_weight: float, max_chars: int
+) -> Score | _Pending:
+    """The verdict of every check that costs no math-verify call (extraction, exact spelling, numbers,
+    rationals); a _Pending when only math-verify can decide."""
     if ground_truth is None:
         raise UserError("reward ground_truth is missing (None); expected the reference answer as a string")
     if not isinstance(response, str):
@@ -160,23 +160,56 @@ def score(
 
     if extracted is None:
         return Score(format_weight if format_ok else 0.0, False, None, format_ok, "no_answer")
-
-    reason: str | None = None
     if method == "boxed":
-        correct = _boxed_equal(extracted, gt, timeout_s, budget)
+        correct = _boxed_cheap(extracted, gt)
         if correct is None:
-            correct, reason = False, "timeout"
+            g, p = equivalence.undouble_backslashes(gt), equivalence.undouble_backslashes(extracted)
+            return _Pending(extracted, format_ok, g, p)
     else:
         correct = _numeric_match(extracted, gt)
+    return _verdict(correct, extracted, format_ok, format_weight)
+
+
+def _verdict(correct: bool | None, extracted: str, format_ok: bool, format_weight: float) -> Score:
+    """The Score of an extracted answer: correct, wrong ("mismatch") or undecided in time ("timeout")."""
     if correct:
         return Score(1.0, True, extracted, format_ok, None)
-    return Score(
-        float(format_weight) if format_ok else 0.0, False, extracted, format_ok, reason or "mismatch"
-    )
+    reason = "timeout" if correct is None else "mismatch"
+    return Score(float(format_weight) if format_ok else 0.0, False, extracted, format_ok, reason)
 
 
-def _boxed_equal(extracted: str, gt: str, timeout_s: float, budget: BatchBudget | None = None) -> bool | None:
-    """Cheap checks, then math-verify (None: timed out, or the batch budget is spent)."""
+def score(
+    response: str,
+    ground_truth: str,
+    method: str = "strict",
+    *,
+    format_weight: float = 0.0,
+    timeout_s: float = 1.0,
+    max_chars: int = MAX_RESPONSE_CHARS,
+    budget: BatchBudget | None = None,
+) -> Score:
+    """Score one response against its ground truth (see the module docstring for the methods).
+
+    response: model output text (untrusted; never evaluated). ground_truth: the reference answer, a
+    number (`"18"`, `"1,450,000"`) or LaTeX (`"\\frac{14}{3}"`); non-strings are converted with str().
+    timeout_s: seconds allowed for the equivalence check (boxed). max_chars: longer responses score 0.
+    budget: a batch's time budget, when the check is to share one.
+    Raises UserError for an unknown method, an out-of-range format_weight / timeout_s, or a missing
+    (None) ground truth.
+    """
+    _check_args(method, format_weight, timeout_s)
+    out = _cheap(response, ground_truth, method, format_weight, max_chars)
+    if isinstance(out, Score):
+        return out
+    if budget is None:
+        equal = equivalence.math_verify_equal(out.gt, out.pred, timeout_s)
+    else:
+        equal = _budgeted_check(out.gt, out.pred, timeout_s, budget)
+    return _verdict(equal, out.extracted, out.format_ok, format_weight)
+
+
+def _boxed_cheap(extracted: str, gt: str) -> bool | None:
+    """The cheap checks of a boxed answer: exact spelling, plain numbers, rationals (None: undecided)."""
     if equivalence.normalize_latex(extracted) == equivalence.normalize_latex(gt):
         return True
     eq = equivalence.numbers_equal(extracted, gt)
@@ -185,9 +218,11 @@ def _boxed_equal(extracted: str, gt: str, timeout_s: float, budget: BatchBudget 
     a, b = equivalence.rational_value(extracted), equivalence.rational_value(gt)
     if a is not None and b is not None:
         return a == b  # integers and simple fractions, exactly
-    g, p = equivalence.undouble_backslashes(gt), equivalence.undouble_backslashes(extracted)
-    if budget is None:
-        return equivalence.math_verify_equal(g, p, timeout_s)
+    return None
+
+
+def _budgeted_check(g: str, p: str, timeout_s: float, budget: BatchBudget) -> bool | None:
+    """math-verify on (g, p) within what is left of the batch budget (None: timed out or no time left)."""
     known = equivalence.known_verdict(g, p)
     if known is not None:
         return known
@@ -200,6 +235,15 @@ def _boxed_equal(extracted: str, gt: str, timeout_s: float, budget: BatchBudget 
     return equal
 
 
+def check_order(pair: tuple[str, str]) -> tuple[bool, int, str, str]:
+    """The order in which a batch's math-verify checks run: answers that could build a huge integer
+    (rlscaling.rewards.equivalence.huge_number_risk; they often use a whole timeout) last, then shorter
+    answers first, ties by text. It depends on the pairs only, never on their places in the batch."""
+    g, p = pair
+    risky = equivalence.huge_number_risk(g) or equivalence.huge_number_risk(p)
+    return (risky, len(g) + len(p), g, p)
+
+
 def score_batch(
     responses: Sequence[Any],
     ground_truths: Sequence[Any],
@@ -210,10 +254,15 @@ def score_batch(
     batch_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S,
     max_chars: int = MAX_RESPONSE_CHARS,
 ) -> list[Score]:
-    """Score a batch of responses (`score` each) within one time budget: the call returns within
-    batch_timeout_s + timeout_s + 0.5 s + the string scans (see the module docstring). `methods`: one
-    method for all, or one per response."""
-    budget = BatchBudget(batch_timeout_s)
+    """Score a batch of responses within one time budget: the call returns within batch_timeout_s +
+    timeout_s + 0.5 s + the string scans (see the module docstring). `methods`: one method for all, or
+    one per response.
+
+    A response's verdict does not depend on its neighbours: first every response gets the cheap checks
+    (extraction, spelling, numbers, rationals), which spend no budget; then each distinct (ground
+    truth, answer) pair left undecided is checked once by math-verify, in `check_order` (which depends
+    on the pairs, not on the batch order), and its verdict goes to every response that gave it. The
+    budget starts when the math-verify checks do."""
     if isinstance(methods, str):
         methods = [methods] * len(responses)
     if not (len(responses) == len(ground_truths) == len(methods)):
@@ -221,18 +270,44 @@ def score_batch(
             f"score_batch: {len(responses)} responses, {len(ground_truths)} ground truths and "
             f"{len(methods)} methods; expected one of each per response"
         )
-    return [
-        score(
-            "" if r is None else r if isinstance(r, str) else str(r),
-            g,
-            m,
-            format_weight=format_weight,
-            timeout_s=timeout_s,
-            max_chars=max_chars,
-            budget=budget,
-        )
+    BatchBudget(batch_timeout_s)  # checks the number before any work
+    for m in set(methods):
+        _check_args(m, format_weight, timeout_s)
+    first = [
+        _cheap(r, g, m, format_weight, max_chars)
         for r, g, m in zip(responses, ground_truths, methods, strict=True)
     ]
+    pairs = sorted({(x.gt, x.pred) for x in first if isinstance(x, _Pending)}, key=check_order)
+    verdicts: dict[tuple[str, str], bool | None] = {}
+    if pairs:
+        budget = BatchBudget(batch_timeout_s)
+        for pair in pairs:
+            verdicts[pair] = _budgeted_check(*pair, timeout_s, budget)
+    return [
+        x
+        if isinstance(x, Score)
+        else _verdict(verdicts[(x.gt, x.pred)], x.extracted, x.format_ok, format_weight)
+        for x in first
+    ]
+
+
+# the ground truth written in each method's own answer format: if even that does not score, no answer can
+_OWN_FORMAT = {"strict": "#### {}", "flexible": "{}", "custom_flexible": "#### {}", "boxed": "\\boxed{{{}}}"}
+
+
+def can_score(ground_truth: Any, method: str) -> bool:
+    """True when some response can score 1 against `ground_truth` under `method`: the ground truth written
+    in the method's own answer format (`#### 18`, `\\boxed{...}`) does. False e.g. for "N/A" with the
+    number-reading methods (strict, flexible, custom_flexible), or an empty / missing ground truth.
+    Cheap checks only (no math-verify call)."""
+    _check_args(method, 0.0, 1.0)
+    if ground_truth is None:
+        return False
+    gt = (ground_truth if isinstance(ground_truth, str) else str(ground_truth)).strip()
+    if not gt:
+        return False
+    out = _cheap(_OWN_FORMAT[method].format(gt), gt, method, 0.0, MAX_RESPONSE_CHARS)
+    return isinstance(out, _Pending) or out.correct
 
 
 # ------------------------------------------------------------------------------------------------

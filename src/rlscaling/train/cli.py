@@ -92,6 +92,9 @@ def main(args: argparse.Namespace) -> int:
     engine = params["engine"]
     track = _tracking(params)
     if engine == "trl":
+        if track.backend != "mlflow":
+            # TRL imports mlflow whenever it is installed (1.4 s per segment); transformers' own switch
+            os.environ.setdefault("DISABLE_MLFLOW_INTEGRATION", "TRUE")
         from rlscaling import tracking
         from rlscaling.train.trl import engine as trl_engine
 

@@ -51,7 +51,7 @@ from rlscaling import checkpoint
 from rlscaling.checkpoint import load_tokenizer
 from trl import GRPOConfig, GRPOTrainer
 
-from rlscaling import lifecycle
+from rlscaling import lifecycle, sampling
 from rlscaling.compute import count_parameters
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
@@ -147,6 +147,7 @@ def _build_trainer(params, init, data, step, work, first, reference, reward_func
     dataset = load_prompts(data, params)
     check_prompt_lengths(dataset, tokenizer, params, first, step)
     model = AutoModelForCausalLM.from_pretrained(init, dtype=torch.float32)
+    sampling.use_for(model)  # rollouts: the same tokens as model.generate, less work per token
     if params["kl_coef"] > 0:
         model.config._name_or_path = str(reference)  # TRL loads its reference model from this path
     if reward_func is None:
