@@ -207,9 +207,10 @@ def identified(
     intervals: Mapping[str, Sequence[float] | None], flags: Iterable[Mapping[str, Any]]
 ) -> Verdict:
     """The claim "the fit identifies these parameters": pass when each (name -> 95% interval) has a
-    finite interval of non-zero width and no interval flag (at an optimizer bound, zero width) names
-    it; undetermined otherwise, naming what is missing or cut. Never FAIL: a bound or a missing
-    interval is a lack of data, not a contradiction."""
+    finite interval and no interval flag names it (an end or the estimate at an optimizer bound, or
+    zero width: the flags rlscaling.fit.identify.interval_flags writes); undetermined otherwise,
+    naming what is missing or flagged. Never FAIL: a bound or a missing interval is a lack of data,
+    not a contradiction."""
     flags = [f for f in flags if isinstance(f, Mapping)]
     problems = []
     for name, ci in intervals.items():
