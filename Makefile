@@ -71,23 +71,24 @@ lint: setup
 docs: setup
 	$(VENV)/bin/mkdocs build --strict
 
-# the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then every summary.md
-# check and the fitted K_max / N0 with intervals per seed: results/robustness/robustness.md. Three full
-# studies: ~40 idle-machine minutes on 2 cores (~90 with tiny-robust). ROBUSTNESS_ARGS: e.g. --seeds
-# 3,4,5, --table-only, --configfile workflow/presets/tiny-robust.yaml (3 replicates, token budgets that
-# grow with N)
+# the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then the verdict of every
+# check (pass / FAIL / undetermined) and the fitted K_max / N0 with intervals per seed:
+# results/robustness/robustness.md (`rlscaling robustness`, docs/verdicts.md). One full study per seed.
+# ROBUSTNESS_ARGS: e.g. --seeds 3,4,5, --table-only, --configfile workflow/presets/tiny-robust.yaml
+# (3 replicates, token budgets that grow with N). Exits 1 when a seed has a FAIL verdict
 .PHONY: robustness
 robustness: setup
-	$(PY) benchmarks/robustness.py --cores $(CORES) $(ROBUSTNESS_ARGS)
+	$(VENV)/bin/rlscaling robustness --cores $(CORES) $(ROBUSTNESS_ARGS)
 
 # how often a design (replicates per size, span of N) would identify K_max and N0, simulated from the
 # noise measured on replicated studies on disk (e.g. those `make robustness` wrote); no training, a few
-# minutes: results/identify_power/identify_power.md and .png. IDENTIFY_STUDIES: the study folders.
+# minutes: results/identify_power/identify_power.md and .png (`rlscaling identify-power`).
+# IDENTIFY_STUDIES: the study folders.
 IDENTIFY_STUDIES ?= $(wildcard results/tiny-robust-seed*)
 .PHONY: identify-power
 identify-power: setup
 	@test -n "$(IDENTIFY_STUDIES)" || { echo "make identify-power: no study in results/tiny-robust-seed*: run make robustness ROBUSTNESS_ARGS='--configfile workflow/presets/tiny-robust.yaml' first, or set IDENTIFY_STUDIES to replicated study folders" >&2; exit 2; }
-	$(PY) benchmarks/identify_power.py $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
+	$(VENV)/bin/rlscaling identify-power $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
 
 # how close the default study (or STUDY's) runs to this machine's limit: fp32 matmul peak, each stage's
 # FLOP/s against it, each job kind's fixed cost, job-seconds per replicate (results/bench_study/); runs the

@@ -53,6 +53,7 @@ localrules:
 rule all:
     input:
         f"{S}/summary.md",
+        f"{S}/checks.json",
         f"{S}/curves.parquet",
         FIT_FILES,
         FIGURE_FILES,

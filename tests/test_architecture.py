@@ -34,9 +34,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lifecycle",
         "tracking",
     ),
-    "domain": ("rewards", "data", "models", "sampling", "tokenizer", "fit", "resources", "base_cache"),
+    "domain": ("rewards", "data", "models", "sampling", "tokenizer", "fit", "resources", "base_cache", "verdicts"),
     "stages": ("pretrain", "train", "evaluate", "curves", "curves_import"),
-    "outputs": ("figures", "report"),
+    "outputs": ("figures", "report", "robustness", "identify_power"),
     "entry": ("config", "config_checks", "cli", "__main__"),
 }
 # Rooms of one layer that must stay apart (importer -> imported), beyond the layer order.

@@ -1,26 +1,24 @@
-"""benchmarks/identify_power.py (`make identify-power`): noise measured from studies, simulated designs."""
+"""`rlscaling identify-power` (rlscaling.identify_power, `make identify-power`) and its simulation
+(rlscaling.fit.power): noise measured from studies, simulated designs."""
 
-import importlib.util
 import math
-import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from rlscaling import identify_power as ip
+from rlscaling.cli import main as cli_main
 from rlscaling.errors import UserError
-from rlscaling.paths import PROJECT_ROOT
-
-SCRIPT = PROJECT_ROOT / "benchmarks" / "identify_power.py"
-_spec = importlib.util.spec_from_file_location("identify_power", SCRIPT)
-ip = importlib.util.module_from_spec(_spec)
-sys.modules["identify_power"] = ip  # its dataclass looks its module up
-_spec.loader.exec_module(ip)
+from rlscaling.fit import power
+from rlscaling.fit.kn import k_of_N
+from rlscaling.fit.run import FitRequest, run_fit
 
 SIZES = (5.6e4, 9.4e4, 5.2e5, 8.4e5)
 
 
-def truth(sigma_run: float = 0.04, sigma_eps: float = 0.01) -> "ip.Noise":
-    return ip.Noise(K_max=0.15, N0=1e5, e0_slope=0.8, e0_intercept=-3.8, e0_sd=0.05, sigma_k=float("nan"),
+def truth(sigma_run: float = 0.04, sigma_eps: float = 0.01) -> "power.Noise":
+    return power.Noise(K_max=0.15, N0=1e5, e0_slope=0.8, e0_intercept=-3.8, e0_sd=0.05, sigma_k=float("nan"),
                     sigma_eps=sigma_eps, sigma_run=sigma_run, c_per_param=(6e5, 1.7e6, 2.7e6), sizes=SIZES,
                     runs=0, studies=0)  # fmt: skip
 
@@ -30,7 +28,8 @@ def write_studies(tmp_path, noise, studies: int, replicates: int) -> list:
     for j in range(studies):
         d = tmp_path / f"study{j}"
         d.mkdir()
-        ip.simulate(noise, list(SIZES), replicates, np.random.default_rng(j)).to_parquet(d / "curves.parquet")
+        study = power.simulate(noise, list(SIZES), replicates, np.random.default_rng(j))
+        study.to_parquet(d / "curves.parquet")
         dirs.append(d)
     return dirs
 
@@ -50,9 +49,9 @@ def test_measure_recovers_the_simulated_noise_and_law(tmp_path):
 
 
 def test_a_noiseless_study_of_the_law_is_identified_and_recovers_it():
-    study = ip.simulate(truth(sigma_run=0.0, sigma_eps=1e-4), list(SIZES), 3, np.random.default_rng(0))
-    fit = ip.run_fit(study, ip.FitRequest(law="paper", x="C", bootstrap=30, seed=0))
-    verdict = ip.judge(fit)
+    study = power.simulate(truth(sigma_run=0.0, sigma_eps=1e-4), list(SIZES), 3, np.random.default_rng(0))
+    fit = run_fit(study, FitRequest(law="paper", x="C", bootstrap=30, seed=0))
+    verdict = power.judge(fit)
     assert verdict["identified"] and verdict["rising"], verdict
     assert fit["params"]["K_max"] == pytest.approx(0.15, rel=0.05)
     assert fit["params"]["N0"] == pytest.approx(1e5, rel=0.15)
@@ -60,18 +59,18 @@ def test_a_noiseless_study_of_the_law_is_identified_and_recovers_it():
 
 def test_design_sizes_are_the_measured_ones_or_log_even_from_the_smallest():
     noise = truth()
-    assert ip.design_sizes(noise, 0) == list(SIZES)
-    wide = ip.design_sizes(noise, 60)
+    assert power.design_sizes(noise, 0) == list(SIZES)
+    wide = power.design_sizes(noise, 60)
     assert wide[0] == SIZES[0] and wide[-1] == pytest.approx(60 * SIZES[0])
     assert np.allclose(np.diff(np.log10(wide)), math.log10(60) / 3)
-    around = ip.design_sizes(noise, 100, centre="N0")
+    around = power.design_sizes(noise, 100, centre="N0")
     assert around[0] == pytest.approx(noise.N0 / 10) and around[-1] == pytest.approx(noise.N0 * 10)
 
 
 def test_wilson_interval_of_a_rate():
-    lo, hi = ip.wilson(20, 40)
+    lo, hi = power.wilson(20, 40)
     assert lo == pytest.approx(0.352, abs=1e-3) and hi == pytest.approx(0.648, abs=1e-3)
-    assert ip.wilson(0, 10)[0] == 0.0 and ip.wilson(10, 10)[1] == 1.0
+    assert power.wilson(0, 10)[0] == 0.0 and power.wilson(10, 10)[1] == 1.0
 
 
 def test_studies_without_replicates_are_refused(tmp_path):
@@ -93,7 +92,7 @@ def write_base_driven_study(tmp_path, k_per_base: float, rng):
     for i, n in enumerate(SIZES):
         bases = 0.3 + 0.1 * rng.standard_normal(4)
         for r, base in enumerate(bases):
-            k = float(ip.k_of_N(n, noise.K_max, noise.N0)) + k_per_base * (base - bases.mean())
+            k = float(k_of_N(n, noise.K_max, noise.N0)) + k_per_base * (base - bases.mean())
             row = {"study": "s", "run": f"z{i}__rep-{r}", "size": f"z{i}", "family": "f", "N": n,
                    "replicate": r, "seed": 1000 * r, "bench": "heldout"}  # fmt: skip
             rows.append(row | {"step": 0, "C": 0.0, "D": 0.0, "pass_at_1": base, "L": 1 - base})
@@ -177,8 +176,8 @@ def test_noise_scales_are_applied_and_reported(tmp_path, monkeypatch):
     measured = ip.measure(studies)
     out = tmp_path / "out"
     scales = ["--run-noise-scale", "0.5", "--point-noise-scale", "0.25"]
-    args = [str(d) for d in studies] + ["--out", str(out), *scales]
-    assert ip.main(args) == 0
+    args = ["identify-power", *[str(d) for d in studies], "--out", str(out), *scales]
+    assert cli_main(args) == 0
     assert seen["noise"].sigma_run == pytest.approx(0.5 * measured.sigma_run)
     assert seen["noise"].sigma_eps == pytest.approx(0.25 * measured.sigma_eps)
     text = (out / "identify_power.md").read_text()
@@ -187,8 +186,8 @@ def test_noise_scales_are_applied_and_reported(tmp_path, monkeypatch):
 
 
 def test_a_runs_own_slope_tilts_its_curve_without_moving_its_level():
-    noise = ip.replace(truth(sigma_run=0.05, sigma_eps=0.0), e0_sd=0.0)
-    study = ip.simulate(noise, list(SIZES), 40, np.random.default_rng(0))
+    noise = replace(truth(sigma_run=0.05, sigma_eps=0.0), e0_sd=0.0)
+    study = power.simulate(noise, list(SIZES), 40, np.random.default_rng(0))
     for _, g in study.groupby("size"):
         # every run of a size passes through one point at the middle of its steps (mean log10 C) ...
         middle = np.log10(g["C"]).mean()
@@ -196,9 +195,9 @@ def test_a_runs_own_slope_tilts_its_curve_without_moving_its_level():
         levels = [np.polyval(line, middle) for line in lines]
         assert np.ptp(levels) < 1e-9
     # ... while the slopes spread as sigma_run says, and no point is clipped to the edge of (0, 1)
-    slopes = ip.run_slopes(study)
+    slopes = power.run_slopes(study)
     assert slopes.groupby("size")["k"].std().mean() == pytest.approx(0.05, rel=0.25)
-    assert (study["L"] > ip.L_CLIP[0]).all() and (study["L"] < ip.L_CLIP[1]).all()
+    assert (study["L"] > power.L_CLIP[0]).all() and (study["L"] < power.L_CLIP[1]).all()
 
 
 def test_the_pooled_check_fits_the_studies_pooled_m_at_a_time(tmp_path):
@@ -214,3 +213,23 @@ def test_the_pooled_check_draws_at_most_max_combos_pools(tmp_path):
     dirs = write_studies(tmp_path, truth(sigma_run=0.0, sigma_eps=1e-4), studies=4, replicates=2)
     rows = ip.pooled_check(dirs, n_boot=10, jobs=1, max_combos=2)
     assert [r["pools"] for r in rows] == [2, 2, 2, 1]
+
+
+def test_the_reports_power_estimate_is_refused_without_replicates_and_settings_are_validated():
+    one = power.simulate(truth(), list(SIZES), 1, np.random.default_rng(0))
+    with pytest.raises(UserError, match="sigma_k needs two runs of one size"):
+        power.identification_power(one, power.PowerSettings(sims=2, bootstrap=5))
+    with pytest.raises(UserError, match="sims >= 1"):
+        power.PowerSettings(sims=0)
+    with pytest.raises(UserError, match="factors in `more` >= 2"):
+        power.PowerSettings(more=(1,))
+
+
+def test_the_reports_power_estimate_tries_this_design_then_larger_ones_until_one_decides():
+    study = power.simulate(truth(sigma_run=0.0, sigma_eps=1e-4), list(SIZES), 2, np.random.default_rng(0))
+    record = power.identification_power(study, power.PowerSettings(sims=2, bootstrap=10))
+    assert record["replicates"] == 2 and [d["replicates"] for d in record["designs"]] == [2, 4]
+    assert record["decided_at"] == 4  # a noiseless law: identified at 4 per size, the first larger count
+    text = power.power_text(record)
+    assert text.startswith("About 4 replicates per size would decide it")
+    assert "2 per size (this study): 1.00" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -137,27 +138,54 @@ def test_fit_table_reads_parameters_intervals_and_heldout_metrics(study):
     assert "0.800" in intra and "0.02" in intra
 
 
-def test_a_good_study_passes_every_check(study):
-    text = run_report(study)
-    for name in ("base pass@1", "RL gain", "final loss decreasing", "fit R²"):
-        assert check_result(text, name) == "pass", name
-
-
-def test_checks_fail_for_a_weak_study(study):
-    curves_frame(base={"xs": 0.01, "s": 0.2, "m": 0.3}, final={"xs": 0.02, "s": 0.5, "m": 0.4}).to_parquet(
+def test_a_good_replicated_study_passes_every_check(study):
+    replicated_frame({"xs": [0.10, 0.11, 0.12], "s": [0.2, 0.21, 0.22], "m": [0.3, 0.31, 0.32]}).to_parquet(
         study / "curves.parquet"
     )
+    text = run_report(study)
+    for name in ("RL gain", "final loss decreasing", "k(N) rising", "K_max and N0", "fit R²"):
+        assert check_result(text, name) == "pass", name
+    assert "None." in section(text, "Design warnings")
+
+
+def test_a_base_pass_at_1_outside_its_band_is_a_design_warning_not_a_verdict(study):
+    curves_frame(base={"xs": 0.01, "s": 0.2, "m": 0.7}, final={"xs": 0.2, "s": 0.5, "m": 0.8}).to_parquet(
+        study / "curves.parquet"
+    )
+    text = run_report(study)
+    warnings = section(text, "Design warnings")
+    assert "base pass@1 outside [0.05, 0.60]" in warnings and "xs 0.010, m 0.700" in warnings
+    assert "base pass@1" not in section(text, "Checks")
+
+
+def test_a_benchmark_at_its_floor_is_a_design_warning(study):
+    df = curves_frame()
+    df.loc[df["bench"] == "ood", "pass_at_1"] = 0.01
+    df.loc[df["bench"] == "ood", "L"] = 0.99
+    df.to_parquet(study / "curves.parquet")
+    warnings = section(run_report(study), "Design warnings")
+    assert "at their floor, mean final pass@1 below 0.05: ood 0.010" in warnings
+
+
+def test_one_run_per_size_leaves_the_gain_undetermined_and_says_so(study):
+    text = run_report(study)
+    assert check_result(text, "RL gain") == "undetermined"
+    assert "xs +0.100 undetermined (one run: no interval)" in section(text, "Checks")
+    assert "one run per size: no replicate spread" in section(text, "Design warnings")
+
+
+def test_a_weak_fit_fails_the_r2_check(study):
     (study / "fits" / "paper__C__full.json").write_text(json.dumps(fit("paper__C__full", r2=0.5)))
     text = run_report(study)
-    for name in ("base pass@1", "RL gain", "final loss decreasing", "fit R²"):
-        assert check_result(text, name) == "**FAIL**", name
-    assert "xs 0.010" in section(text, "Checks")
+    assert check_result(text, "fit R²") == "**FAIL**"
+    assert "below: paper__C__full 0.500" in section(text, "Checks")
 
 
 def test_a_gain_of_exactly_the_threshold_passes_despite_float_rounding(study):
-    # 0.300 - 0.250 is 0.04999999999999999 in floating point
-    base, final = {"xs": 0.25, "s": 0.30, "m": 0.40}, {"xs": 0.30, "s": 0.40, "m": 0.50}
-    curves_frame(base=base, final=final).to_parquet(study / "curves.parquet")
+    # xs's mean gain is 0.05, computed as 0.04999... in floating point
+    replicated_frame({"xs": [0.04, 0.05, 0.06], "s": [0.2, 0.21, 0.22], "m": [0.3, 0.31, 0.32]}).to_parquet(
+        study / "curves.parquet"
+    )
     assert check_result(run_report(study), "RL gain") == "pass"
 
 
@@ -226,11 +254,14 @@ def test_data_report_entries_are_listed_when_present(study):
 
 
 def test_final_loss_that_rises_with_N_fails_naming_the_pair(study):
-    curves_frame(final={"xs": 0.20, "s": 0.45, "m": 0.40}).to_parquet(study / "curves.parquet")
+    # every replicate of m ends below s (final L rises s -> m) and s far above xs: a rising trend
+    replicated_frame({"xs": [0.40, 0.41, 0.42], "s": [0.2, 0.21, 0.22], "m": [0.0, 0.01, 0.02]}).to_parquet(
+        study / "curves.parquet"
+    )
     text = run_report(study)
     assert check_result(text, "final loss decreasing") == "**FAIL**"
     line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| final loss"))
-    assert "rises: s → m +0.050" in line and "xs → s" not in line
+    assert "wholly above 0" in line and "rises: xs → s +0.190, s → m +0.190" in line
 
 
 # -- numbers are validated where they enter ---------------------------------------------------------
@@ -297,15 +328,16 @@ def test_without_replicates_the_per_size_table_shows_values_alone(study):
     assert "±" not in row and "0.100" in row
 
 
-def test_a_gain_whose_replicates_straddle_zero_fails_despite_a_mean_above_the_threshold(study):
-    # xs: mean +0.067 over -0.10, +0.10, +0.20: its 95% interval (t with 2 dof) reaches below 0
+def test_a_gain_whose_replicates_straddle_zero_is_undetermined_despite_a_mean_above_the_threshold(study):
+    # xs: mean +0.067 over -0.10, +0.10, +0.20: its 95% interval reaches below 0 and above 0.05
     replicated_frame({"xs": [-0.10, 0.10, 0.20], "s": [0.2] * 3, "m": [0.3] * 3}).to_parquet(
         study / "curves.parquet"
     )
     text = run_report(study)
-    assert check_result(text, "RL gain") == "**FAIL**"
+    assert check_result(text, "RL gain") == "undetermined"
     line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
-    assert "below: xs +0.067 ±" in line and "s +0.210" not in line.split("below:")[1]
+    assert "xs +0.067 ±" in line and "undetermined (95% interval" in line and "straddles 0" in line
+    assert "s +0.210 ± 0.000" in line
 
 
 def test_consistent_replicated_gains_pass_with_their_lower_bound_shown(study):
@@ -314,7 +346,8 @@ def test_consistent_replicated_gains_pass_with_their_lower_bound_shown(study):
     )
     text = run_report(study)
     assert check_result(text, "RL gain") == "pass"
-    assert "95% low +0." in next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+    assert "xs +0.110 ± 0.006 [+0.096, +0.124] pass" in line
 
 
 def test_the_gain_interval_pools_the_replicates_variance_over_sizes(study):
@@ -327,14 +360,15 @@ def test_the_gain_interval_pools_the_replicates_variance_over_sizes(study):
     text = run_report(study)
     line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
     assert check_result(text, "RL gain") == "pass"
-    assert "xs +0.091 ± 0.023 (95% low +0.022)" in line and "Student t on 6 dof" in line
+    assert "xs +0.091 ± 0.023 [+0.022, +0.160] pass" in line and "Student t on 6 dof" in line
 
 
 def test_final_loss_is_judged_as_a_trend_with_its_interval_not_pair_by_pair(study):
     # one pair rises (s -> m by 0.005) but the fitted slope over log10 N is clearly below 0
     final = {"xs": 0.20, "s": 0.505, "m": 0.50}
     curves_frame(final=final).to_parquet(study / "curves.parquet")
-    assert check_result(run_report(study), "final loss decreasing") == "**FAIL**"  # 3 points: t(1 dof) = 12.7
+    # 3 points: t(1 dof) = 12.7, the interval straddles 0
+    assert check_result(run_report(study), "final loss decreasing") == "undetermined"
     replicated_frame({"xs": [0.0, 0.01, 0.02], "s": [0.30, 0.31, 0.32], "m": [0.29, 0.30, 0.31]}).to_parquet(
         study / "curves.parquet"
     )
@@ -344,20 +378,20 @@ def test_final_loss_is_judged_as_a_trend_with_its_interval_not_pair_by_pair(stud
     assert "per decade of N over 9 runs" in line and "rises: s → m" in line
 
 
-def test_a_flat_final_loss_within_replicate_noise_fails(study):
+def test_a_flat_final_loss_within_replicate_noise_is_undetermined(study):
     replicated_frame({"xs": [0.1, 0.3, 0.2], "s": [0.3, 0.1, 0.2], "m": [0.2, 0.1, 0.3]}).to_parquet(
         study / "curves.parquet"
     )
-    assert check_result(run_report(study), "final loss decreasing") == "**FAIL**"
+    assert check_result(run_report(study), "final loss decreasing") == "undetermined"
 
 
 def test_kn_checks_pass_for_an_identified_saturation(study):
     text = run_report(study)
     assert check_result(text, "k(N) rising") == "pass"
-    assert check_result(text, "K_max and N0 intervals") == "pass"
+    assert check_result(text, "K_max and N0 identified") == "pass"
 
 
-def test_a_k_max_interval_at_the_optimizer_bound_fails_naming_the_fit(study):
+def test_a_k_max_interval_at_the_optimizer_bound_is_undetermined_naming_the_fit(study):
     bad = fit("paper__C__full")
     bad["ci95"]["K_max"] = [0.014, 2.0]
     bad["interval_flags"] = [
@@ -365,15 +399,16 @@ def test_a_k_max_interval_at_the_optimizer_bound_fails_naming_the_fit(study):
     ]
     (study / "fits" / "paper__C__full.json").write_text(json.dumps(bad))
     text = run_report(study)
-    assert check_result(text, "K_max and N0 intervals") == "**FAIL**"
-    assert "paper__C__full K_max ci_at_bound (bound 2)" in section(text, "Checks")
+    assert check_result(text, "K_max and N0") == "undetermined"
+    assert "paper__C__full undetermined: K_max ci_at_bound (bound 2)" in section(text, "Checks")
+    assert check_result(text, "k(N) rising") == "pass"  # its lower end, the data's, is above 0
 
 
-def test_a_k_max_interval_reaching_zero_fails_the_rising_check(study):
+def test_a_k_max_interval_reaching_zero_leaves_the_rising_check_undetermined(study):
     flat = fit("paper__C__full")
     flat["ci95"]["K_max"] = [0.0, 0.2]
     (study / "fits" / "paper__C__full.json").write_text(json.dumps(flat))
-    assert check_result(run_report(study), "k(N) rising") == "**FAIL**"
+    assert check_result(run_report(study), "k(N) rising") == "undetermined"
 
 
 def test_kn_checks_are_not_applicable_without_a_k_max_fit(study):
@@ -383,20 +418,23 @@ def test_kn_checks_are_not_applicable_without_a_k_max_fit(study):
 # -- rlscaling report --check: CI fails when summary.md does ------------------------------------------
 
 
-def test_check_exits_0_when_every_check_passes(study, capsys):
-    run_report(study)
+def test_check_exits_0_when_no_check_fails(study, capsys):
+    run_report(study)  # one run per size: the gain is undetermined, and that is no failure
     assert cli_main(["report", "--check", str(study / "summary.md")]) == 0
-    assert "FAIL" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "\nFAIL" not in out and "undetermined  RL gain" in out and "4 pass, 1 undetermined" in out
 
 
 def test_check_exits_1_and_names_the_failed_check(study, capsys):
-    # final L 0.88, 0.68, 0.48: a straight line in log10 N; only xs's gain (+0.02) fails
-    curves_frame(final={"xs": 0.12, "s": 0.32, "m": 0.52}).to_parquet(study / "curves.parquet")
+    # xs gains +0.01 to +0.03 over three replicates: wholly below 0.05
+    replicated_frame({"xs": [0.01, 0.02, 0.03], "s": [0.2, 0.21, 0.22], "m": [0.3, 0.31, 0.32]}).to_parquet(
+        study / "curves.parquet"
+    )
     run_report(study)
     capsys.readouterr()
     assert cli_main(["report", "--check", str(study / "summary.md")]) == 1
     out = capsys.readouterr().out
-    assert "FAIL  RL gain" in out and "xs +0.020" in out and "1 of 6 checks FAIL" in out
+    assert "FAIL          RL gain" in out and "xs +0.020 ± 0.006" in out and "1 of 5 checks FAIL" in out
 
 
 def test_check_of_a_file_without_checks_is_a_user_error(tmp_path, capsys):
@@ -454,7 +492,124 @@ def test_where_judges_the_study_on_one_value_of_a_sweep(study):
     assert cli_main(argv) == 0
     text = out.read_text()
     assert "Tables and checks on the runs with `pretrain_tokens=2000000`" in text
-    assert check_result(text, "RL gain") == "pass" and check_result(text, "base pass@1") == "pass"
+    assert "xs +0.100 undetermined" in section(text, "Checks")  # the weak variant's 0.000 is not judged
+    assert "base pass@1 outside" not in section(text, "Design warnings")
+
+
+# -- a check that cannot FAIL is a defect: studies built to contradict a claim ------------------------
+
+
+def test_rl_that_lowers_pass_at_1_fails_the_gain_check(study):
+    # every replicate of xs loses 0.08 to 0.12 of pass@1 under RL (a reward that punishes the answer)
+    gains = {"xs": [-0.12, -0.10, -0.08], "s": [0.2, 0.21, 0.22], "m": [0.3, 0.31, 0.32]}
+    replicated_frame(gains).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    assert check_result(text, "RL gain") == "**FAIL**"
+    line = next(x for x in section(text, "Checks").splitlines() if x.startswith("| RL gain"))
+    assert "xs -0.100 ± 0.012 [-0.120, -0.080] FAIL (95% interval" in line and "wholly below 0.05" in line
+
+
+def kn_curves(k_of_size: dict[str, float], replicates: int = 3) -> pd.DataFrame:
+    """Held-out curves whose runs fall as L = 0.8 (C / C_1)^-k at steps 10, 20, 40 (C_1: step 10's C),
+    k per size, each replicate's level shifted a little; base pass@1 0.2 at step 0."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for size, n in SIZES.items():
+        for rep in range(replicates):
+            level = 0.8 + rng.normal(0, 0.01)
+            for step in (0, 10, 20, 40):
+                L = 0.8 if step == 0 else level * (step / 10) ** -(k_of_size[size] + rng.normal(0, 0.005))
+                rows.append({"study": "t", "run": f"{size}__rep-{rep}", "size": size, "family": "tiny",
+                             "N": n, "N_nonembed": n / 2, "replicate": rep, "seed": 1000 * rep, "step": step,
+                             "D": 16.0 * step, "C": 6 * n * 1000 * step, "C_pretrain": 6 * n * 1e6,
+                             "bench": "heldout", "pass_at_1": 1 - L, "L": L})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_runs_whose_own_k_falls_with_n_fail_k_of_n_rising_whatever_the_law_says(study):
+    # the fit claims K_max 0.133 [0.12, 0.15]; the runs' own slopes say k falls from 0.3 (xs) to 0.1 (m)
+    kn_curves({"xs": 0.3, "s": 0.2, "m": 0.1}).to_parquet(study / "curves.parquet")
+    text = run_report(study)
+    assert check_result(text, "k(N) rising") == "**FAIL**"
+    assert "the runs' own slopes of log10 L on log10 C fall with N" in section(text, "Checks")
+    kn_curves({"xs": 0.1, "s": 0.2, "m": 0.3}).to_parquet(study / "curves.parquet")
+    assert check_result(run_report(study), "k(N) rising") == "pass"
+
+
+def report_argv(study: Path, *extra: str) -> list[str]:
+    """`rlscaling report` on the study's curves and its paper__C__full fit."""
+    return ["report", "--study-dir", str(study), "--curves", str(study / "curves.parquet"), "--fits",
+            str(study / "fits" / "paper__C__full.json"), "-o", str(study / "summary.md"), *extra]  # fmt: skip
+
+
+def test_a_contradicted_study_fails_check_in_ci_and_its_verdicts_are_in_checks_json(study, capsys):
+    # RL lowers pass@1 more at larger N: the gain, the loss trend and k(N) rising are all contradicted
+    gains = {"xs": [0.10, 0.11, 0.12], "s": [-0.1, -0.09, -0.08], "m": [-0.3, -0.29, -0.28]}
+    replicated_frame(gains).to_parquet(study / "curves.parquet")
+    out = study / "checks.json"
+    assert cli_main(report_argv(study, "--checks-json", str(out))) == 0
+    record = json.loads(out.read_text())
+    verdict = {e["check"].split(" (")[0].split(":")[0]: e["verdict"] for e in record["checks"]}
+    assert verdict["RL gain for every size"] == "FAIL" and verdict["final loss decreasing with N"] == "FAIL"
+    assert verdict["k(N) rising with N"] == "FAIL"
+    assert record["counts"]["FAIL"] == 3 and record["summary"] == "summary.md"
+    capsys.readouterr()
+    assert cli_main(["report", "--check", str(study)]) == 1  # the folder: its checks.json
+    printed = capsys.readouterr().out
+    assert "checks.json: 3 of 5 checks FAIL" in printed and "FAIL          final loss decreasing" in printed
+    out.unlink()
+    assert cli_main(["report", "--check", str(study)]) == 1  # without checks.json: summary.md's table
+
+
+def test_check_of_a_folder_without_verdicts_or_an_unknown_verdict_is_a_user_error(tmp_path, capsys):
+    assert cli_main(["report", "--check", str(tmp_path)]) == 2
+    assert "has neither checks.json nor summary.md" in capsys.readouterr().err
+    record = {"checks": [{"check": "c", "verdict": "ok", "detail": ""}]}
+    (tmp_path / "checks.json").write_text(json.dumps(record))
+    assert cli_main(["report", "--check", str(tmp_path)]) == 2
+    assert "check 'c' has verdict 'ok'" in capsys.readouterr().err
+
+
+# -- an undetermined identification says what would decide it ------------------------------------------
+
+
+def flagged_fit() -> dict:
+    f = fit("paper__C__full")
+    f["ci95"]["N0"] = [563.0, 2e10]
+    f["interval_flags"] = [{"param": "N0", "kind": "ci_at_bound", "value": 1.38e10, "ci": [563.0, 2e10],
+                            "bound": 563.0}]  # fmt: skip
+    return f
+
+
+def test_an_undetermined_identification_with_one_run_per_size_says_the_estimate_is_impossible(study):
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(flagged_fit()))
+    text = run_report(study)
+    assert check_result(text, "K_max and N0 identified") == "undetermined"
+    assert "cannot be estimated: one run per size leaves no run-to-run noise" in section(text, "Checks")
+
+
+def test_an_undetermined_identification_states_the_replicates_that_would_decide_it(study):
+    from rlscaling.fit import power
+
+    noise = power.Noise(K_max=0.15, N0=1e5, e0_slope=0.8, e0_intercept=-3.8, e0_sd=0.05, sigma_k=0.05,
+                        sigma_eps=0.01, sigma_run=0.04, c_per_param=(6e5, 1.7e6, 2.7e6),
+                        sizes=(5.6e4, 9.4e4, 5.2e5, 8.4e5), runs=0, studies=0)  # fmt: skip
+    power.simulate(noise, list(noise.sizes), 3, np.random.default_rng(0)).to_parquet(study / "curves.parquet")
+    (study / "fits" / "paper__C__full.json").write_text(json.dumps(flagged_fit()))
+    out = study / "checks.json"
+    argv = report_argv(study, "--checks-json", str(out), "--power-sims", "3", "--power-bootstrap", "8")
+    assert cli_main(argv) == 0
+    checks_text = section((study / "summary.md").read_text(), "Checks")
+    line = next(x for x in checks_text.splitlines() if "identified" in x)
+    assert "replicates per size would" in line and "3 per size (this study): " in line
+    assert "Wilson interval" in line
+    assert "6 per size: " in line
+    assert "3 simulated studies per design, 8 bootstrap resamples per fit, seed 0" in line
+    entry = next(e for e in json.loads(out.read_text())["checks"] if "identified" in e["check"])
+    rates = [(d["replicates"], d["sims"]) for d in entry["power"]["designs"]]
+    assert rates[:2] == [(3, 3), (6, 3)] and entry["power"]["replicates"] == 3
+    lo, hi = entry["power"]["designs"][0]["identified_ci95"]
+    assert 0 <= lo <= entry["power"]["designs"][0]["identified"] <= hi <= 1
 
 
 def test_the_prediction_of_the_largest_size_is_shown_with_its_interval_against_the_truth(study):

@@ -1,15 +1,13 @@
-"""benchmarks/robustness.py (`make robustness`): its tables, from studies on disk."""
+"""`rlscaling robustness` (rlscaling.robustness, `make robustness`): its tables, from studies on disk."""
 
-import importlib.util
+import json
 
 import pandas as pd
+import yaml
 
-from rlscaling.paths import PROJECT_ROOT
+from rlscaling import robustness
+from rlscaling.cli import main as cli_main
 from rlscaling.report import pooled_slope
-
-_spec = importlib.util.spec_from_file_location("robustness", PROJECT_ROOT / "benchmarks" / "robustness.py")
-robustness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(robustness)
 
 
 def replicated_curves(gains: dict[str, list[float]], base: float = 0.3) -> pd.DataFrame:
@@ -96,3 +94,44 @@ def test_the_pooled_slope_is_none_below_its_degrees_of_freedom_or_without_spread
     assert pooled_slope([([4.0, 5.0, 6.0], [0.5, 0.4, 0.2])], min_dof=1)["dof"] == 1  # report's trend: 3 runs
     assert pooled_slope([([4.0, 5.0, 6.0], [0.5, 0.4, 0.2])], min_dof=2) is None  # robustness: 2 at least
     assert pooled_slope([([4.0, 4.0, 4.0, 4.0], [0.5, 0.4, 0.3, 0.2])]) is None
+
+
+def write_seed(project, seed: int, verdicts: list[str], warnings: list[str] = ()) -> None:
+    """A finished study of seed `seed` under project/results: its curves and its checks.json."""
+    study = project / "results" / f"t-seed{seed}"
+    study.mkdir(parents=True)
+    replicated_curves({"xs": [0.05, 0.07], "s": [0.10, 0.20]}).to_parquet(study / "curves.parquet")
+    checks = [{"check": f"claim {i}", "verdict": v, "detail": f"why {i}"} for i, v in enumerate(verdicts)]
+    (study / "checks.json").write_text(json.dumps({"checks": checks, "design_warnings": list(warnings)}))
+
+
+def project_dir(tmp_path):
+    (tmp_path / "Snakefile").write_text("")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"study": "t"}))
+    return tmp_path
+
+
+def test_the_table_shows_every_verdict_per_seed_and_exits_1_only_on_a_fail(tmp_path, capsys):
+    project = project_dir(tmp_path)
+    write_seed(project, 1, ["pass", "undetermined"], ["base pass@1 outside [0.05, 0.60]: l 0.613"])
+    write_seed(project, 2, ["pass", "FAIL"])
+    argv = ["robustness", "--directory", str(project), "--table-only"]
+    assert cli_main([*argv, "--seeds", "1"]) == 0  # undetermined is no failure
+    assert cli_main([*argv, "--seeds", "1,2"]) == 1
+    text = (project / "results" / "robustness" / "robustness.md").read_text()
+    assert "| claim 1 | undetermined | **FAIL** |" in text and "| FAIL verdicts | 0 | 1 |" in text
+    assert "- seed 1: base pass@1 outside [0.05, 0.60]: l 0.613" in text
+    assert "- seed 1, undetermined, claim 1: why 1" in text and "- seed 2, FAIL, claim 1: why 1" in text
+    saved = json.loads((project / "results" / "robustness" / "robustness.json").read_text())
+    assert [r["verdicts_from"] for r in saved] == ["checks.json", "checks.json"]
+
+
+def test_a_seed_without_a_finished_study_is_reported_and_exits_2(tmp_path, capsys):
+    project = project_dir(tmp_path)
+    assert cli_main(["robustness", "--directory", str(project), "--table-only", "--seeds", "7"]) == 2
+    assert "- seed 7: " in (project / "results" / "robustness" / "robustness.md").read_text()
+
+
+def test_robustness_outside_a_project_folder_is_a_user_error(tmp_path, capsys):
+    assert cli_main(["robustness", "--directory", str(tmp_path), "--table-only"]) == 2
+    assert "no Snakefile" in capsys.readouterr().err

@@ -94,7 +94,7 @@ def test_study_writes_every_stage_output(study: Path):
                 "runs/xs/step_000006/config.json", "runs/s/metrics.jsonl",
                 "eval/s/step_000000/heldout.json", "eval/xs/step_000006/ood.samples.parquet",
                 "curves.parquet", "fits/paper__C__full.json", "fits/paper__D__full.json",
-                "figures/loss_vs_C.png", "figures/loss_vs_C.pdf", "summary.md",
+                "figures/loss_vs_C.png", "figures/loss_vs_C.pdf", "summary.md", "checks.json",
                 "compare.json", "compare.md", "figures/compare.png", "prediction.json",
                 "figures/prediction.png"]:
         assert (s / rel).exists(), rel

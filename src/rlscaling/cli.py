@@ -33,7 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "compare-recipes": ("rlscaling.fit.recipe_compare", "which RL recipe scales better (ScaleRL's sigmoid)"),
     "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
-    "report": ("rlscaling.report", "write summary.md with the study's tables"),
+    "report": ("rlscaling.report", "write summary.md and checks.json, or --check a study's verdicts"),
+    "robustness": ("rlscaling.robustness", "run the study over study seeds and tabulate every verdict"),
+    "identify-power": (
+        "rlscaling.identify_power",
+        "simulate how often a design (replicates, span of N) identifies K_max and N0",
+    ),
 }
 
 

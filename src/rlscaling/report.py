@@ -11,20 +11,29 @@ Sections:
 - per-benchmark table: base vs final pass@1 of every run on every benchmark;
 - fit table: one row per fit JSON (law, x, scenario, K_max and N0 with 95% intervals, R^2 linear and
   log, points, held-out error of prediction scenarios);
-- checks the study must satisfy, each marked pass / FAIL (n/a when it cannot be judged), judged
-  with the replicates' error where the study has replicates:
-  every size's mean base pass@1 in [0.05, 0.60]; every size's mean RL gain >= 0.05 and, with
-  replicates, its 95% interval above 0 (Student t with the replicates' variance pooled over sizes:
-  Σ (runs per size - 1) degrees of freedom); final loss falling with N as a
-  trend (least-squares slope of every run's final L on log10 N, 95% interval below 0); k(N) rising
-  with N (K_max's 95% interval above 0: k(N) = K_max·N/(N+N0)); K_max and N0 intervals clear of the
-  fit's optimizer bounds and not of zero width (FIT.json interval_flags); every fit's R^2 >= 0.9;
+- checks: every claim the study makes, with a three-valued verdict (rlscaling.verdicts): pass (the
+  data support it at 95%), FAIL (the data contradict it), undetermined (the data cannot decide:
+  the interval straddles the line, there is none, or an optimizer bound cuts it), n/a (the study
+  cannot pose it). Judged with the replicates' error where the study has replicates:
+  RL gain per size: 95% interval above 0 and mean >= 0.05 (Student t with the replicates' variance
+  pooled over sizes: Σ (runs per size - 1) degrees of freedom), FAIL when the interval lies wholly
+  below 0.05; final loss falling with N as a trend (least-squares slope of every run's final L on
+  log10 N: 95% interval below 0, FAIL above 0); k(N) rising with N (K_max's 95% interval above 0,
+  k(N) = K_max·N/(N+N0); FAIL when the runs' own slopes of log10 L on log10 C fall with N at 95%);
+  K_max and N0 identified (intervals clear of the fit's optimizer bounds, not of zero width: pass or
+  undetermined; an undetermined one states the replicates per size that would decide it and the
+  identification rate with its Wilson interval, from a small power simulation of the study's own
+  noise, rlscaling.fit.power); every fit's R^2 >= 0.9 (a value without interval: FAIL below);
+- design warnings, apart from the verdicts: a size's mean base pass@1 outside [0.05, 0.60], a
+  benchmark whose mean final pass@1 is below 0.05, one run per size;
 - the data stage's record (scalar entries of S/data/report.json), when present;
 - wall time per stage, summed from Snakemake's benchmark files S/benchmarks/**/*.tsv;
 - links to the figures S/figures/*.png that exist.
 
-`rlscaling report --check S/summary.md` reads the Checks table of a written summary.md, prints the
-checks that FAIL, and exits 1 when there is one (0 when all pass or are n/a): for CI, after the study.
+`--checks-json S/checks.json` writes the same verdicts as JSON (atomically): {study, summary, checks:
+[{check, verdict, detail, power?}], design_warnings, counts}. `rlscaling report --check S` (a study
+folder, its checks.json or its summary.md) prints every verdict and exits 1 when one is FAIL, 0
+otherwise (pass, undetermined, n/a): for CI, after the study.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rlscaling import verdicts
 from rlscaling.errors import UserError
 from rlscaling.io import finite_or_none, read_json_object
 
@@ -44,8 +54,25 @@ MIN_GAIN = 0.05
 MIN_R2 = 0.9
 MAIN_BENCH = "heldout"
 CONFIDENCE = 0.95
-# the fit parameters whose intervals must stay clear of the optimizer's bounds
-IDENTIFIED_PARAMS = ("K_max", "N0")
+IDENTIFIED_PARAMS = verdicts.IDENTIFIED_PARAMS
+# the claims (rlscaling.verdicts): pass when the 95% interval lies on the claimed side of the line,
+# FAIL when it lies wholly beyond fail_line on the other side
+GAIN_CLAIM = verdicts.Claim("RL gain", "above", 0.0, fail_line=MIN_GAIN, estimate_line=MIN_GAIN)
+LOSS_TREND_CLAIM = verdicts.Claim("slope of final L on log10 N", "below", 0.0)
+K_TREND_CLAIM = verdicts.Claim("slope of the runs' k on log10 N", "above", 0.0)
+GAIN_CHECK = (
+    f"RL gain for every size: 95% interval above 0 and mean >= {MIN_GAIN:.2f} "
+    f"(FAIL: interval wholly below {MIN_GAIN:.2f})"
+)
+LOSS_CHECK = "final loss decreasing with N (slope of final L on log10 N: 95% interval below 0; FAIL: above 0)"
+RISING_CHECK = "k(N) rising with N (K_max 95% interval above 0; FAIL: the runs' own k falls with N)"
+IDENTIFIED_CHECK = "K_max and N0 identified (intervals clear of the fit's bounds, not of zero width)"
+R2_CHECK = f"fit R² >= {MIN_R2} for every fit"
+LEGEND = (
+    "pass: the data support the claim at 95%; **FAIL**: the data contradict it; undetermined: the data "
+    "cannot decide (the interval straddles the line, there is no interval, or an optimizer bound cuts "
+    "it); n/a: the study cannot pose the claim. `rlscaling report --check` exits 1 on a FAIL only."
+)
 
 
 def t_quantile(dof: int, confidence: float = CONFIDENCE) -> float:
@@ -350,16 +377,6 @@ def bench_table(df: Any) -> str:
     return table(header, rows)
 
 
-def _param(fit: dict[str, Any], *names: str) -> tuple[Any, Any]:
-    """(value, [lo, hi] or None) of a fit parameter under any of `names`."""
-    params = fit.get("params") if isinstance(fit.get("params"), dict) else {}
-    ci = fit.get("ci95") if isinstance(fit.get("ci95"), dict) else {}
-    for n in names:
-        if n in params or n in ci:
-            return params.get(n), ci.get(n)
-    return None, None
-
-
 def _with_ci(value: Any, ci: Any, kind: str) -> str:
     text = fmt_value(value, kind)
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(v is not None for v in ci):
@@ -384,8 +401,8 @@ def fit_table(fits: list[dict[str, Any]]) -> str:
     ]
     rows = []
     for f in fits:
-        k, k_ci = _param(f, "K_max", "k_max", "Kmax")
-        n0, n0_ci = _param(f, "N0", "n0")
+        k, k_ci = verdicts.fit_param(f, "K_max", "k_max", "Kmax")
+        n0, n0_ci = verdicts.fit_param(f, "N0", "n0")
         held = f.get("heldout") if isinstance(f.get("heldout"), dict) else {}
         rows.append(
             [
@@ -418,32 +435,59 @@ def _flag_lines(fits: list[dict[str, Any]]) -> str:
     return "\n\n**Flagged intervals**\n\n" + "\n".join(lines) if lines else ""
 
 
-def checks(summary: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """(check, 'pass' | 'FAIL' | 'n/a', detail) for every check the study must satisfy (see the module
-    doc). Sizes with several runs are judged on their mean; with replicates, on its 95% interval too."""
+def checks(summary: Any, fits: list[dict[str, Any]], curves: Any = None) -> list[tuple[str, str, str]]:
+    """(check, verdict, detail) for every claim the study makes (see the module doc): verdict pass /
+    FAIL / undetermined (rlscaling.verdicts), or n/a when the study cannot pose the claim. Sizes with
+    several runs are judged on their mean, with replicates on its 95% interval. curves (the table the
+    summary was made from): the runs' own slopes, which can contradict k(N) rising."""
     per_size = size_stats(summary)
     out = []
-    lo, hi = BASE_RANGE
     if per_size["base"].isna().all():  # e.g. imported curves that start after step 0
-        out.append((f"base pass@1 in [{lo:.2f}, {hi:.2f}] for every size", "n/a", "no step-0 evaluations"))
-        out.append((f"RL gain >= {MIN_GAIN:.2f} for every size", "n/a", "no step-0 evaluations"))
-        return out + _later_checks(summary, per_size, fits)
-    bad = [
-        f"{s} {fmt(r['base'], 'p')}"
-        for s, r in per_size.iterrows()
-        if finite_or_none(r["base"]) is None or not lo <= r["base"] <= hi
-    ]
-    out.append(
-        (
-            f"base pass@1 in [{lo:.2f}, {hi:.2f}] for every size",
-            "FAIL" if bad else "pass",
-            "outside: " + ", ".join(bad)
-            if bad
-            else ", ".join(f"{s} {fmt(r['base'], 'p')}" for s, r in per_size.iterrows()),
+        out.append((GAIN_CHECK, verdicts.NOT_APPLICABLE, "no step-0 evaluations"))
+    else:
+        out.append(_gain_check(per_size))
+    return out + _later_checks(summary, per_size, fits, curves)
+
+
+def design_warnings(summary: Any, curves: Any) -> list[str]:
+    """Warnings about the study's design, apart from its verdicts: a size whose mean base pass@1 lies
+    outside BASE_RANGE (too weak to learn from, or too strong to leave room for RL), a benchmark whose
+    mean final pass@1 is below its floor (BASE_RANGE's low end: it cannot show a gain), and a study
+    with one run per size (no interval for a gain: those verdicts stay undetermined)."""
+    lo, hi = BASE_RANGE
+    per_size = size_stats(summary)
+    out = []
+    if per_size["base"].isna().all():
+        out.append("no step-0 evaluations: the base models' pass@1 is unknown")
+    else:
+        outside = [
+            f"{s} {fmt(r['base'], 'p')}"
+            for s, r in per_size.iterrows()
+            if finite_or_none(r["base"]) is None or not lo <= r["base"] <= hi
+        ]
+        if outside:
+            out.append(
+                f"base pass@1 outside [{lo:.2f}, {hi:.2f}] (mean over replicates): {', '.join(outside)}; "
+                "below it a model has too little skill for RL to build on, above it too little room to gain"
+            )
+    if curves is not None:
+        floor = []
+        for bench in sorted(set(curves["bench"])):
+            final = run_summary(curves, bench)["final"]
+            m = finite_or_none(final.mean())
+            if m is not None and m < lo:
+                floor.append(f"{bench} {m:.3f}")
+        if floor:
+            out.append(
+                f"benchmark(s) at their floor, mean final pass@1 below {lo:.2f}: {', '.join(floor)}; "
+                "such a benchmark cannot show what RL changed"
+            )
+    if "replicate" not in summary.columns or int(per_size["n"].min()) < 2:
+        out.append(
+            "one run per size: no replicate spread, so the RL gain has no interval and stays undetermined; "
+            "`replicates: 2` or more decide it"
         )
-    )
-    out.append(_gain_check(per_size))
-    return out + _later_checks(summary, per_size, fits)
+    return out
 
 
 def pooled_gain_se(per_size: Any) -> tuple[dict[Any, float], int] | None:
@@ -465,30 +509,32 @@ def pooled_gain_se(per_size: Any) -> tuple[dict[Any, float], int] | None:
 
 
 def _gain_check(per_size: Any) -> tuple[str, str, str]:
-    """Every size's mean gain >= MIN_GAIN, and with replicates its 95% interval above 0, the interval
-    from the replicates' variance pooled over sizes (pooled_gain_se: Student t on Σ (n_s - 1) dof)."""
-    name = f"RL gain >= {MIN_GAIN:.2f} for every size, > 0 with {CONFIDENCE:.0%} confidence over replicates"
+    """GAIN_CLAIM per size on the size's mean gain and its 95% interval, the interval from the
+    replicates' variance pooled over sizes (pooled_gain_se: Student t on sum (n_s - 1) dof); one run
+    per size has no interval: undetermined."""
     pooled = pooled_gain_se(per_size)
     t = None if pooled is None else t_quantile(pooled[1])
-    cells, bad = [], []
+    cells, results = [], []
     for s, r in per_size.iterrows():
         gain, se = finite_or_none(r["gain"]), finite_or_none(r["gain_se"])
-        # pass@1 values are fractions of samples: 0.300 - 0.250 is 0.04999... in floating point
-        ok = gain is not None and gain >= MIN_GAIN - 1e-9
         text = f"{s} {_pm(gain, se, 'd')}"
-        if gain is not None and pooled is not None and t is not None:
-            low = gain - t * pooled[0][s]
-            ok = ok and low > 0
-            text += f" (95% low {low:+.3f})"
-        cells.append(text)
-        if not ok:
-            bad.append(text)
+        if gain is None:
+            v = verdicts.Verdict(verdicts.UNDETERMINED, "no gain")
+        elif pooled is None or t is None:
+            v = verdicts.Verdict(verdicts.UNDETERMINED, "one run: no interval")
+        else:
+            half = t * pooled[0][s]
+            interval = (gain - half, gain + half)
+            text += f" [{interval[0]:+.3f}, {interval[1]:+.3f}]"
+            v = verdicts.judge(GAIN_CLAIM, gain, interval)
+        results.append(v.verdict)
+        cells.append(f"{text} {v.verdict}" + ("" if v.verdict == verdicts.PASS else f" ({v.reason})"))
     if pooled is None:
-        note = " (one run per size: judged on the value, no replicate error)"
+        note = " (one run per size: no replicate spread, no interval)"
     else:
-        note = (f" (95% low: Student t on {pooled[1]} dof, the replicates' variance pooled over sizes;"
+        note = (f" (95% interval: Student t on {pooled[1]} dof, the replicates' variance pooled over sizes;"
                 f" pooled SE per size {min(pooled[0].values()):.3f}–{max(pooled[0].values()):.3f})")
-    return (name, "FAIL" if bad else "pass", ("below: " + ", ".join(bad) if bad else ", ".join(cells)) + note)
+    return (GAIN_CHECK, verdicts.combine(results), "; ".join(cells) + note)
 
 
 def pooled_slope(groups: list[tuple[Any, Any]], min_dof: int = 1) -> dict[str, Any] | None:
@@ -530,74 +576,110 @@ def loss_trend(summary: Any) -> dict[str, Any] | None:
     return None if trend is None else {**trend, "sizes": len(set(x))}
 
 
-def _later_checks(summary: Any, per_size: Any, fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+def _later_checks(
+    summary: Any, per_size: Any, fits: list[dict[str, Any]], curves: Any = None
+) -> list[tuple[str, str, str]]:
     out = []
-    name = "final loss decreasing with N (slope of final L on log10 N, 95% interval below 0)"
     losses = [(s, r["L"]) for s, r in per_size.iterrows()]
     trend = loss_trend(summary)
     if trend is None:
-        out.append((name, "n/a", "needs two sizes and three runs or more"))
+        out.append((LOSS_CHECK, verdicts.NOT_APPLICABLE, "needs two sizes and three runs or more"))
     else:
         rises = [
             f"{a[0]} → {b[0]} {b[1] - a[1]:+.3f}"
             for a, b in zip(losses[:-1], losses[1:], strict=True)
             if b[1] >= a[1]
         ]
+        v = verdicts.judge(LOSS_TREND_CLAIM, trend["slope"], trend["ci95"])
         lo, hi = trend["ci95"]
         detail = (
             f"slope {trend['slope']:+.3f} [{lo:+.3f}, {hi:+.3f}] per decade of N "
-            f"over {trend['points']} runs; "
+            f"over {trend['points']} runs{'' if v.verdict == verdicts.PASS else f' ({v.reason})'}; "
             + ", ".join(f"{s} {_pm(r['L'], r['L_se'], 'p')}" for s, r in per_size.iterrows())
         )
         if rises:
             detail += f"; rises: {', '.join(rises)}"
-        out.append((name, "pass" if hi < 0 else "FAIL", detail))
-    out += kn_checks(fits)
+        out.append((LOSS_CHECK, v.verdict, detail))
+    out += kn_checks(fits, curves)
     if not fits:
-        out.append((f"fit R² >= {MIN_R2}", "n/a", "no fits given"))
+        out.append((R2_CHECK, verdicts.NOT_APPLICABLE, "no fits given"))
     else:
         r2 = [(str(f.get("_name")), f.get("r2")) for f in fits]
         bad = [f"{n} {fmt_value(v, 'p')}" for n, v in r2 if finite_or_none(v) is None or v < MIN_R2]
         out.append(
             (
-                f"fit R² >= {MIN_R2} for every fit",
-                "FAIL" if bad else "pass",
+                R2_CHECK,
+                verdicts.FAIL if bad else verdicts.PASS,
                 "below: " + ", ".join(bad) if bad else ", ".join(f"{n} {fmt_value(v, 'p')}" for n, v in r2),
             )
         )
     return out
 
 
-def kn_checks(fits: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-    """k(N) rising with N (K_max's 95% interval above 0), and K_max / N0 intervals clear of the
-    optimizer's bounds, over the fits that estimate K_max (n/a when none does)."""
-    rising_name = "k(N) rising with N (K_max 95% interval above 0)"
-    bounds_name = "K_max and N0 intervals identified (clear of the fit's bounds, not of zero width)"
-    kn = [f for f in fits if _param(f, "K_max")[0] is not None]
+def k_trend(curves: Any, x: str = "C") -> dict[str, Any] | None:
+    """The runs' own k against N, free of the law: every run's slope k of log10 L on log10 x (steps
+    >= 1, main benchmark, L in (0, 1)), then the least-squares slope of k on log10 N with its 95%
+    interval (pooled_slope: {slope, se, ci95, points, ...} plus sizes). None with fewer than 3 runs
+    of 2 evaluated points, 2 sizes, or without column x."""
+    import numpy as np
+
+    if curves is None or x not in curves.columns or "L" not in curves.columns:
+        return None
+    d = curves[(curves["bench"] == main_bench(curves)) & (curves["step"] >= 1)]
+    d = d[(d["L"] > 0) & (d["L"] < 1) & (d[x] > 0)]
+    ns, ks = [], []
+    for _, g in d.groupby("run"):
+        lx = np.log10(g[x].to_numpy(dtype=float))
+        if len(g) < 2 or np.ptp(lx) == 0:
+            continue
+        ns.append(math.log10(float(g["N"].iloc[0])))
+        ks.append(-float(np.polyfit(lx, np.log10(g["L"].to_numpy(dtype=float)), 1)[0]))
+    if len(set(ns)) < 2:
+        return None
+    trend = pooled_slope([(np.array(ns), np.array(ks))], min_dof=1)
+    return None if trend is None else {**trend, "sizes": len(set(ns)), "x": x}
+
+
+def kn_checks(fits: list[dict[str, Any]], curves: Any = None) -> list[tuple[str, str, str]]:
+    """k(N) rising with N, and K_max / N0 identified, over the fits that estimate K_max (n/a when none
+    does). Rising: K_max's 95% interval above 0 (verdicts.fit_k_max_above_zero; an end at the bound
+    never decides), FAIL when the runs' own slopes fall with N (k_trend's interval wholly below 0:
+    the law, bounded at K_max = 0, cannot say so itself). Identified: verdicts.fit_identified, pass or
+    undetermined."""
+    kn = [f for f in fits if verdicts.fit_param(f, "K_max")[0] is not None]
     if not kn:
         return [
-            (rising_name, "n/a", "no fit estimates K_max"),
-            (bounds_name, "n/a", "no fit estimates K_max"),
+            (RISING_CHECK, verdicts.NOT_APPLICABLE, "no fit estimates K_max"),
+            (IDENTIFIED_CHECK, verdicts.NOT_APPLICABLE, "no fit estimates K_max"),
         ]
-    rising, bad_rising, at_bound = [], [], []
+    rising, rising_v, ident, ident_v = [], [], [], []
+    trends: dict[str, dict[str, Any] | None] = {}
     for f in kn:
-        k, ci = _param(f, "K_max")
         n = str(f.get("_name"))
-        low = ci[0] if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
-        text = f"{n} {_with_ci(k, ci, 'g')}"
+        v = verdicts.fit_k_max_above_zero(f)
+        x = str(f.get("x") or "C")
+        if x not in trends:
+            trends[x] = k_trend(curves, x)
+        trend = trends[x]
+        text = f"{n} {_with_ci(*verdicts.fit_param(f, 'K_max'), 'g')}: {v.verdict}"
+        if v.verdict != verdicts.PASS:
+            text += f" ({v.reason})"
+        if trend is not None:
+            t = verdicts.judge(K_TREND_CLAIM, trend["slope"], trend["ci95"])
+            lo, hi = trend["ci95"]
+            if t.verdict == verdicts.FAIL:
+                v = verdicts.Verdict(verdicts.FAIL, t.reason)
+                text += (f"; FAIL: the runs' own slopes of log10 L on log10 {x} fall with N, "
+                         f"{trend['slope']:+.3f} [{lo:+.3f}, {hi:+.3f}] per decade of N over "
+                         f"{trend['points']} runs")
         rising.append(text)
-        if finite_or_none(low) is None or low <= 0:
-            bad_rising.append(text + ("" if finite_or_none(low) is not None else " (no interval)"))
-        flags = f.get("interval_flags") if isinstance(f.get("interval_flags"), list) else []
-        for flag in flags:
-            if isinstance(flag, dict) and flag.get("param") in IDENTIFIED_PARAMS:
-                at_bound.append(
-                    f"{n} {flag.get('param')} {flag.get('kind')} (bound {fmt_value(flag.get('bound'))})"
-                )
-    clear = [f"{str(f.get('_name'))} N0 {_with_ci(*_param(f, 'N0'), 'e')}" for f in kn]
+        rising_v.append(v.verdict)
+        idv = verdicts.fit_identified(f)
+        ident_v.append(idv.verdict)
+        ident.append(f"{n} {idv.verdict}: {idv.reason}")
     return [
-        (rising_name, "FAIL" if bad_rising else "pass", ", ".join(bad_rising or rising)),
-        (bounds_name, "FAIL" if at_bound else "pass", ", ".join(at_bound) if at_bound else ", ".join(clear)),
+        (RISING_CHECK, verdicts.combine(rising_v), "; ".join(rising)),
+        (IDENTIFIED_CHECK, verdicts.combine(ident_v), "; ".join(ident)),
     ]
 
 
@@ -642,6 +724,57 @@ def _demote_headings(markdown: str) -> str:
     return "\n".join("#" + line if line.startswith("#") else line for line in markdown.splitlines())
 
 
+def identification_power(df: Any, settings: Any = None) -> tuple[str, dict[str, Any] | None]:
+    """For an undetermined identification: the replicates per size that would decide it and the
+    identification rate at this design and larger ones (rlscaling.fit.power.identification_power on
+    the main benchmark's steps >= 1), as a sentence and its record; or a sentence saying why it cannot
+    be estimated (one run per size, too few evaluated steps, ...) and None."""
+    from rlscaling.fit import power
+
+    d = df[df["bench"] == main_bench(df)]
+    if "replicate" not in d.columns or int(d.drop_duplicates("run").groupby("size").size().min()) < 2:
+        return (
+            "The replicates that would decide it cannot be estimated: one run per size leaves no "
+            "run-to-run noise to simulate from (replicates: 2 or more measure it).",
+            None,
+        )
+    try:
+        record = power.identification_power(d, settings)
+    except UserError as err:
+        return f"The replicates that would decide it cannot be estimated: {err}.", None
+    return power.power_text(record) + ".", record
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _verdict_cell(verdict: str) -> str:
+    return f"**{verdict}**" if verdict == verdicts.FAIL else verdict
+
+
+def judge_study(df: Any, fits: list[dict[str, Any]], power_settings: Any = None) -> dict[str, Any]:
+    """The study's verdicts as summary.md and checks.json state them: {checks: [{check, verdict,
+    detail, power?}], design_warnings: [text], counts: {verdict: n}}. An undetermined identification
+    carries the power simulation's estimate (identification_power) in its detail and `power`."""
+    summary = run_summary(df, main_bench(df))
+    entries = [{"check": c, "verdict": v, "detail": d} for c, v, d in checks(summary, fits, df)]
+    for e in entries:
+        if e["check"] == IDENTIFIED_CHECK and e["verdict"] == verdicts.UNDETERMINED:
+            text, record = identification_power(df, power_settings)
+            e["detail"] += f". {text}"
+            e["power"] = _json_safe(record)
+    kinds = (*verdicts.VERDICTS, verdicts.NOT_APPLICABLE)
+    counts = {v: sum(e["verdict"] == v for e in entries) for v in kinds}
+    return {"checks": entries, "design_warnings": design_warnings(summary, df), "counts": counts}
+
+
 def _prediction_section(study_dir: Path) -> list[str]:
     """summary.md's lines on prediction.json (rule predict): the largest size predicted from the
     smaller ones, its interval against the truth; none when the file is absent."""
@@ -661,9 +794,12 @@ def render(
     out_path: Path,
     where: list[str] | None = None,
     all_runs: dict[str, str] | None = None,
+    judged: dict[str, Any] | None = None,
 ) -> str:
     """The summary.md text; `where` (COLUMN=VALUE filters already applied to df) is stated under the title;
-    all_runs (run -> base model key, default df's runs) are the runs the critical path is sought among."""
+    all_runs (run -> base model key, default df's runs) are the runs the critical path is sought among;
+    judged: judge_study's record (default: judged here, with the default power simulation)."""
+    judged = judged if judged is not None else judge_study(df, fits)
     bench = main_bench(df)
     summary = run_summary(df, bench)
     study = str(df["study"].iloc[0]) if "study" in df.columns else study_dir.name
@@ -702,10 +838,18 @@ def render(
         "",
         "## Checks",
         "",
+        LEGEND,
+        "",
         table(
-            ["check", "result", "detail"],
-            [[c, f"**{r}**" if r == "FAIL" else r, fmt(d)] for c, r, d in checks(summary, fits)],
+            ["check", "verdict", "detail"],
+            [[e["check"], _verdict_cell(e["verdict"]), fmt(e["detail"])] for e in judged["checks"]],
         ),
+        "",
+        "## Design warnings",
+        "",
+        "Properties of the study's design that weaken what it can show; no verdict.",
+        "",
+        *([f"- ⚠ {w}" for w in judged["design_warnings"]] or ["None."]),
         "",
     ]
     tournament = study_dir / "compare.md"
@@ -769,17 +913,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "as it does to the fits: checks pooled over a sweep's variants would mix different studies)",
     )
     parser.add_argument(
+        "--checks-json",
+        metavar="PATH",
+        help="also write the verdicts, design warnings and counts as JSON (the workflow: S/checks.json)",
+    )
+    from rlscaling.fit.power import PowerSettings
+
+    default = PowerSettings()
+    parser.add_argument(
+        "--power-sims",
+        type=int,
+        default=default.sims,
+        help="an undetermined identification: simulated studies per design (default %(default)s)",
+    )
+    parser.add_argument(
+        "--power-bootstrap",
+        type=int,
+        default=default.bootstrap,
+        help="an undetermined identification: bootstrap resamples per simulated fit (default %(default)s)",
+    )
+    parser.add_argument(
         "--check",
-        metavar="SUMMARY_MD",
-        help="instead of writing: read SUMMARY_MD's Checks table, print the failed checks, exit 1 if any",
+        metavar="SUMMARY_OR_STUDY_DIR",
+        help="instead of writing: print the verdicts of a study (its folder, checks.json or summary.md) "
+        "and exit 1 when one is FAIL (0 on pass, undetermined and n/a)",
     )
 
 
-def read_checks(path: str | Path) -> list[tuple[str, str, str]]:
-    """(check, result, detail) rows of a summary.md's Checks table; UserError when there is none."""
+def verdicts_file(path: str | Path) -> Path:
+    """The file holding a study's verdicts: `path` itself, or in a study folder its checks.json, else
+    its summary.md. UserError when there is none."""
     path = Path(path)
+    if path.is_dir():
+        found = [p for p in (path / "checks.json", path / "summary.md") if p.is_file()]
+        if not found:
+            raise UserError(f"--check: {path} has neither checks.json nor summary.md (run the study first)")
+        return found[0]
     if not path.is_file():
         raise UserError(f"--check: {path} does not exist")
+    return path
+
+
+def read_checks(path: str | Path) -> list[tuple[str, str, str]]:
+    """(check, verdict, detail) rows of a study's verdicts. path: a study folder (its checks.json,
+    else its summary.md), a checks.json, or a summary.md (its Checks table). UserError when there is
+    none or a verdict is not one of pass / FAIL / undetermined / n/a."""
+    path = verdicts_file(path)
+    rows = _read_checks_json(path) if path.suffix == ".json" else _read_checks_md(path)
+    known = (*verdicts.VERDICTS, verdicts.NOT_APPLICABLE)
+    for check, verdict, _ in rows:
+        if verdict not in known:
+            raise UserError(f"{path}: check {check!r} has verdict {verdict!r}, expected one of {known}")
+    return rows
+
+
+def _read_checks_json(path: Path) -> list[tuple[str, str, str]]:
+    obj = read_json_object(path)
+    entries = obj.get("checks")
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"{path}: no `checks` list (not a checks.json written by rlscaling report?)")
+    rows = []
+    for i, e in enumerate(entries):
+        fields = ("check", "verdict", "detail")
+        if not isinstance(e, dict) or not all(isinstance(e.get(k), str) for k in fields):
+            raise UserError(f"{path}: checks[{i}] needs string fields check, verdict and detail")
+        rows.append((e["check"], e["verdict"], e["detail"]))
+    return rows
+
+
+def _read_checks_md(path: Path) -> list[tuple[str, str, str]]:
     text = path.read_text()
     if "\n## Checks\n" not in text:
         raise UserError(f"{path}: no '## Checks' section (not a summary.md written by rlscaling report?)")
@@ -796,19 +998,22 @@ def read_checks(path: str | Path) -> list[tuple[str, str, str]]:
 
 
 def check_summary(path: str | Path) -> int:
-    """Exit status of `--check`: 1 when a check FAILs (each printed), else 0."""
+    """Exit status of `--check`: 1 when a verdict is FAIL, else 0. Prints every verdict, with its
+    detail where it is not pass, and the counts."""
+    path = verdicts_file(path)
     rows = read_checks(path)
-    failed = [r for r in rows if r[1] == "FAIL"]
-    for check, result, detail in rows:
-        print(f"{result:4s}  {check}" + (f": {detail}" if result == "FAIL" else ""))
-    if failed:
-        print(f"{path}: {len(failed)} of {len(rows)} checks FAIL")
+    for check, verdict, detail in rows:
+        print(f"{verdict:12s}  {check}" + ("" if verdict == verdicts.PASS else f": {detail}"))
+    counts = {v: sum(r[1] == v for r in rows) for v in (*verdicts.VERDICTS, verdicts.NOT_APPLICABLE)}
+    print(f"{path}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    if counts[verdicts.FAIL]:
+        print(f"{path}: {counts[verdicts.FAIL]} of {len(rows)} checks FAIL: the data contradict them")
         return 1
     return 0
 
 
 def main(args: argparse.Namespace) -> int:
-    from rlscaling.io import write_text
+    from rlscaling.io import write_json, write_text
 
     if args.check:
         return check_summary(args.check)
@@ -828,7 +1033,15 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"{args.curves}: no rows with {' and '.join(args.where)}")
     fits = [load_fit(p) for p in args.fits]
     out = Path(args.output)
-    text = render(study_dir, df, fits, out, where=args.where, all_runs=base_model_of_runs(everything))
+    from rlscaling.fit.power import PowerSettings
+
+    settings = PowerSettings(sims=args.power_sims, bootstrap=args.power_bootstrap)
+    judged = judge_study(df, fits, settings)
+    text = render(study_dir, df, fits, out, where=args.where, all_runs=base_model_of_runs(everything),
+                  judged=judged)  # fmt: skip
+    if args.checks_json:
+        write_json(args.checks_json, {"study": str(df["study"].iloc[0]) if "study" in df.columns
+                                      else study_dir.name, "summary": out.name, **judged})  # fmt: skip
     write_text(out, text)
     from rlscaling import tracking  # opt-in: the fits, figures and summary.md to the study's tracked run
 

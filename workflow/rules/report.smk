@@ -1,4 +1,6 @@
-# Stage 7: figures (PNG + PDF, captioned in `snakemake --report`) and summary.md.
+# Stage 7: figures (PNG + PDF, captioned in `snakemake --report`), summary.md and its verdicts as
+# checks.json (pass / FAIL / undetermined per claim; an undetermined identification runs a small power
+# simulation of the study's own noise, some seconds).
 
 
 rule figures:
@@ -39,14 +41,15 @@ rule report:
         compare=f"{S}/compare.md",  # summary.md includes the law tournament's tables
         prediction=PREDICT_FILE,  # and the largest size's predicted interval against its truth
     output:
-        report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
+        summary=report(f"{S}/summary.md", caption="../report/summary.rst", category="Summary"),
+        checks=f"{S}/checks.json",  # the verdicts, machine-readable: `rlscaling report --check S`
     log:
         f"{S}/logs/report.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        study_dir=lambda w, output: os.path.dirname(output[0]),
+        study_dir=lambda w, output: os.path.dirname(output.summary),
         where=" ".join(sweep_where()),
     shell:
         "$RLSCALING_CMD report --study-dir {params.study_dir} --curves {input.curves} --fits {input.fits}"
-        " {params.where} -o {output} > {log} 2>&1"
+        " {params.where} -o {output.summary} --checks-json {output.checks} > {log} 2>&1"

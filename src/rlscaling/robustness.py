@@ -1,28 +1,31 @@
-"""Robustness of the default study's conclusions over study seeds: `make robustness`.
+"""`rlscaling robustness`: the default study's verdicts over study seeds (`make robustness`).
 
-    .venv/bin/python benchmarks/robustness.py [--seeds 0,1,2] [--configfile workflow/presets/X.yaml]
-        [--cores 2] [--results-dir results] [--table-only] [--dry-run]
+    rlscaling robustness [--seeds 0,1,2] [--configfile workflow/presets/X.yaml] [--cores 2]
+        [--results-dir results] [--directory .] [--table-only] [--dry-run]
 
-For every study seed k it runs the whole default study (`snakemake --profile profiles/local all`) with
-a config overlay {study: <study>-seed<k>, seed: k} written to <results-dir>/robustness/seed<k>.yaml,
-so each seed has its own results folder <results-dir>/<study>-seed<k>/ (data, pre-training, RL,
-evaluation and fits all follow the seed). Then it tabulates, per seed:
-- every check of that study's summary.md (pass / FAIL / n/a), read with rlscaling.report.read_checks;
+Run from the project folder (the one with Snakefile and config.yaml; --directory names another). For
+every study seed k it runs the whole study (`snakemake --profile profiles/local all`) with a config
+overlay {study: <study>-seed<k>, seed: k} written to <results-dir>/robustness/seed<k>.yaml, so each
+seed has its own results folder <results-dir>/<study>-seed<k>/ (data, pre-training, RL, evaluation
+and fits all follow the seed). Then it tabulates, per seed:
+- the verdict of every check (pass / FAIL / undetermined / n/a) and the design warnings, read from
+  the study's checks.json (else its summary.md) with rlscaling.report.read_checks;
 - the fitted K_max and N0 with their 95% intervals, R² and K_max / N0 interval flags of every fit
   (fits/*.json);
 - per size, base and final held-out pass@1 and the gain, mean ± standard error over replicates;
 - per size, pre-training tokens per parameter and the base models' held-out pre-training loss (nats
   per token), mean ± standard error over replicates (models/**/pretrain.json);
-- the study's wall time (this script's clock around snakemake);
+- the study's wall time (this command's clock around snakemake);
 and over all seeds, the trend in N pooled: the slope of every run's base and final L on log10 N with
 one intercept per seed and its 95% interval (pooled_trends).
 It writes <results-dir>/robustness/robustness.md, robustness.json and pooled_trend.json, the figure
 robustness.png / .pdf (every run's final loss and RL gain against N, per seed), prints the Markdown,
-and exits 1 when any check FAILs for any seed (2 when a study could not be run or read).
+and exits 1 when a verdict is FAIL for any seed (undetermined is no failure), 2 when a study could not
+be run or read.
 
-Cost: one full study per seed (about 13 idle-machine minutes each for config.yaml on 2 cores, more
-with replicates). --table-only tabulates the studies already on disk; --dry-run prints the planned
-job counts (snakemake -n) and runs nothing.
+Cost: one full study per seed (about 13 idle-machine minutes each for a single-replicate config.yaml
+on 2 cores, more with replicates). --table-only tabulates the studies already on disk; --dry-run
+prints the planned job counts (snakemake -n) and runs nothing.
 """
 
 from __future__ import annotations
@@ -37,10 +40,9 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from rlscaling.report import (  # noqa: E402
+from rlscaling.errors import UserError
+from rlscaling.io import read_json_object, write_json, write_text
+from rlscaling.report import (
     fmt_value,
     load_curves,
     main_bench,
@@ -48,15 +50,34 @@ from rlscaling.report import (  # noqa: E402
     read_checks,
     run_summary,
     size_stats,
+    verdicts_file,
 )
+from rlscaling.verdicts import FAIL, UNDETERMINED
 
 
-def base_study(configfiles: list[str]) -> str:
-    """The study name config.yaml, then each --configfile, give (later files win)."""
-    name = yaml.safe_load((ROOT / "config.yaml").read_text()).get("study", "default")
-    for f in configfiles:
-        name = (yaml.safe_load(Path(f).read_text()) or {}).get("study", name)
-    return name
+def base_study(root: Path, configfiles: list[str]) -> str:
+    """The study name root/config.yaml, then each --configfile, give (later files win)."""
+    name = "default"
+    for f in [root / "config.yaml", *(root / c for c in configfiles)]:
+        if not f.is_file():
+            raise UserError(f"{f} does not exist")
+        try:
+            loaded = yaml.safe_load(f.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise UserError(f"{f}: not valid YAML ({err})") from None
+        if not isinstance(loaded, dict):
+            raise UserError(f"{f}: expected a mapping of config keys")
+        name = loaded.get("study", name)
+    return str(name)
+
+
+def design_warnings(study_dir: Path) -> list[str]:
+    """The design warnings of a study's checks.json ([] without one: an older summary.md)."""
+    path = study_dir / "checks.json"
+    if not path.is_file():
+        return []
+    warnings = read_json_object(path).get("design_warnings")
+    return [w for w in warnings if isinstance(w, str)] if isinstance(warnings, list) else []
 
 
 def snakemake_cmd(configfiles: list[str], overlay: Path, cores: int, *extra: str) -> list[str]:
@@ -206,7 +227,9 @@ def pooled_trends(study_dirs: list[Path]) -> dict[str, Any]:
 
 
 def markdown(results: list[dict[str, Any]], pooled: dict[str, Any] | None = None) -> str:
-    """The robustness tables: checks (rows) x seeds (columns), then the fits per seed."""
+    """The robustness tables: the verdict of every check (rows) per seed (columns) with the FAIL count,
+    then the fits, the per-size and pre-training tables per seed, the pooled trend, the design
+    warnings and every verdict that is not pass, in detail."""
     seeds = [r["seed"] for r in results]
     names: list[str] = []
     for r in results:
@@ -218,8 +241,13 @@ def markdown(results: list[dict[str, Any]], pooled: dict[str, Any] | None = None
         cells = []
         for r in results:
             res = {c: v for c, v, _ in r.get("checks") or []}.get(name, "–")
-            cells.append(f"**{res}**" if res == "FAIL" else res)
+            cells.append(f"**{res}**" if res == FAIL else res)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| FAIL verdicts | "
+        + " | ".join(str(sum(v == FAIL for _, v, _ in r.get("checks") or [])) for r in results)
+        + " |"
+    )
     lines.append(
         "| wall time (min) | " + " | ".join(fmt_value(r.get("minutes"), "s") for r in results) + " |"
     )
@@ -287,45 +315,58 @@ def markdown(results: list[dict[str, Any]], pooled: dict[str, Any] | None = None
             if t:
                 lo, hi = t["ci95"]
                 lines.append(f"- {label}: {t['slope']:+.3f} [{lo:+.3f}, {hi:+.3f}] over {t['points']} runs")
-    lines += ["", "Failed checks in detail:", ""]
+    if any(r.get("design_warnings") for r in results):
+        lines += ["", "Design warnings (no verdict):", ""]
+        lines += [f"- seed {r['seed']}: {w}" for r in results for w in r.get("design_warnings") or []]
+    lines += ["", "FAIL and undetermined verdicts in detail:", ""]
     for r in results:
         for check, res, detail in r.get("checks") or []:
-            if res == "FAIL":
-                lines.append(f"- seed {r['seed']}, {check}: {detail}")
+            if res in (FAIL, UNDETERMINED):
+                lines.append(f"- seed {r['seed']}, {res}, {check}: {detail}")
         if r.get("error"):
             lines.append(f"- seed {r['seed']}: {r['error']}")
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated study seeds")
-    ap.add_argument("--configfile", action="append", default=[], help="config overlay(s) after config.yaml")
+    ap.add_argument("--configfile", action="append", default=[],
+                    help="config overlay(s) after config.yaml (relative to --directory)")  # fmt: skip
     ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--results-dir", default="results")
+    ap.add_argument("--results-dir", default="results", help="relative to --directory")
+    ap.add_argument("--directory", type=Path, default=Path("."),
+                    help="the project folder: its Snakefile, config.yaml and profiles/local (default: .)")
     ap.add_argument("--table-only", action="store_true", help="tabulate the studies on disk, run nothing")
     ap.add_argument("--dry-run", action="store_true", help="print the planned jobs per seed, run nothing")
-    args = ap.parse_args(argv)
 
-    seeds = [int(s) for s in args.seeds.split(",")]
-    study = base_study(args.configfile)
-    out_dir = ROOT / args.results_dir / "robustness"
+
+def main(args: argparse.Namespace) -> int:
+    """Run (or tabulate) the study per seed; see the module doc for the outputs and exit status."""
+    root = args.directory.resolve()
+    if not (root / "Snakefile").is_file():
+        raise UserError(f"--directory {root}: no Snakefile (run from the project folder, or name it)")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise UserError(f"--seeds {args.seeds!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    study = base_study(root, args.configfile)
+    out_dir = root / args.results_dir / "robustness"
     out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     status = 0
-    # --table-only keeps the wall times an earlier run of this script recorded
+    # --table-only keeps the wall times an earlier run of this command recorded
     earlier_json = out_dir / "robustness.json"
     earlier = {r["seed"]: r for r in json.loads(earlier_json.read_text())} if earlier_json.is_file() else {}
     for seed in seeds:
         name = f"{study}-seed{seed}"
         overlay = out_dir / f"seed{seed}.yaml"
-        overlay.write_text(yaml.safe_dump({"study": name, "seed": seed, "results_dir": args.results_dir}))
-        study_dir = ROOT / args.results_dir / name
+        write_text(overlay, yaml.safe_dump({"study": name, "seed": seed, "results_dir": args.results_dir}))
+        study_dir = root / args.results_dir / name
         row: dict[str, Any] = {"seed": seed, "study": name, "study_dir": str(study_dir)}
         if args.dry_run:
             proc = subprocess.run(
                 snakemake_cmd(args.configfile, overlay, args.cores, "-n", "--quiet", "rules"),
-                cwd=ROOT, capture_output=True, text=True, check=False,
+                cwd=root, capture_output=True, text=True, check=False,
             )  # fmt: skip
             print(f"## seed {seed}: {name}\n{(proc.stdout + proc.stderr)[-1500:]}")
             status = max(status, 0 if proc.returncode == 0 else 2)
@@ -338,36 +379,33 @@ def main(argv: list[str] | None = None) -> int:
             with open(log, "w") as fh:
                 proc = subprocess.run(
                     snakemake_cmd(args.configfile, overlay, args.cores),
-                    cwd=ROOT,
+                    cwd=root,
                     stdout=fh,
                     stderr=subprocess.STDOUT,
                 )
             row["minutes"] = (time.perf_counter() - t0) / 60
             if proc.returncode != 0:
                 row["error"] = f"snakemake exited {proc.returncode} (log: {log})"
-        summary = study_dir / "summary.md"
         try:
-            row["checks"] = read_checks(summary)
+            row["checks"] = read_checks(study_dir)
+            row["verdicts_from"] = verdicts_file(study_dir).name
+            row["design_warnings"] = design_warnings(study_dir)
             row["fits"] = fit_rows(study_dir)
             row["sizes"] = size_rows(study_dir)
             row["pretraining"] = pretrain_rows(study_dir)
         except Exception as err:  # noqa: BLE001 - a study that did not finish is reported, not fatal
-            row.setdefault("error", f"{summary}: {err}")
+            row.setdefault("error", f"{study_dir}: {err}")
         results.append(row)
     if args.dry_run:
         return status
     pooled = pooled_trends([Path(r["study_dir"]) for r in results])
-    (out_dir / "robustness.json").write_text(json.dumps(results, indent=2))
-    (out_dir / "pooled_trend.json").write_text(json.dumps(pooled, indent=2))
+    write_json(out_dir / "robustness.json", results)
+    write_json(out_dir / "pooled_trend.json", pooled)
     text = markdown(results, pooled)
-    (out_dir / "robustness.md").write_text(text)
+    write_text(out_dir / "robustness.md", text)
     for path in figure(results, out_dir / "robustness"):
         print(f"figure: {path}")
     print(text)
     if any(r.get("error") for r in results):
         return 2
-    return 1 if any(res == "FAIL" for r in results for _, res, _ in r["checks"]) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return 1 if any(res == FAIL for r in results for _, res, _ in r["checks"]) else 0

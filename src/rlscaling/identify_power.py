@@ -1,42 +1,34 @@
-"""How many replicates, and which span of sizes, identify K_max and N0: `make identify-power`.
+"""`rlscaling identify-power`: how many replicates, and which span of sizes, identify K_max and N0.
 
-    .venv/bin/python benchmarks/identify_power.py results/tiny-robust-seed1 results/tiny-robust-seed2 ...
+    rlscaling identify-power results/tiny-robust-seed1 results/tiny-robust-seed2 ...
         [--replicates 3,6,12] [--spans 0,60] [--centre smallest|N0] [--run-noise-scale 1]
         [--point-noise-scale 1] [--pooled-max 10]
-        [--sims 40] [--bootstrap 200] [--jobs 2] [--out DIR]
+        [--sims 40] [--bootstrap 200] [--jobs 2] [--out results/identify_power]
 
-summary.md's check "K_max and N0 intervals identified" passes on some study seeds and fails on others
-(docs/results/identifiability.md). This benchmark asks how often a design would pass it, by simulation from
-noise measured on the studies given (their curves.parquet, main benchmark, steps >= 1):
-- the law's truth: K_max, N0 and every run's intercept E0, one fit of the paper law on all the studies'
-  runs pooled (study j's replicate r becomes replicate 100 j + r);
-- sigma_k, the spread of a run's slope of log10 L on log10 C around its size's mean, pooled over
-  (study, size) groups, and sigma_eps, the scatter of log10 L around each run's own line. A run's
-  slope is simulated as k(N) + Normal(0, sigma_run), pivoting at the middle of its evaluated steps (a
-  run's slope error tilts its curve, it does not move its level), where
-  sigma_run^2 = sigma_k^2 - sigma_eps^2 / Sxx (the point scatter's share of the measured spread is
-  added back by the simulated points);
-- a design: the studies' own sizes (span 0) or 4 sizes spaced evenly in log N from the smallest
-  size up to `span` times it, each with r replicates, evaluated at the studies' RL steps (C scaled
-  with N). Intercepts: the fitted E0's line in log10 N plus its residual scatter. --run-noise-scale s
-  simulates steadier (s < 1) or noisier runs: sigma_run times s; --point-noise-scale s the points'
-  scatter times s (more evaluation samples per problem: about 1 / sqrt(samples) where the scatter is
-  sampling);
-- where sigma_k comes from (SlopeSpread): its variance split between the base model's skill (the
-  regression of k on the run's step-0 pass@1 within (study, size)), the evaluation's sampling (each
-  checkpoint's samples split in halves, from S/eval/RUN/step_STEP/BENCH.samples.parquet where the study
-  has them), and the rest, the RL run's own course. It names the lever: a base-model lottery is not
-  cured by steadier RL or more evaluation samples.
-The pooled check tests the simulation on real runs: the studies pooled m at a time, each pool fitted as
-one study with its studies' replicates together (--pooled-max pools per m; 0 skips it).
-Each simulated study is fitted as the workflow fits (rlscaling.fit.run.run_fit: law paper, x C, the
-default objective, bootstrap over seeds) and judged as summary.md judges it (rlscaling.report checks:
-no interval flag on K_max or N0, and K_max's lower end above 0). It writes DIR/identify_power.json,
-identify_power.md (the rate each design passes, with a 95% Wilson interval, and the median interval
-widths) and the figure identify_power.png / .pdf, and prints the Markdown.
+summary.md's verdict "K_max and N0 identified" passes on some study seeds and is undetermined on
+others (docs/results/identifiability.md). This command asks how often a design would pass it, by
+simulation (rlscaling.fit.power) from noise measured on the studies given (their curves.parquet,
+main benchmark, steps >= 1), pooled as one study: study j's replicate r becomes replicate 100 j + r.
+Designs: the studies' own sizes (span 0) or 4 sizes spaced evenly in log N over `span`;
+--run-noise-scale s simulates steadier (s < 1) or noisier runs (sigma_run times s);
+--point-noise-scale s the points' scatter times s (more evaluation samples per problem: about
+1 / sqrt(samples) where the scatter is sampling).
+
+Where sigma_k comes from (SlopeSpread): its variance split between the base model's skill (the
+regression of k on the run's step-0 pass@1 within (study, size)), the evaluation's sampling (each
+checkpoint's samples split in halves, from S/eval/RUN/step_STEP/BENCH.samples.parquet where the study
+has them), and the rest, the RL run's own course. It names the lever: a base-model lottery is not
+cured by steadier RL or more evaluation samples.
+
+The pooled check tests the simulation on real runs: the studies pooled m at a time, each pool fitted
+as one study with its studies' replicates together (--pooled-max pools per m; 0 skips it).
+
+It writes OUT/identify_power.json, identify_power.md (the rate each design passes, with a 95% Wilson
+interval, and the median interval widths) and the figure identify_power.png / .pdf, and prints the
+Markdown.
 
 Cost: sims x designs fits with `bootstrap` resamples each (about 1.5 s for 12 runs at 200 resamples on
-one core of the 2-core AMD EPYC; 40 sims x 6 designs, 2 jobs: about 8 min; 12 replicates per size
+one core of a 2-core AMD EPYC; 40 sims x 6 designs, 2 jobs: about 8 min; 12 replicates per size
 take about 4x as long per fit). The pooled check adds one fit per pool: 31 pools for 5 studies,
 about 1 min.
 """
@@ -48,7 +40,6 @@ import contextlib
 import io
 import itertools
 import math
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -57,35 +48,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from rlscaling.errors import UserError  # noqa: E402
-from rlscaling.fit.kn import k_of_N  # noqa: E402
-from rlscaling.fit.run import FitRequest, run_fit  # noqa: E402
-from rlscaling.io import write_json, write_text  # noqa: E402
-from rlscaling.report import IDENTIFIED_PARAMS, kn_checks, load_curves, main_bench  # noqa: E402
-
-L_CLIP = (1e-3, 1 - 1e-3)  # L = 1 - pass@1 of a simulated point stays a fraction
-
-
-@dataclass(frozen=True)
-class Noise:
-    """What the studies measured: the law's truth and the two noise levels (log10 L units)."""
-
-    K_max: float
-    N0: float
-    e0_slope: float  # E0 of a run against log10 N: a line ...
-    e0_intercept: float
-    e0_sd: float  # ... and the scatter around it
-    sigma_k: float  # spread of a run's slope around its size's mean, within a study
-    sigma_eps: float  # scatter of log10 L around a run's own line
-    sigma_run: float  # sigma_k with the points' share removed: the runs' own spread
-    c_per_param: tuple[float, ...]  # RL FLOPs per parameter at each evaluated step >= 1
-    sizes: tuple[float, ...]  # the studies' N
-    runs: int  # runs measured
-    studies: int
-
+from rlscaling.errors import UserError
+from rlscaling.fit.power import (
+    CENTRES,
+    L_CLIP,
+    Noise,
+    judge,
+    measure_table,
+    run_designs,
+    run_slopes,
+    within_size,
+)
+from rlscaling.fit.run import FitRequest, run_fit
+from rlscaling.io import write_json, write_text
+from rlscaling.report import load_curves, main_bench
 
 def pooled_table(study_dirs: list[Path], min_step: int = 1) -> pd.DataFrame:
     """Every study's main-benchmark rows at steps >= min_step in one table, study j's replicate r renamed
@@ -107,57 +83,9 @@ def pooled_table(study_dirs: list[Path], min_step: int = 1) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def run_slopes(df: pd.DataFrame) -> pd.DataFrame:
-    """Per run: size, N, study (replicate // 100), slope k of log10 L on log10 C, and the residual
-    sum of squares and degrees of freedom of that line."""
-    rows = []
-    for run, g in df.groupby("run"):
-        x, y = np.log10(g["C"].to_numpy(float)), np.log10(g["L"].to_numpy(float))
-        if len(x) < 3:
-            raise UserError(f"run {run}: {len(x)} evaluated steps >= 1; a slope and its scatter need 3")
-        b, a = np.polyfit(x, y, 1)
-        rows.append({"run": run, "size": g["size"].iloc[0], "N": float(g["N"].iloc[0]),
-                     "study": int(g["replicate"].iloc[0]) // 100, "k": -b,
-                     "rss": float(((y - (a + b * x)) ** 2).sum()), "dof": len(x) - 2,
-                     "sxx": float(((x - x.mean()) ** 2).sum())})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def within_size(slopes: pd.DataFrame, col: str) -> tuple[pd.Series, int]:
-    """slopes[col] centred on its (study, size) group's mean, and the degrees of freedom left
-    (runs minus groups); refused when no group has two runs."""
-    groups = slopes.groupby(["study", "size"])[col]
-    dof = len(slopes) - groups.ngroups
-    if dof < 1:
-        raise UserError("sigma_k needs two runs of one size in one study (replicates: 2 or more)")
-    return slopes[col] - groups.transform("mean"), dof
-
-
 def measure(study_dirs: list[Path], bootstrap_seed: int = 0) -> Noise:
-    """The Noise of the studies (see the module doc)."""
-    df = pooled_table(study_dirs)
-    fit = run_fit(df, FitRequest(law="paper", x="C", seed=bootstrap_seed))
-    K, N0 = float(fit["params"]["K_max"]), float(fit["params"]["N0"])
-    slopes = run_slopes(df)
-    dev, dof_k = within_size(slopes, "k")
-    sigma_k = math.sqrt(float((dev**2).sum()) / dof_k)
-    sigma_eps = math.sqrt(slopes["rss"].sum() / slopes["dof"].sum())
-    sigma_run = math.sqrt(max(sigma_k**2 - sigma_eps**2 / slopes["sxx"].mean(), 0.0))
-    e0 = fit["params"]["E0"]
-    n_of = {f"{r['size']} [replicate={r['replicate']},seed={r['seed']}]": r["N"] for _, r in
-            df.drop_duplicates("run").iterrows()}  # fmt: skip
-    pairs = [(math.log10(n_of[key]), float(v)) for key, v in e0.items() if key in n_of]
-    if len(pairs) < 3:
-        raise UserError("the pooled fit's intercepts could not be matched to runs")
-    lx, ly = np.array(pairs).T
-    e0_slope, e0_intercept = np.polyfit(lx, ly, 1)
-    e0_sd = float(np.std(ly - (e0_intercept + e0_slope * lx), ddof=2))
-    steps = sorted(df["step"].unique())
-    c_per_param = tuple(float((df[df["step"] == s]["C"] / df[df["step"] == s]["N"]).median()) for s in steps)
-    return Noise(K_max=K, N0=N0, e0_slope=float(e0_slope), e0_intercept=float(e0_intercept), e0_sd=e0_sd,
-                 sigma_k=sigma_k, sigma_eps=sigma_eps, sigma_run=sigma_run, c_per_param=c_per_param,
-                 sizes=tuple(sorted(float(n) for n in df["N"].unique())), runs=len(slopes),
-                 studies=len(study_dirs))  # fmt: skip
+    """The Noise of the studies pooled (rlscaling.fit.power.measure_table)."""
+    return measure_table(pooled_table(study_dirs), studies=len(study_dirs), bootstrap_seed=bootstrap_seed)
 
 
 @dataclass(frozen=True)
@@ -256,77 +184,6 @@ def spread_text(sp: SlopeSpread) -> str:
             f"its variance): {base}; {sampling}; {rest}.\n\n")  # fmt: skip
 
 
-CENTRES = ("smallest", "N0")
-
-
-def design_sizes(noise: Noise, span: float, centre: str = "smallest") -> list[float]:
-    """N of a design's 4 sizes: the studies' own (span 0), else evenly spaced in log N over `span`,
-    from the smallest measured size up (centre "smallest": what a family can add, larger models) or
-    centred on the pooled fit's N0 (centre "N0": where k(N) bends, the sizes that pin N0 best)."""
-    if span == 0:
-        return list(noise.sizes)
-    if centre not in CENTRES:
-        raise UserError(f"--centre {centre!r}: expected one of {CENTRES}")
-    lo = noise.sizes[0] if centre == "smallest" else noise.N0 / math.sqrt(span)
-    return [lo * span ** (i / 3) for i in range(4)]
-
-
-def simulate(noise: Noise, sizes: list[float], replicates: int, rng: np.random.Generator) -> pd.DataFrame:
-    """One simulated study's curves table: per size and replicate, at C = c_per_param x N,
-    log10 L = E0 - k(N) log10 C - dk (log10 C - its mean over the run's steps) + eps, with E0 on the
-    measured line in log10 N plus its scatter, dk ~ Normal(0, sigma_run) and eps ~ Normal(0, sigma_eps).
-    A run's own slope dk pivots at the middle of its evaluated steps, so it tilts the run's curve
-    without moving its level: the law's E0 is its value at log10 C = 0, some 10 decades away, where a
-    slope error of 0.04 would move the level by 0.4 in log10 L (a factor 2.5 in L) and push L past 1."""
-    rows = []
-    for i, n in enumerate(sizes):
-        x = np.log10(np.asarray(noise.c_per_param) * n)
-        for r in range(replicates):
-            k = float(k_of_N(n, noise.K_max, noise.N0))
-            dk = rng.normal(0.0, noise.sigma_run)
-            e0 = noise.e0_intercept + noise.e0_slope * math.log10(n) + rng.normal(0.0, noise.e0_sd)
-            for j, xj in enumerate(x):
-                log_l = e0 - k * xj - dk * (xj - x.mean()) + rng.normal(0.0, noise.sigma_eps)
-                L = float(np.clip(10**log_l, *L_CLIP))
-                rows.append({"study": "sim", "run": f"z{i}__rep-{r}", "size": f"z{i}", "family": "sim",
-                             "N": n, "replicate": r, "seed": 1000 * r, "step": j + 1, "C": float(10**xj),
-                             "D": float(j + 1),
-                             "bench": "heldout", "pass_at_1": 1.0 - L, "L": L})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def judge(fit: dict[str, Any]) -> dict[str, Any]:
-    """summary.md's two k(N) checks (rlscaling.report.kn_checks) on one fit: identified (no interval
-    flag on K_max or N0) and rising (K_max's 95% interval above 0), with the flags and intervals."""
-    rising, identified = kn_checks([fit])
-    flags = [f for f in fit.get("interval_flags") or [] if f.get("param") in IDENTIFIED_PARAMS]
-    ci = fit.get("ci95") or {}
-    return {
-        "identified": identified[1] == "pass",
-        "rising": rising[1] == "pass",
-        "flags": sorted({f"{f['param']} {f['kind']}" for f in flags}),
-        "K_max_ci": ci.get("K_max"),
-        "N0_ci": ci.get("N0"),
-    }
-
-
-def one_sim(args: tuple[Noise, list[float], int, int, int]) -> dict[str, Any]:
-    noise, sizes, replicates, seed, n_boot = args
-    df = simulate(noise, sizes, replicates, np.random.default_rng(seed))
-    with contextlib.redirect_stderr(io.StringIO()):  # the fit's notes, once per simulated study
-        return judge(run_fit(df, FitRequest(law="paper", x="C", bootstrap=n_boot, seed=seed)))
-
-
-def wilson(successes: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval of a rate (scipy.stats.binomtest)."""
-    from scipy.stats import binomtest
-
-    if n == 0:
-        return (0.0, 1.0)
-    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
-
-
 def pooled_check(study_dirs: list[Path], n_boot: int, jobs: int, seed: int = 0,
                  max_combos: int = 10) -> list[dict[str, Any]]:  # fmt: skip
     """The simulation checked on real runs: the studies pooled m at a time (every combination, at most
@@ -369,36 +226,6 @@ def pooled_text(rows: list[dict[str, Any]]) -> str:
              "|---|---|---|"]  # fmt: skip
     lines += [f"| {r['studies']} | {r['replicates']} | {r['identified']} of {r['pools']} |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def run_designs(noise: Noise, replicates: list[int], spans: list[float], sims: int, n_boot: int,
-                jobs: int, seed: int = 0, centre: str = "smallest") -> list[dict[str, Any]]:  # fmt: skip
-    """Every (span, replicates) design simulated `sims` times: the rate of each check with its Wilson
-    interval, the median interval widths (decades of N0, K_max's hi/lo) and the flags met."""
-    out = []
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for span in spans:
-            sizes = design_sizes(noise, span, centre)
-            for r in replicates:
-                tasks = [(noise, sizes, r, seed + 1000 * r + 7 * s, n_boot) for s in range(sims)]
-                res = list(pool.map(one_sim, tasks))
-                ident = sum(x["identified"] for x in res)
-                rising = sum(x["rising"] for x in res)
-                n0w = [math.log10(x["N0_ci"][1] / x["N0_ci"][0]) for x in res if x["N0_ci"] and x["N0_ci"][0]]
-                flags: dict[str, int] = {}
-                for x in res:
-                    for f in x["flags"]:
-                        flags[f] = flags.get(f, 0) + 1
-                out.append({"span": span, "centre": None if span == 0 else centre,
-                            "N_span": sizes[-1] / sizes[0], "sizes": sizes, "replicates": r,
-                            "runs": 4 * r, "sims": sims, "identified": ident / sims,
-                            "identified_ci95": wilson(ident, sims), "rising": rising / sims,
-                            "rising_ci95": wilson(rising, sims),
-                            "N0_ci_decades_median": float(np.median(n0w)) if n0w else None,
-                            "flags": flags})  # fmt: skip
-                print(f"span {sizes[-1] / sizes[0]:.0f}x, {r} replicates: identified {ident}/{sims}, "
-                      f"rising {rising}/{sims}", file=sys.stderr, flush=True)  # fmt: skip
-    return out
 
 
 def design_label(row: dict[str, Any]) -> str:
@@ -461,8 +288,7 @@ def figure(rows: list[dict[str, Any]], out: Path) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("studies", nargs="+", type=Path, help="study folders with curves.parquet (replicated)")
     p.add_argument("--replicates", default="3,6,12", help="replicates per size to simulate (comma list)")
     p.add_argument("--spans", default="0,60", help="N spans to simulate; 0 = the studies' own sizes")
@@ -471,31 +297,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-noise-scale", type=float, default=1.0,
                    help="sigma_run times this: what steadier RL runs (larger batches, smaller lr) would buy")
     p.add_argument("--point-noise-scale", type=float, default=1.0,
-                   help="sigma_eps times this: what more evaluation samples would buy")  # fmt: skip
+                   help="sigma_eps times this: what more evaluation samples would buy")
     p.add_argument("--pooled-max", type=int, default=10,
-                   help="the pooled check: at most this many pools per m (0: skip it)")  # fmt: skip
+                   help="the pooled check: at most this many pools per m (0: skip it)")
     p.add_argument("--sims", type=int, default=40, help="simulated studies per design")
     p.add_argument("--bootstrap", type=int, default=200, help="resamples per fit (the study's fit.bootstrap)")
-    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--jobs", type=int, default=2, help="processes for the simulated fits")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=ROOT / "results" / "identify_power")
-    a = p.parse_args(argv)
+    p.add_argument("--out", type=Path, default=Path("results") / "identify_power", help="output folder")
+
+
+def main(a: argparse.Namespace) -> int:
+    """Measure, simulate, write OUT/identify_power.{json,md,png,pdf}; UserError on bad input."""
     try:
         replicates = [int(x) for x in a.replicates.split(",")]
         spans = [float(x) for x in a.spans.split(",")]
-        if any(r < 2 for r in replicates) or any(s != 0 and s <= 1 for s in spans):
-            raise UserError("--replicates: each >= 2 (a bootstrap over seeds); --spans: 0 or > 1")
-        if a.run_noise_scale < 0 or a.point_noise_scale < 0 or a.pooled_max < 0:
-            raise UserError("--run-noise-scale, --point-noise-scale, --pooled-max: expected >= 0")
-        noise = measure(a.studies, a.seed)
-        spread = spread_sources(a.studies)
-        noise = replace(noise, sigma_run=noise.sigma_run * a.run_noise_scale,
-                        sigma_eps=noise.sigma_eps * a.point_noise_scale)  # fmt: skip
-        rows = run_designs(noise, replicates, spans, a.sims, a.bootstrap, a.jobs, a.seed, a.centre)
-        pooled = pooled_check(a.studies, a.bootstrap, a.jobs, a.seed, a.pooled_max) if a.pooled_max else []
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except ValueError:
+        raise UserError("--replicates and --spans: comma-separated numbers, e.g. 3,6,12 and 0,60") from None
+    if any(r < 2 for r in replicates) or any(s != 0 and s <= 1 for s in spans):
+        raise UserError("--replicates: each >= 2 (a bootstrap over seeds); --spans: 0 or > 1")
+    if a.run_noise_scale < 0 or a.point_noise_scale < 0 or a.pooled_max < 0:
+        raise UserError("--run-noise-scale, --point-noise-scale, --pooled-max: expected >= 0")
+    if a.sims < 1 or a.bootstrap < 2 or a.jobs < 1:
+        raise UserError("--sims >= 1, --bootstrap >= 2 and --jobs >= 1 expected")
+    noise = measure(a.studies, a.seed)
+    spread = spread_sources(a.studies)
+    noise = replace(noise, sigma_run=noise.sigma_run * a.run_noise_scale,
+                    sigma_eps=noise.sigma_eps * a.point_noise_scale)  # fmt: skip
+    rows = run_designs(noise, replicates, spans, a.sims, a.bootstrap, a.jobs, a.seed, a.centre)
+    pooled = pooled_check(a.studies, a.bootstrap, a.jobs, a.seed, a.pooled_max) if a.pooled_max else []
     a.out.mkdir(parents=True, exist_ok=True)
     record = {"noise": asdict(noise), "slope_spread": asdict(spread) | {"shares": spread.shares()},
               "run_noise_scale": a.run_noise_scale, "point_noise_scale": a.point_noise_scale, "designs": rows,
@@ -509,7 +339,3 @@ def main(argv: list[str] | None = None) -> int:
     figure(rows, a.out)
     print(text)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
