@@ -34,7 +34,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "lifecycle",
         "tracking",
     ),
-    "domain": ("rewards", "data", "models", "tokenizer", "fit", "resources", "base_cache"),
+    "domain": ("rewards", "data", "models", "tokenizer", "fit", "resources", "base_cache", "training_health"),
     "stages": ("pretrain", "train", "evaluate", "curves", "curves_import"),
     "outputs": ("figures", "report"),
     "entry": ("config", "config_checks", "cli", "__main__"),

@@ -68,8 +68,9 @@ class Run:
 
     def train_params(self) -> dict[str, Any]:
         """Training settings that determine a segment's result (total_steps excluded on purpose:
-        raising it must not invalidate earlier segments)."""
-        params = {k: v for k, v in self.training.items() if k != "total_steps"}
+        raising it must not invalidate earlier segments; health too: the checks change no result, and
+        reach a segment through the environment, rlscaling.training_health.ENVIRONMENT)."""
+        params = {k: v for k, v in self.training.items() if k not in ("total_steps", "health")}
         params["size"] = self.size
         params["run"] = self.name
         return params

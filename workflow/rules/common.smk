@@ -12,6 +12,7 @@ from rlscaling.errors import UserError
 from rlscaling.figures.names import figure_names
 from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.resources import rule_resources
+from rlscaling.training_health import export as export_training_health
 from rlscaling.train.verl.settings import train_params
 
 # The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
@@ -22,6 +23,10 @@ os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
 # The base-model cache (config base_model_cache; rlscaling.base_cache), for `rlscaling pretrain`: through
 # the environment, not params, since it changes no output and switching it must rerun nothing.
 export_base_model_cache(rc.base_model_cache(config))
+# The training-health checks (config training.health; rlscaling.training_health), for `rlscaling train`'s
+# stop: through the environment, not params, since they change no trained result. The flags themselves
+# are written by run_metrics, whose params do hold the settings.
+export_training_health(config["training"]["health"])
 
 S = rc.study_dir(config)
 RUNS = {r.name: r for r in rc.runs(config)}
