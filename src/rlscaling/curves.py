@@ -109,7 +109,8 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
     records = concat_metrics(args.step_dirs)
     if args.health_json is not None:
-        records = health.annotate(records, health.Settings.from_config(read_params_json(args.health_json)))
+        settings = health.Settings.from_config(read_params_json(args.health_json, "--health-json"))
+        records = health.annotate(records, settings)
         flagged = [r for r in records if r["health"]]
         if flagged:
             first = flagged[0]

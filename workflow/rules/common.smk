@@ -56,6 +56,8 @@ REUSE_TAUS = sorted(
     | {config["training"].get("reuse_tau", 1)}
 )
 REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in REUSE_TAUS if t != 1]
+# a run's prompt-length check of its train file against its max_prompt_tokens (rule prompt_lengths)
+PROMPT_LENGTHS = f"{S}/data/prompt_lengths/{{run}}.json"
 EVAL_FILES = [
     f"{S}/eval/{run}/step_{step:06d}/{bench}.json"
     for run in RUNS
@@ -173,7 +175,34 @@ def segment_params(run, step):
     }
 
 
+def prompt_length_check(run):
+    """What rule prompt_lengths checks for `run`, its train file, its tokenizer (the tiny family's, else
+    the size's base model: a hub path or id, not a workflow file), its max_prompt_tokens, and the config
+    key that sets it (the size's override, else training.max_prompt_tokens)."""
+    r = RUNS[run]
+    override = "max_prompt_tokens" in ((config["training"].get("sizes") or {}).get(r.size) or {})
+    return {
+        "file": train_file(r.training["reuse_tau"]),
+        "tokenizer": f"{S}/models/tokenizer" if TINY else SIZES[r.size]["path"],
+        "limit": int(r.training["max_prompt_tokens"]),
+        "key": f"training.sizes.{r.size}.max_prompt_tokens" if override else "training.max_prompt_tokens",
+    }
+
+
 # ---- input functions and params of rules -----------------------------------------------------
+def prompt_lengths_input(w):
+    """The first segment of a run waits for the run's prompt-length check (rule prompt_lengths), so a
+    limit that would cut prompts is refused before any training. A run whose first segment was trained
+    before the check existed (its output is there, the check's file is not) keeps its recorded inputs:
+    it is not retrained."""
+    if rc.previous_checkpoint_step(config, int(w.step)) != 0:
+        return []
+    lengths = PROMPT_LENGTHS.format(run=w.run)
+    if os.path.exists(step_dir(w.run, w.step)) and not os.path.exists(lengths):
+        return []
+    return [lengths]
+
+
 def previous_checkpoint(w):
     """Input of a training segment: the checkpoint it continues from (none for a hub base model)."""
     return checkpoint_input(w.run, rc.previous_checkpoint_step(config, int(w.step)))

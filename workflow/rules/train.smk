@@ -8,6 +8,7 @@ rule train_segment:
     input:
         init=previous_checkpoint,
         data=lambda w: train_file(RUNS[w.run].training["reuse_tau"]),
+        prompt_lengths=prompt_lengths_input,
     output:
         directory(f"{S}/runs/{{run}}/step_{{step}}"),
     log:
