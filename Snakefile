@@ -4,6 +4,7 @@
 # All logic lives in the `rlscaling` package; rules only call its CLI. Names, paths, input functions
 # and helpers are in workflow/rules/common.smk; each stage's rules in workflow/rules/<stage>.smk.
 
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -20,6 +21,9 @@ try:
     rc.check(config)
 except UserError as err:
     raise WorkflowError(f"config: {err}")
+# valid but implausible settings (e.g. a learning rate far outside the usual range): said, never refused
+for message in rc.warnings(config):
+    logger.warning(f"config: warning: {message}")
 
 # Experiment tracking (opt-in, config `tracking`): the settings reach every job through the environment
 # (RLSCALING_TRACKING), not as params: tracking changes no output, so switching it on reruns nothing.

@@ -44,6 +44,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "resources",
         "base_cache",
         "verdicts",
+        "training_health",
     ),
     "stages": ("pretrain", "train", "evaluate", "curves", "curves_import"),
     "outputs": ("figures", "report", "robustness", "identify_power"),

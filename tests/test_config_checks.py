@@ -108,3 +108,36 @@ def test_plan_refuses_the_bad_setting_naming_its_key(tmp_path: Path, bad: dict, 
     assert cli_main(["plan", "--config", str(tmp_path / "config.yaml")]) != 0
     err = capsys.readouterr().err
     assert re.search(key, err), err
+
+
+# --------------------------------------------------------------------------------------------------
+# warnings: valid but implausible settings are said, never refused
+
+LR_WARNINGS = [
+    ({"training": {"lr": 100}}, "training.lr: 100 is far outside the usual range"),
+    ({"training": {"sizes": {"xs": {"lr": 1e-9}}}}, "training.sizes.xs.lr: 1e-09 is far outside"),
+    ({"sweep": {"lr": [1e-4, 0.5]}}, "sweep.lr: 0.5 is far outside"),
+    ({"pretrain": {"lr": 3.0}}, "pretrain.lr: 3 is far outside the usual range of pretrain learning rates"),
+]
+
+
+@pytest.mark.parametrize(("setting", "message"), LR_WARNINGS, ids=[m.split(":")[0] for _, m in LR_WARNINGS])
+def test_a_learning_rate_far_outside_the_usual_range_is_a_warning(tmp_path: Path, setting, message, capsys):
+    default = yaml.safe_load((PROJECT_ROOT / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(rc.deep_merge(default, setting)))
+    assert cli_main(["plan", "--config", str(tmp_path / "config.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert f"config: warning: {message}" in err, err
+
+
+def test_the_default_study_has_no_warning():
+    assert rc.warnings(rc.load(PROJECT_ROOT / "config.yaml")) == []
+
+
+def test_snakemake_prints_the_warning_when_it_reads_the_config(tmp_path: Path):
+    (tmp_path / "lr.yaml").write_text(yaml.safe_dump({"training": {"lr": 100}}))
+    cmd = [SNAKEMAKE, "-s", str(PROJECT_ROOT / "Snakefile"), "--directory", str(tmp_path), "--cores", "1"]
+    cmd += ["--configfile", str(PROJECT_ROOT / "config.yaml"), str(tmp_path / "lr.yaml"), "-n", "all"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "config: warning: training.lr: 100 is far outside" in proc.stdout + proc.stderr

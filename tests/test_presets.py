@@ -108,6 +108,7 @@ def test_paper_preset_plans_every_segment_and_evaluation(paper):
     # 7 sizes x 3 seeds = 21 runs; 105 steps in segments of 5; evaluation at 0, 10, ..., 100 and 105
     assert counts == {
         "data": 1,
+        "prompt_lengths": 21,
         "train_segment": 21 * 21,
         "evaluate": 21 * 12,
         "run_metrics": 21,
@@ -180,7 +181,7 @@ def test_instruct_overlay_is_the_same_plan_under_its_own_study(tmp_path):
     text = dry_run(
         tmp_path, PRESETS / "tan2025-qwen25-guru.yaml", PRESETS / "tan2025-qwen25-guru-instruct.yaml"
     )
-    assert sum(job_counts(text).values()) == 733
+    assert sum(job_counts(text).values()) == 754
     assert "results/tan2025-qwen25-guru-instruct/runs/72B__seed-0/step_000105" in text
     assert "--init models/Qwen2.5-72B-Instruct" in text
 
@@ -190,6 +191,7 @@ def test_qwen3_preset_sweeps_the_three_gsm8k_rewards(qwen3):
     # 5 sizes x 3 rewards = 15 runs; 56 steps in segments of 8; evaluation at 0, 8, ..., 56
     assert counts == {
         "data": 1,
+        "prompt_lengths": 15,
         "train_segment": 15 * 7,
         "evaluate": 15 * 8,
         "run_metrics": 15,

@@ -641,3 +641,30 @@ def test_the_prediction_of_the_largest_size_is_shown_with_its_interval_against_t
 
 def test_without_a_prediction_file_the_summary_has_no_prediction_section(study):
     assert "## Prediction of the largest size" not in run_report(study)
+
+
+def write_run_metrics(s: Path, run: str, flagged_from: int | None = None) -> None:
+    """runs/{run}/metrics.jsonl as run_metrics writes it: steps 1-20, `health` flags from a step on."""
+    path = s / "runs" / run / "metrics.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flag = [{"check": "nonfinite", "reason": "loss nan at step 17"}]
+    recs = [
+        {"step": k, "health": flag if flagged_from is not None and k >= flagged_from else None}
+        for k in range(1, 21)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_training_health_lists_each_flagged_run_with_its_first_flagged_step(study):
+    write_run_metrics(study, "xs", flagged_from=17)
+    for run in ("s", "m"):
+        write_run_metrics(study, run)
+    text = section(run_report(study), "Training health")
+    assert "| xs | 4 | 17 | loss nan at step 17 |" in text
+    assert "| s |" not in text and "| m |" not in text
+
+
+def test_training_health_says_no_run_flagged_when_every_run_is_healthy(study):
+    for run in ("xs", "s", "m"):
+        write_run_metrics(study, run)
+    assert "No run flagged (3 runs checked)." in section(run_report(study), "Training health")

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from rlscaling.errors import UserError
+from rlscaling.training_health import Settings
 
 pytestmark = pytest.mark.slow
 trl_engine = pytest.importorskip("rlscaling.train.trl.engine")
@@ -221,6 +222,41 @@ def test_too_long_prompt_is_a_user_error_naming_the_key(setup, tmp_path):
     base, data, _ = setup
     with pytest.raises(UserError, match=r"training.max_prompt_tokens: prompt of row 0 has \d+ tokens"):
         train(dict(PARAMS, max_prompt_tokens=10), base, data, 3, tmp_path / "step_000003")
+
+
+def test_metrics_carry_the_steps_loss_and_grad_norm(setup):
+    _, _, one_run = setup
+    recs = records(one_run)
+    assert all(isinstance(r["loss"], float) and isinstance(r["grad_norm"], float) for r in recs)
+    assert all(r["nonfinite"] is None for r in recs)
+    # a step whose rollouts all scored 0 has no advantage and so no gradient
+    assert all(r["grad_norm"] == 0 for r in recs if r["reward_mean"] == 0)
+
+
+def zero_reward(prompts, completions, **kwargs) -> list[float]:
+    """A run whose every rollout scores 0: no advantage, no gradient."""
+    return [0.0] * len(completions)
+
+
+def test_a_collapsed_run_stops_with_health_stop_and_writes_no_checkpoint(setup, tmp_path, capsys):
+    base, data, _ = setup
+    out = tmp_path / "step_000003"
+    stop = Settings(steps=2, stop=True)
+    with pytest.raises(UserError) as err:
+        train(dict(PARAMS, run="t__lr-100"), base, data, 3, out, reward=zero_reward, health=stop)
+    assert str(err.value).startswith(
+        "run t__lr-100: training health check failed at step 2: reward_mean 0 for the last 2 steps (1-2); "
+        "grad_norm 0 (at most 1e-08) for the last 2 steps (1-2)"
+    )
+    assert not out.exists()
+
+
+def test_a_collapsed_run_trains_on_without_stop_and_says_so(setup, tmp_path, capsys):
+    base, data, _ = setup
+    out = train(PARAMS, base, data, 3, tmp_path / "step_000003", reward=zero_reward, health=Settings(steps=2))
+    assert len(records(out)) == 3
+    said = capsys.readouterr().err
+    assert "training health: run t, step 3: reward_mean 0 for the last 2 steps (2-3)" in said
 
 
 def test_data_without_prompts_or_answers_is_a_user_error(setup, tmp_path):

@@ -157,3 +157,19 @@ def test_a_missing_step_is_a_user_error(tmp_path):
 def test_older_verl_validation_names_are_understood():
     assert VM.val_scores({"val-core/a/reward/mean@1": 0.5, "val/test_score/b": 0.25}) == {"a": 0.5, "b": 0.25}
     assert VM.val_scores({"val-core/a/reward/mean@1": 0.5, "val-core/a/acc/mean@1": 0.75}) == {"a": 0.75}
+
+
+def test_grad_norm_and_loss_come_from_the_actor_and_a_nan_is_named(tmp_path):
+    """verl's FileLogger writes a NaN as `NaN`: the record holds null there and names it."""
+    base = {"critic/score/mean": 0.5, "response_length/mean": 5.0, "prompt_length/mean": 10.0}
+    path = tmp_path / "seg.jsonl"
+    steps = [
+        {**base, "timing_s/step": 1.0, "actor/grad_norm": 0.7, "actor/pg_loss": -0.1},
+        {**base, "timing_s/step": 1.0, "actor/grad_norm": float("nan")},
+    ]
+    path.write_text("".join(json.dumps({"step": i, "data": d}) + "\n" for i, d in enumerate(steps, start=1)))
+    recs = VM.to_records(VM.read_jsonl([path]), PARAMS, first=0, last=2, n_params=1, n_nonembed=1)
+    assert [(r["grad_norm"], r["loss"], r["nonfinite"]) for r in recs] == [
+        (0.7, -0.1, None),
+        (None, None, {"grad_norm": "nan"}),
+    ]

@@ -202,7 +202,32 @@ def test_one_evaluation_file_builds_only_its_ancestors(tmp_path: Path):
     write_config(tmp_path)
     target = f"{S}/eval/xs/step_000004/heldout.json"
     jobs = planned_jobs(tmp_path, target)
-    assert jobs == Counter({"data": 1, "tokenizer": 1, "pretrain": 1, "train_segment": 2, "evaluate": 1})
+    assert jobs == Counter(
+        {"data": 1, "tokenizer": 1, "pretrain": 1, "prompt_lengths": 1, "train_segment": 2, "evaluate": 1}
+    )
+
+
+def planned_inputs(workdir: Path, rule: str, *targets: str) -> dict[str, list[str]]:
+    """Output -> input paths of the planned jobs of one rule (from a dry run)."""
+    out = smk(workdir, *targets, "-n")
+    found = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout + out.stderr):
+        if re.match(rf"(?:local)?rule {rule}:", block.strip()):
+            inputs = re.search(r"input: (.+)", block)
+            output = re.search(r"output: (.+)", block)
+            found[output.group(1).split(",")[0].strip()] = [p.strip() for p in inputs.group(1).split(",")]
+    return found
+
+
+def test_the_first_segment_of_every_run_waits_for_its_prompt_length_check(tmp_path: Path):
+    cfg = write_config(tmp_path)
+    segments = planned_inputs(tmp_path, "train_segment", "all")
+    for run in cfg["models"]["sizes"]:
+        first = segments[f"{S}/runs/{run}/step_000002"]
+        assert f"{S}/data/prompt_lengths/{run}.json" in first
+        assert not any("prompt_lengths" in p for p in segments[f"{S}/runs/{run}/step_000004"])
+    for inputs in planned_inputs(tmp_path, "pretrain", "all").values():
+        assert not any("prompt_lengths" in p for p in inputs)
 
 
 def test_the_largest_sizes_chain_is_scheduled_first(tmp_path: Path):

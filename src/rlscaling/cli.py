@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("rlscaling.config", "validate a config and print the study plan (runs, steps, fits)"),
     "data": ("rlscaling.data.cli", "prepare train / held-out / benchmark parquet files (verl RL schema)"),
     "tokenizer": ("rlscaling.tokenizer", "build the tiny family's tokenizer from the pre-training corpus"),
+    "prompt-lengths": (
+        "rlscaling.data.prompt_lengths",
+        "measure the train files' prompt lengths; refuse a max_prompt_tokens that would cut a prompt",
+    ),
     "pretrain": ("rlscaling.pretrain", "pre-train one size of the tiny model family from scratch"),
     "train": ("rlscaling.train.cli", "run one GRPO training segment (trl or verl engine)"),
     "evaluate": ("rlscaling.evaluate", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),

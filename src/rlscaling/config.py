@@ -69,8 +69,9 @@ class Run:
 
     def train_params(self) -> dict[str, Any]:
         """Training settings that determine a segment's result (total_steps excluded on purpose:
-        raising it must not invalidate earlier segments)."""
-        params = {k: v for k, v in self.training.items() if k != "total_steps"}
+        raising it must not invalidate earlier segments; health too: the checks change no result, and
+        reach a segment through the environment, rlscaling.training_health.ENVIRONMENT)."""
+        params = {k: v for k, v in self.training.items() if k not in ("total_steps", "health")}
         params["size"] = self.size
         params["run"] = self.name
         return params
@@ -188,14 +189,28 @@ def check(config: dict[str, Any]) -> None:
     verl_settings.check(config)
     from rlscaling import config_checks
 
-    plan = config_checks.Plan(
+    config_checks.check(config, _checks_plan(config))  # settings that would fail a later job
+
+
+def _checks_plan(config: dict[str, Any]) -> Any:
+    """What rlscaling.config_checks needs of the study plan."""
+    from rlscaling import config_checks
+
+    return config_checks.Plan(
         runs=runs(config),
         eval_steps=eval_steps(config),
         pretrain={size: pretrain_settings(config, size) for size in config["models"]["sizes"]},
         sweep_sections=SWEEP_KEYS,
         sweep_settings=PRETRAIN_SWEEP_KEYS,
     )
-    config_checks.check(config, plan)  # settings that would fail a later job (data rows, fits, models)
+
+
+def warnings(config: dict[str, Any]) -> list[str]:
+    """Valid but implausible settings of a checked config (rlscaling.config_checks.warnings), each naming
+    its key; printed by the workflow and `rlscaling plan`, never an error."""
+    from rlscaling import config_checks
+
+    return config_checks.warnings(config, _checks_plan(config))
 
 
 def _check_size_overrides(config: dict[str, Any]) -> None:
@@ -417,7 +432,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import sys
+
     config = load(args.config)
+    for message in warnings(config):
+        print(f"config: warning: {message}", file=sys.stderr)
     plan = {
         "study": config["study"],
         "study_dir": study_dir(config),

@@ -21,6 +21,10 @@ expected:
 - pretrain: seed candidates need held-out documents in the corpus;
 - fit: the fitted benchmark is evaluated, the objective exists, held-out sizes exist and leave a size to
   fit, intra fits have fit_steps inside the run, each law has the points, sizes and reuse factors it needs.
+
+`warnings` lists settings that are valid but implausible (a job would run, and its numbers likely mean
+little): a learning rate far outside the range RL post-training or pre-training uses (LR_RANGES). The
+workflow prints them when it parses the config, `rlscaling plan` to stderr; they never stop a study.
 """
 
 from __future__ import annotations
@@ -57,6 +61,36 @@ def check(config: dict[str, Any], plan: Plan) -> None:
     _check_train_rows(config, plan)
     _check_pretrain(config, plan)
     _check_fit(config, plan)
+
+
+# learning rates a study plausibly uses, per section: GRPO / PPO post-training runs at 1e-7 .. 1e-5
+# (Qwen-class models) up to ~1e-4 (the tiny family); pre-training from scratch at 1e-4 .. 1e-2
+LR_RANGES = {"training": (1e-7, 1e-2), "pretrain": (1e-5, 1e-1)}
+
+
+def warnings(config: dict[str, Any], plan: Plan) -> list[str]:
+    """Messages on valid but implausible settings, each naming the config key and the expected range:
+    every run's training lr (from training, training.sizes or the sweep) and every size's pre-training lr
+    (tiny family) outside LR_RANGES. One message per key."""
+    found: dict[str, str] = {}
+
+    def check(key: str, value: Any, section: str) -> None:
+        low, high = LR_RANGES[section]
+        if key not in found and not low <= float(value) <= high:
+            found[key] = (
+                f"{key}: {value:g} is far outside the usual range of {section} learning rates "
+                f"[{low:g}, {high:g}]; a run at it may diverge (reward, grad_norm or entropy collapsing, "
+                "flagged by training.health) or not move"
+            )
+
+    for run in plan.runs:
+        check(_origin(config, run, "lr"), run.training["lr"], "training")
+    if config["models"]["family"] == "tiny":
+        for size in config["models"]["sizes"]:
+            per_size = ((config.get("pretrain") or {}).get("sizes") or {}).get(size) or {}
+            key = f"pretrain.sizes.{size}.lr" if "lr" in per_size else "pretrain.lr"
+            check(key, plan.pretrain[size]["lr"], "pretrain")
+    return list(found.values())
 
 
 def _resolve(p: str) -> Path:

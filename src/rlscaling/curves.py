@@ -1,11 +1,13 @@
 """Stage 5: the tidy curves table, and a run's per-step metrics.
 
-    rlscaling curves metrics STEP_DIR [STEP_DIR ...] -o runs/RUN/metrics.jsonl
+    rlscaling curves metrics STEP_DIR [STEP_DIR ...] [--health-json JSON] -o runs/RUN/metrics.jsonl
     rlscaling curves build --study-dir S --params-json JSON -o S/curves.parquet
     rlscaling curves import ...      (outside logs -> curves; rlscaling.curves_import, when present)
 
 `metrics` concatenates the per-segment `STEP_DIR/metrics.jsonl` files of one run in step order,
-checking that the steps are unique and contiguous across segments.
+checking that the steps are unique and contiguous across segments; with --health-json (the config's
+`training.health`) each record gets its training-health flags (`health`, null when healthy;
+rlscaling.training_health), judged on the whole run.
 
 `build` joins, for every (run, evaluated step, benchmark), the evaluation summary
 `S/eval/{run}/step_{k:06d}/{bench}.json`, the run's cumulative data / compute at that step
@@ -31,6 +33,7 @@ import argparse
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +104,21 @@ def concat_metrics(step_dirs: list[str | Path]) -> list[dict[str, Any]]:
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
-    from rlscaling.io import write_text
+    from rlscaling.io import read_params_json, write_text
+    from rlscaling import training_health as health
 
     records = concat_metrics(args.step_dirs)
+    if args.health_json is not None:
+        settings = health.Settings.from_config(read_params_json(args.health_json, "--health-json"))
+        records = health.annotate(records, settings)
+        flagged = [r for r in records if r["health"]]
+        if flagged:
+            first = flagged[0]
+            print(
+                f"training health: {args.output}: {len(flagged)} of {len(records)} steps flagged, the first "
+                f"at step {first['step']}: {'; '.join(f['reason'] for f in first['health'])}",
+                file=sys.stderr,
+            )
     write_text(args.output, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
     return 0
 
@@ -442,6 +457,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m = sub.add_parser("metrics", help="concatenate a run's per-segment metrics.jsonl files in step order")
     m.add_argument("step_dirs", nargs="+", metavar="STEP_DIR", help="checkpoint folders runs/RUN/step_NNNNNN")
     m.add_argument("-o", "--output", required=True, help="output JSONL, e.g. runs/RUN/metrics.jsonl")
+    m.add_argument(
+        "--health-json",
+        metavar="JSON",
+        help="training.health settings (JSON text or file): add each step's training-health flags as "
+        "`health` (null when healthy)",
+    )
     m.set_defaults(_curves=_cmd_metrics)
     b = sub.add_parser("build", help="build curves.parquet from evaluations, run metrics and model records")
     b.add_argument("--study-dir", required=True, help="the study's results folder")

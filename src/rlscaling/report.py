@@ -787,6 +787,33 @@ def _prediction_section(study_dir: Path) -> list[str]:
     return ["## Prediction of the largest size (prediction.json)", "", text, ""]
 
 
+def _health_section(study_dir: Path, runs: list[str]) -> list[str]:
+    """summary.md's lines on training health: each run whose runs/{run}/metrics.jsonl has flagged steps
+    (`health`, rlscaling.training_health), with its first flagged step and reasons; "no run flagged" when
+    none; a note on runs whose metrics carry no health field."""
+    from rlscaling.io import read_jsonl
+
+    flagged, unchecked = [], []
+    for run in sorted(runs):
+        path = study_dir / "runs" / run / "metrics.jsonl"
+        records = read_jsonl(path) if path.is_file() else []
+        if not records or any("health" not in r for r in records):
+            unchecked.append(run)
+            continue
+        bad = [r for r in records if r["health"]]
+        if bad:
+            reasons = "; ".join(f["reason"] for f in bad[0]["health"])
+            flagged.append([fmt(run), str(len(bad)), str(bad[0]["step"]), fmt(reasons)])
+    lines = ["## Training health (runs/{run}/metrics.jsonl)", ""]
+    if flagged:
+        lines += [table(["run", "flagged steps", "first flagged step", "reason"], flagged), ""]
+    elif len(unchecked) < len(runs):
+        lines += [f"No run flagged ({len(runs) - len(unchecked)} runs checked).", ""]
+    if unchecked:
+        lines += [f"Not checked (metrics without `health`): {', '.join(unchecked)}.", ""]
+    return lines
+
+
 def render(
     study_dir: Path,
     df: Any,
@@ -856,6 +883,7 @@ def render(
     if tournament.is_file():  # rlscaling compare's tables (rule compare): out-of-sample R² / MAPE per law
         parts += ["## Law tournament (compare.md)", "", _demote_headings(tournament.read_text()).strip(), ""]
     parts += _prediction_section(study_dir)
+    parts += _health_section(study_dir, sorted(all_runs or set(df["run"])))  # every run, sweep or not
     data = data_rows(study_dir)
     if data:
         parts += ["## Data (data/report.json)", "", table(["key", "value"], data), ""]

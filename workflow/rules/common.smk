@@ -12,6 +12,7 @@ from rlscaling.errors import UserError
 from rlscaling.figures.names import figure_names
 from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.resources import rule_resources
+from rlscaling.training_health import export as export_training_health
 from rlscaling.train.verl.settings import train_params
 
 # The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
@@ -22,6 +23,10 @@ os.environ.setdefault("RLSCALING_CMD", f"{sys.executable} -m rlscaling")
 # The base-model cache (config base_model_cache; rlscaling.base_cache), for `rlscaling pretrain`: through
 # the environment, not params, since it changes no output and switching it must rerun nothing.
 export_base_model_cache(rc.base_model_cache(config))
+# The training-health checks (config training.health; rlscaling.training_health), for `rlscaling train`'s
+# stop: through the environment, not params, since they change no trained result. The flags themselves
+# are written by run_metrics, whose params do hold the settings.
+export_training_health(config["training"]["health"])
 
 S = rc.study_dir(config)
 RUNS = {r.name: r for r in rc.runs(config)}
@@ -51,6 +56,8 @@ REUSE_TAUS = sorted(
     | {config["training"].get("reuse_tau", 1)}
 )
 REUSE_FILES = [f"{S}/data/train_tau{t}.parquet" for t in REUSE_TAUS if t != 1]
+# a run's prompt-length check of its train file against its max_prompt_tokens (rule prompt_lengths)
+PROMPT_LENGTHS = f"{S}/data/prompt_lengths/{{run}}.json"
 EVAL_FILES = [
     f"{S}/eval/{run}/step_{step:06d}/{bench}.json"
     for run in RUNS
@@ -172,7 +179,34 @@ def segment_params(run, step):
     }
 
 
+def prompt_length_check(run):
+    """What rule prompt_lengths checks for `run`, its train file, its tokenizer (the tiny family's, else
+    the size's base model: a hub path or id, not a workflow file), its max_prompt_tokens, and the config
+    key that sets it (the size's override, else training.max_prompt_tokens)."""
+    r = RUNS[run]
+    override = "max_prompt_tokens" in ((config["training"].get("sizes") or {}).get(r.size) or {})
+    return {
+        "file": train_file(r.training["reuse_tau"]),
+        "tokenizer": f"{S}/models/tokenizer" if TINY else SIZES[r.size]["path"],
+        "limit": int(r.training["max_prompt_tokens"]),
+        "key": f"training.sizes.{r.size}.max_prompt_tokens" if override else "training.max_prompt_tokens",
+    }
+
+
 # ---- input functions and params of rules -----------------------------------------------------
+def prompt_lengths_input(w):
+    """The first segment of a run waits for the run's prompt-length check (rule prompt_lengths), so a
+    limit that would cut prompts is refused before any training. A run whose first segment was trained
+    before the check existed (its output is there, the check's file is not) keeps its recorded inputs:
+    it is not retrained."""
+    if rc.previous_checkpoint_step(config, int(w.step)) != 0:
+        return []
+    lengths = PROMPT_LENGTHS.format(run=w.run)
+    if os.path.exists(step_dir(w.run, w.step)) and not os.path.exists(lengths):
+        return []
+    return [lengths]
+
+
 def previous_checkpoint(w):
     """Input of a training segment: the checkpoint it continues from (none for a hub base model)."""
     return checkpoint_input(w.run, rc.previous_checkpoint_step(config, int(w.step)))

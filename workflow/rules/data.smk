@@ -35,3 +35,27 @@ rule data:
         out_dir=lambda w, output: os.path.dirname(output.train),
     shell:
         "$RLSCALING_CMD data --params-json {params.cfg:q} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule prompt_lengths:
+    """A run's train file measured in tokens with its tokenizer's chat template; refused when the run's
+    max_prompt_tokens would cut a prompt. The run's first segment waits for it; its params are the run's
+    check only, so a change to one run's limit reruns that run's check alone."""
+    input:
+        train=lambda w: train_file(RUNS[w.run].training["reuse_tau"]),
+        tokenizer=[f"{S}/models/tokenizer"] if TINY else [],
+    output:
+        PROMPT_LENGTHS,
+    log:
+        f"{S}/logs/prompt_lengths/{{run}}.log",
+    benchmark:
+        f"{S}/benchmarks/prompt_lengths/{{run}}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 1
+    resources:
+        **resources_for("light"),
+    params:
+        cfg=lambda w: as_json({"checks": [prompt_length_check(w.run)]}),
+    shell:
+        "$RLSCALING_CMD prompt-lengths --params-json {params.cfg:q} -o {output} > {log} 2>&1"

@@ -8,6 +8,7 @@ rule train_segment:
     input:
         init=previous_checkpoint,
         data=lambda w: train_file(RUNS[w.run].training["reuse_tau"]),
+        prompt_lengths=prompt_lengths_input,
     output:
         directory(f"{S}/runs/{{run}}/step_{{step}}"),
     log:
@@ -29,7 +30,8 @@ rule train_segment:
 
 
 rule run_metrics:
-    """Per-step metrics of a whole run (one JSONL, the segments' metrics.jsonl concatenated)."""
+    """Per-step metrics of a whole run (one JSONL, the segments' metrics.jsonl concatenated), each step
+    with its training-health flags (`health`)."""
     input:
         lambda w: [step_dir(w.run, s) for s in rc.checkpoint_steps(config) if s > 0],
     output:
@@ -38,5 +40,7 @@ rule run_metrics:
         f"{S}/logs/run_metrics/{{run}}.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        health=as_json(config["training"]["health"]),
     shell:
-        "$RLSCALING_CMD curves metrics {input} -o {output} > {log} 2>&1"
+        "$RLSCALING_CMD curves metrics {input} --health-json {params.health:q} -o {output} > {log} 2>&1"

@@ -9,6 +9,10 @@ config schema's `training` section, whose defaults fill in missing keys. The seg
 (K - segment_steps, K] from CKPT_DIR (a base model folder, step 0, or the previous segment's output) and
 writes OUT atomically: an HF model folder that is also a resumable Trainer checkpoint, with metrics.jsonl.
 
+The training-health checks (rlscaling.training_health) take their settings from $RLSCALING_HEALTH (JSON of the
+config's `training.health`, exported by the workflow; the defaults when unset): flagged steps are printed,
+and with `stop` the first one fails the segment, naming the run, the step and the reason.
+
 With tracking on (RLSCALING_TRACKING, exported by the workflow; rlscaling.tracking), the engine's own
 logger continues the run's tracked run (TRL report_to, verl trainer.logger), and the segment's
 metrics.jsonl records follow as rl/* when it ends.
@@ -49,6 +53,7 @@ def params_schema() -> dict[str, Any]:
 
     schema = subschema("training")
     del schema["properties"]["total_steps"]
+    del schema["properties"]["health"]  # from the environment: rlscaling.training_health.ENVIRONMENT
     schema["properties"]["size"] = {"type": "string"}
     schema["properties"]["run"] = {"type": "string"}
     schema["required"] = ["segment_steps", "seed"]
@@ -89,6 +94,9 @@ def main(args: argparse.Namespace) -> int:
     from rlscaling.data.schema import read_training_rows
 
     read_training_rows(args.data)
+    from rlscaling.training_health import Settings as HealthSettings
+
+    common["health"] = HealthSettings.from_environment()
     engine = params["engine"]
     track = _tracking(params)
     if engine == "trl":

@@ -12,6 +12,10 @@ A segment writes `step_{k:06d}/metrics.jsonl`, one JSON object per RL step it tr
     kl                   mean per-token KL(policy || reference) (k3 estimator); null when kl_coef = 0,
                          because no reference model is kept then
     clip_ratio           fraction of response tokens whose probability ratio was clipped
+    grad_norm            norm of the policy gradient before clipping; null when the engine logs none
+    loss                 the policy loss of the step (trl: the GRPO loss; verl: actor/pg_loss)
+    nonfinite            measured field -> "nan" / "inf" / "-inf" for a value that was not finite (the
+                         field itself holds null); null when every measured value was finite
     wall_seconds         wall time of the step; gen_seconds (rollouts: sampling, decoding, rewards,
                          advantages) + update_seconds (loss forward/backward, optimizer step, rest)
     sample_seconds       the part of gen_seconds spent in the model's generate() call
@@ -28,6 +32,7 @@ resumes (`Cumulative.from_record`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +52,9 @@ FIELDS = (
     "entropy",
     "kl",
     "clip_ratio",
+    "grad_norm",
+    "loss",
+    "nonfinite",
     "wall_seconds",
     "gen_seconds",
     "update_seconds",
@@ -93,13 +101,15 @@ class StepStats:
     ref_tokens: int  # tokens through extra no-grad passes (reference / old-policy log-probs)
     train_tokens: int  # tokens through the policy's forward + backward
     reward_mean: float
-    reward_std: float
+    reward_std: float | None
     entropy: float | None
     kl: float | None
     clip_ratio: float | None
     wall_seconds: float
     gen_seconds: float
     sample_seconds: float
+    grad_norm: float | None = None
+    loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,21 @@ class Cumulative:
             D=int(rec["D"]),
             tokens=int(rec["tokens"]),
         )
+
+
+# measured values that are written as null when not finite, and named in the record's `nonfinite`
+MEASURED_FIELDS = ("reward_mean", "reward_std", "entropy", "kl", "clip_ratio", "grad_norm", "loss")
+
+
+def nonfinite(stats: StepStats) -> dict[str, str] | None:
+    """Measured field -> "nan" / "inf" / "-inf" for each value of `stats` that is a number but not a
+    finite one (a value the engine did not measure, None, is not listed); None when there is none."""
+    out = {}
+    for field in MEASURED_FIELDS:
+        value = getattr(stats, field)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+            out[field] = str(float(value))
+    return out or None
 
 
 def step_record(
@@ -149,6 +174,9 @@ def step_record(
         "entropy": finite_or_none(stats.entropy),
         "kl": finite_or_none(stats.kl),
         "clip_ratio": finite_or_none(stats.clip_ratio),
+        "grad_norm": finite_or_none(stats.grad_norm),
+        "loss": finite_or_none(stats.loss),
+        "nonfinite": nonfinite(stats),
         "wall_seconds": stats.wall_seconds,
         "gen_seconds": stats.gen_seconds,
         "update_seconds": max(stats.wall_seconds - stats.gen_seconds, 0.0),

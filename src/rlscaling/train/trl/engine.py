@@ -36,6 +36,7 @@ mid-segment gives the same result as not stopping.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -57,8 +58,10 @@ from rlscaling import lifecycle, sampling
 from rlscaling.compute import count_parameters
 from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
+from rlscaling import training_health as health_mod
 from rlscaling.train import metrics as M
 from rlscaling.train import recipes
+from rlscaling.training_health import Settings
 
 SEGMENT_FILE = "rlscaling_segment.json"  # engine, step, reference model, params: written in every output
 ENGINE = "trl"
@@ -75,6 +78,7 @@ def train_segment(
     checkpoint_every: int = 0,
     reward_func: Callable[..., list[float]] | None = None,
     report_to: str | list[str] = "none",
+    health: Settings | None = None,
 ) -> Path:
     """Train RL steps (step - segment_steps, step] from `init` on `data`; write the checkpoint `out`.
 
@@ -82,7 +86,9 @@ def train_segment(
     (starts at step 0) or the previous segment's output. `reward_func`: a TRL reward function; default
     rlscaling.rewards.trl_reward(params["reward"]). `report_to`: TRL's per-step loggers (GRPOConfig.report_to;
     rlscaling.tracking.report_to, which also sets the environment that continues the run's tracked run).
-    Returns `out`.
+    `health`: the training-health checks (rlscaling.training_health; default: the config's defaults): each
+    step's flags are printed to stderr, and with `stop` a flagged step raises UserError before anything
+    is written under `out`. Returns `out`.
     """
     torch.set_num_threads(threads)
     init, data, out = Path(init), Path(data), Path(out)
@@ -112,7 +118,15 @@ def train_segment(
     previous = M.read(resume / "metrics.jsonl") if resume is not None else []
     if previous and previous[-1]["step"] != _trainer_state(resume)["global_step"]:
         raise UserError(f"{resume / 'metrics.jsonl'}: last step does not match trainer_state.json")
-    segment_info = {"engine": ENGINE, "step": step, "reference_model": str(reference), "params": params}
+    # the run's steps before this segment, as far as the health checks look back
+    history = health_mod.history_after(segment, M.read(init / "metrics.jsonl")) if segment else []
+    segment_info = {
+        "engine": ENGINE,
+        "step": step,
+        "reference_model": str(reference),
+        "params": params,
+        "health_history": history,
+    }
 
     final = work / f"checkpoint-{step}"
     if resume != final:  # else an interrupted run got as far as its final checkpoint
@@ -124,6 +138,8 @@ def train_segment(
             seed=int(params["seed"]),
             checkpoint_every=checkpoint_every,
             segment_info=segment_info,
+            health=health or Settings(),
+            run=str(params.get("run") or out.parent.name),
         )
         trainer.add_callback(recorder)
         trainer.train(resume_from_checkpoint=str(resume) if resume is not None else None)
@@ -188,6 +204,7 @@ def _build_trainer(params, init, data, step, work, first, reference, reward_func
         save_strategy="no",
         save_total_limit=2,
         logging_steps=1,
+        logging_nan_inf_filter=False,  # a NaN or infinite loss is logged as it is (the health checks read it)
         report_to=report_to,
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
@@ -265,31 +282,42 @@ def drop_zero_variance_groups(batch: dict[str, Any], group_size: int) -> int:
 
 
 class _Recorder(TrainerCallback):
-    """Trainer callback: writes one metrics record per step and saves checkpoints when due.
+    """Trainer callback: writes one metrics record per step, checks the run's health, and saves
+    checkpoints when due.
 
-    A checkpoint is saved every `checkpoint_every` steps (0: never mid-segment) and at the segment's last
-    step. Each saved checkpoint gets the segment's metrics so far and rlscaling_segment.json; metrics.jsonl
-    is written last, so its presence marks a complete checkpoint.
+    A step's record is begun at its end (rollout counts, rewards, entropy) and completed when the Trainer
+    logs the step's loss and grad_norm, which it does before saving. Each completed record is checked
+    (rlscaling.training_health) against the run's steps before this segment (`segment_info`'s
+    health_history) and this segment's: flags are printed to stderr; with health.stop a flagged step
+    raises UserError, so nothing of that step is saved. A checkpoint is saved every `checkpoint_every`
+    steps (0: never mid-segment) and at the segment's last step. Each saved checkpoint gets the segment's
+    metrics so far and rlscaling_segment.json; metrics.jsonl is written last, so its presence marks a
+    complete checkpoint.
     """
 
-    def __init__(self, trainer, rows, cum, seed, checkpoint_every, segment_info):
+    def __init__(self, trainer, rows, cum, seed, checkpoint_every, segment_info, health, run):
         self.trainer = trainer
         self.rows = list(rows)
         self.cum = cum
         self.seed = seed
         self.every = checkpoint_every
         self.segment_info = segment_info
+        self.health = health
+        self.run = run
+        self.pending: M.StepStats | None = None  # the step's stats until its loss and grad_norm arrive
         self.n_params, self.n_nonembed = count_parameters(trainer.model)
         self.t0 = time.perf_counter()
 
     def on_step_begin(self, args, state, control, **kwargs):
+        self._complete()
         self.t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
+        self._complete()
         wall = time.perf_counter() - self.t0
         r, m = self.trainer.rollout, self.trainer._metrics["train"]
         tokens = r["prompt_tokens"] + r["response_tokens"]
-        stats = M.StepStats(
+        self.pending = M.StepStats(
             step=state.global_step,
             prompts=r["prompts"],
             rollouts=r["rollouts"],
@@ -308,13 +336,28 @@ class _Recorder(TrainerCallback):
             gen_seconds=r["gen_seconds"],
             sample_seconds=r["sample_seconds"],
         )
-        rec, self.cum = M.step_record(stats, self.cum, self.n_params, self.n_nonembed, ENGINE, self.seed)
-        self.rows.append(rec)
         if state.global_step >= state.max_steps or (self.every and state.global_step % self.every == 0):
             control.should_save = True
         return control
 
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if self.pending is not None and "loss" in logs:
+            self._complete(grad_norm=logs.get("grad_norm"), loss=logs["loss"])
+        return control
+
+    def _complete(self, grad_norm: float | None = None, loss: float | None = None) -> None:
+        """Write the pending step's record (with its loss and grad_norm when logged) and check it."""
+        if self.pending is None:
+            return
+        stats = dataclasses.replace(self.pending, grad_norm=grad_norm, loss=loss)
+        self.pending = None
+        rec, self.cum = M.step_record(stats, self.cum, self.n_params, self.n_nonembed, ENGINE, self.seed)
+        self.rows.append(rec)
+        health_mod.check_step([*self.segment_info["health_history"], *self.rows], self.health, self.run)
+
     def on_save(self, args, state, control, **kwargs):
+        self._complete()
         ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         write_json(ckpt / SEGMENT_FILE, self.segment_info)
         M.write(ckpt / "metrics.jsonl", self.rows)  # last: marks the checkpoint complete

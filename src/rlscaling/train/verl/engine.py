@@ -47,7 +47,9 @@ from rlscaling.errors import UserError
 from rlscaling.io import atomic_dir, write_json
 from rlscaling.environments import engines_python, visible_gpus
 from rlscaling.paths import PROJECT_ROOT
+from rlscaling import training_health as health_mod
 from rlscaling.train import metrics as M
+from rlscaling.training_health import Settings
 from rlscaling.train.verl import VERL_VERSION, settings
 from rlscaling.train.verl import metrics as VM
 from rlscaling.train.verl import overrides as O
@@ -364,8 +366,14 @@ def train_segment(
     out: str | Path,
     *,
     env: dict[str, str] | None = None,
+    health: Settings | None = None,
 ) -> Path:
-    """Train RL steps (step - segment_steps, step] with verl; write the checkpoint `out` (see module doc)."""
+    """Train RL steps (step - segment_steps, step] with verl; write the checkpoint `out` (see module doc).
+
+    `health`: the training-health checks (rlscaling.training_health; default: the config's defaults), run on
+    the segment's records once verl has finished: each step's flags are printed to stderr, and with
+    `stop` a flagged step raises UserError and nothing is written under `out` (the run's later segments
+    do not start)."""
     init, data, out = Path(init), Path(data), Path(out)
     if not data.is_file():
         raise UserError(f"--data {data}: file not found")
@@ -420,6 +428,14 @@ def train_segment(
             previous=p["previous"][-1] if p["previous"] else None,
             where=str(logs),
         )
+        history = (
+            health_mod.history_after(json.loads((init / SEGMENT_FILE).read_text()), p["previous"])
+            if first > 0
+            else []
+        )
+        run = str(p["params"].get("run") or out.parent.name)
+        for i in range(len(records)):
+            health_mod.check_step([*history, *records[: i + 1]], health or Settings(), run)
         M.write(tmp / "metrics.jsonl", records)
         write_json(
             tmp / SEGMENT_FILE,
@@ -435,6 +451,7 @@ def train_segment(
                 "command": p["command"],
                 "overrides": p["overrides"],
                 "initial_validation": VM.initial_validation(by_step, first),
+                "health_history": history,
             },
         )
         write_manifest(tmp)  # sizes and hashes of every file, checked when the checkpoint is read

@@ -12,6 +12,7 @@ A training step's line holds (verl 0.9.1 names):
     perf/throughput              tokens / s / GPU                                    -> throughput_per_gpu
     timing_s/step, timing_s/gen  wall time of the step, and of its rollout phase     -> wall / gen_seconds
     actor/entropy, actor/kl_loss, actor/pg_clipfrac                                 -> entropy, kl, clip_ratio
+    actor/grad_norm, actor/pg_loss                                                  -> grad_norm, loss
     val-core/<data_source>/acc/mean@<n>   in-training validation (our reward returns `acc`); older
                                  verl: .../reward/mean@<n> or val/test_score/<data_source> -> val_scores
 
@@ -89,6 +90,17 @@ def _opt(data: dict[str, Any], key: str) -> float | None:
     return finite_or_none(data.get(key))
 
 
+def _measured(data: dict[str, Any], key: str) -> float | None:
+    """The metric `key` as a float, NaN and infinities kept (the record names them); None when absent."""
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def step_stats(
     data: dict[str, Any], step: int, params: dict[str, Any], where: str = "verl log"
 ) -> M.StepStats:
@@ -120,10 +132,12 @@ def step_stats(
         ),  # verl: old_log_prob always
         train_tokens=total * epochs,
         reward_mean=_get(data, "critic/score/mean", step, where),
-        reward_std=float("nan"),  # verl logs mean / max / min of the score, not its spread
+        reward_std=None,  # verl logs mean / max / min of the score, not its spread
         entropy=_opt(data, "actor/entropy"),
         kl=_opt(data, "actor/kl_loss") if kl_on else None,
         clip_ratio=_opt(data, "actor/pg_clipfrac"),
+        grad_norm=_measured(data, "actor/grad_norm"),
+        loss=_measured(data, "actor/pg_loss"),
         wall_seconds=wall,
         gen_seconds=gen,
         sample_seconds=gen,
