@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import rlscaling.curves as curves
+import rlscaling.curves_table as curves_table
 from rlscaling.cli import main as cli_main
 from rlscaling.errors import UserError
 
@@ -309,10 +310,10 @@ def test_check_table_refuses_pass_at_k_or_loss_outside_0_1_naming_column_and_row
             "L": [0.8, 0.7],
         }
     )
-    curves.check_table(df, "c.parquet")  # an empty pass_at_4 cell is allowed
+    curves_table.check_table(df, "c.parquet")  # an empty pass_at_4 cell is allowed
     df.loc[1, column] = value
     with pytest.raises(UserError, match=rf"c\.parquet: column `{column}` .*run='xs', step=2"):
-        curves.check_table(df, "c.parquet")
+        curves_table.check_table(df, "c.parquet")
 
 
 def test_replicates_keep_one_row_each_with_their_own_base_models_record(tmp_path):
@@ -355,4 +356,4 @@ def test_check_table_refuses_a_row_whose_pass_at_k_falls_with_k_naming_the_row()
         {"run": ["xs"], "step": [2], "pass_at_1": [0.7], "pass_at_2": [None], "pass_at_4": [0.3], "L": [0.3]}
     )
     with pytest.raises(UserError, match=r"c\.csv: row 0, run='xs', step=2: `pass_at_4` = 0.3 is below"):
-        curves.check_table(df, "c.csv")
+        curves_table.check_table(df, "c.csv")

@@ -34,12 +34,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rlscaling.curves_table import PASS_AT_K_TOLERANCE
+from rlscaling.curves_table import check_table as check_table  # rlscaling.report reads it from here
 from rlscaling.errors import UserError
 from rlscaling.io import finite_or_none, read_json_object, read_jsonl
 
 _STEP_DIR_RE = re.compile(r"step_(\d+)$")
-# rounding allowed when pass@k is checked to be non-decreasing in k (rates written with ~15 digits)
-PASS_AT_K_TOLERANCE = 1e-9
 
 # metrics.jsonl keys read by `build` (the trainer's schema; alternatives in order of preference)
 _CUMULATIVE_KEYS = {"C": ("C", "C_rl"), "D": ("D",), "C_full": ("C_full", "C_rl_full")}
@@ -358,56 +358,6 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
     df = df[base[:at] + k_cols + base[at:]]
     for col in ("N", "N_nonembed", "D", "C", "C_full", "C_pretrain", "tokens"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-    return df
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (for messages)."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def check_table(df: Any, source: str | Path) -> Any:
-    """UserError unless every pass@k and L of a curves table (built here, imported or hand-made) is a
-    number in [0, 1]: pass_at_1 and L on every row, pass_at_<k> where present (a benchmark evaluated
-    without that k leaves it empty). Names the file, the column and the first bad row. Returns `df`."""
-    import numpy as np
-    import pandas as pd
-
-    cols = [c for c in df.columns if c == "L" or re.fullmatch(r"pass_at_\d+", str(c))]
-    for col in cols:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        raw_missing = df[col].isna().to_numpy()
-        required = col in ("pass_at_1", "L")
-        nan = np.isnan(values)  # empty, NaN or not a number
-        # inf is out of range; an empty pass_at_<k> cell is allowed, a non-number never
-        bad = (nan & (required | ~raw_missing)) | (~nan & ((values < 0) | (values > 1)))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            where = ", ".join(
-                f"{k}={_plain(df[k].iloc[i])!r}" for k in ("run", "step", "bench") if k in df.columns
-            )
-            raise UserError(
-                f"{source}: column `{col}` has {int(bad.sum())} value(s) that are not a number in [0, 1] "
-                f"(first: {_plain(df[col].iloc[i])!r} at row {i}{', ' + where if where else ''})"
-            )
-    k_cols = sorted((c for c in cols if c != "L"), key=lambda c: int(str(c)[8:]))
-    best = np.full(len(df), -np.inf)  # the highest pass@j so far on each row (j < k)
-    best_col = np.array([""] * len(df), dtype=object)
-    for col in k_cols:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        falls = values < best - PASS_AT_K_TOLERANCE  # NaN (not evaluated at this k) compares False
-        if falls.any():
-            i = int(np.flatnonzero(falls)[0])
-            where = ", ".join(
-                f"{k}={_plain(df[k].iloc[i])!r}" for k in ("run", "step", "bench") if k in df.columns
-            )
-            raise UserError(
-                f"{source}: row {i}{', ' + where if where else ''}: `{col}` = {values[i]:g} is below "
-                f"`{best_col[i]}` = {best[i]:g}; pass@k cannot decrease with k"
-            )
-        up = values >= best
-        best_col[up] = col
-        best = np.where(up, values, best)
     return df
 
 

@@ -49,7 +49,7 @@ import pandas as pd
 
 from rlscaling.compute import rl_flops
 from rlscaling.errors import UserError
-from rlscaling.fit.data import whole_steps
+from rlscaling.curves_table import check_table, whole_steps
 from rlscaling.io import read_jsonl_numbered, read_text_file
 
 FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
@@ -579,8 +579,6 @@ def import_curves(args: argparse.Namespace) -> pd.DataFrame:
 
 def run_import(args: argparse.Namespace) -> int:
     from rlscaling.io import atomic_path, write_parquet
-
-    from rlscaling.curves import check_table
 
     df = check_table(import_curves(args), args.src)  # pass@k and L in [0, 1], named by file and row
     notes = list(df.attrs.get("notes") or [])

@@ -63,25 +63,31 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rlscaling.curves_table import (  # noqa: E402
+    MEASUREMENT_COLUMNS,
+    NEUTRAL_COLUMNS,
+    PRETRAIN_COLUMNS,
+    REPLICATE_COLUMNS,
+    ROLLOUT_COLUMNS,
+    TAU_COLUMNS,
+)
 from rlscaling.errors import UserError  # noqa: E402
-from rlscaling.fit import identify  # noqa: E402
 
 ANALYSES = ("rollouts", "reuse", "split")
 MIN_LEVELS = 3
 # an iso-FLOP curve locates its optimum (for the split law) with >= this many base models on it
 MIN_ISOFLOP_POINTS = 5
-N_COLUMNS = ("rollouts_per_prompt", "rollout_n")
-TAU_COLUMNS = ("reuse_tau", "tau")
-PRETRAIN_COLUMNS = ("pretrain_tokens", "D_pretrain", "C_pretrain")  # a study's curves: C_pretrain
-REPLICATE_COLUMNS = ("replicate", "seed")
-# columns that never separate groups of an analysis: identify's key columns that never separate
-# curves (run names, replicates, ...), and the per-point measurement columns
+# columns that never separate groups of an analysis: the curve names and replicates, the per-point
+# measurements (`reward` aside: a text `reward` column names a sweep's reward function), the RL compute,
+# the pre-training columns and the paper import's `experiment` tag
 _NEUTRAL = {
-    *identify.NEUTRAL_COLUMNS,
-    "experiment", "step", "D", "C", "C_raw", "C_full", "C_pretrain", "C_rl", "tokens", "L", "pass_at_1",
-    "value", "metric", "E", "ErrRate", "format_rate", "wall_seconds", "mean_response_tokens",
-    "reward_mean", "reward_std", "pretrain_tokens", "D_pretrain",
-}  # fmt: skip
+    *NEUTRAL_COLUMNS,
+    *(MEASUREMENT_COLUMNS - {"reward"}),
+    *PRETRAIN_COLUMNS,
+    "pass_at_1",
+    "C_rl",
+    "experiment",
+}
 DEFAULT_BOOTSTRAP = 200
 
 
@@ -356,7 +362,7 @@ def rollouts(
     extrapolate: each curve's log-linear fit is used up to this factor beyond its measured x range."""
     if extrapolate < 1:
         raise UserError(f"--extrapolate {extrapolate}: must be >= 1")
-    dim = dimension_column(df, N_COLUMNS, "rollouts")
+    dim = dimension_column(df, ROLLOUT_COLUMNS, "rollouts")
     need_columns(df, (x,), "rollouts")
     df = df.assign(L=_loss(df))
     df = df[(df[x] > 0) & (df["L"] > 0) & df[dim].notna()]
@@ -799,7 +805,8 @@ def run(df: pd.DataFrame, analysis: str, *, x: str = "C", grid: int = 12, bootst
 
 
 def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import apply_where, parse_where, read_table
+    from rlscaling.curves_table import read_table
+    from rlscaling.fit.data import apply_where, parse_where
     from rlscaling.io import write_json
 
     df = apply_where(read_table(args.curves), parse_where(args.where))

@@ -245,7 +245,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import apply_where, parse_where, read_table, to_curveset
+    from rlscaling.curves_table import read_table
+    from rlscaling.fit.data import apply_where, parse_where, to_curveset
     from rlscaling.fit.interval_plot import plot_calibration
     from rlscaling.fit.predict_cli import trials_from_table
     from rlscaling.fit.run import _clean

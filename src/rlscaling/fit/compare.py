@@ -356,7 +356,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import read_table
+    from rlscaling.curves_table import read_table
     from rlscaling.io import write_json, write_text
 
     df = read_table(args.curves)
