@@ -30,6 +30,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "passk",
         "schema",
         "curves_table",
+        "rows",
         "checkpoint",
         "environments",
         "lifecycle",
@@ -43,6 +44,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 # Rooms of one layer that must stay apart (importer -> imported), beyond the layer order.
 APART: tuple[tuple[str, str], ...] = (
     ("fit", "data"), ("fit", "rewards"), ("fit", "models"), ("data", "fit"), ("rewards", "fit"),
+    ("rewards", "data"),
     ("train", "evaluate"), ("evaluate", "train"), ("figures", "report"), ("report", "figures"),
 )  # fmt: skip
 # Cycles the tree has today, each with its reason and owner. An entry is an expected failure: when its
