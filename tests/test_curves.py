@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -234,16 +232,12 @@ def test_build_cli_writes_the_parquet(tmp_path):
     assert len(pd.read_parquet(out)) == 12
 
 
-def test_import_subcommand_is_delegated_when_the_module_exists(monkeypatch):
-    def add_import_arguments(p):
-        p.add_argument("--from-csv")
-
-    fake = SimpleNamespace(add_import_arguments=add_import_arguments, run_import=lambda args: 7)
-    monkeypatch.setattr(curves, "_import_module", lambda: fake)
-    parser = argparse.ArgumentParser()
-    curves.add_arguments(parser)
-    args = parser.parse_args(["import", "--from-csv", "x.csv"])
-    assert curves.main(args) == 7 and args.from_csv == "x.csv"
+def test_rlscaling_curves_import_writes_a_table_from_outside_logs(tmp_path):
+    src = tmp_path / "w.csv"
+    pd.DataFrame({"Step": [0, 10], "qwen-1.5b - val/acc": [0.1, 0.3]}).to_csv(src, index=False)
+    out = tmp_path / "c.parquet"
+    assert cli_main(["curves", "import", str(src), "-o", str(out), "--format", "wandb-csv"]) == 0
+    assert pd.read_parquet(out)["pass_at_1"].tolist() == pytest.approx([0.1, 0.3])
 
 
 def test_seed_is_the_training_seed_from_the_run_metrics(tmp_path):

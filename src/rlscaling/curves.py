@@ -2,7 +2,7 @@
 
     rlscaling curves metrics STEP_DIR [STEP_DIR ...] -o runs/RUN/metrics.jsonl
     rlscaling curves build --study-dir S --params-json JSON -o S/curves.parquet
-    rlscaling curves import ...      (outside logs -> curves; rlscaling.curves_import, when present)
+    rlscaling curves import ...      (outside logs -> curves; rlscaling.curves_import)
 
 `metrics` concatenates the per-segment `STEP_DIR/metrics.jsonl` files of one run in step order,
 checking that the steps are unique and contiguous across segments.
@@ -377,16 +377,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
 # CLI
 
 
-def _import_module() -> Any:
-    """rlscaling.curves_import when it exists (it is optional), else None."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("rlscaling.curves_import") is None:
-        return None
-    return importlib.import_module("rlscaling.curves_import")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="curves_command", required=True, metavar="SUBCOMMAND")
     m = sub.add_parser("metrics", help="concatenate a run's per-segment metrics.jsonl files in step order")
@@ -400,13 +390,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     b.add_argument("-o", "--output", required=True, help="output parquet, e.g. S/curves.parquet")
     b.set_defaults(_curves=_cmd_build)
-    module = _import_module()
-    if module is not None:
-        i = sub.add_parser(
-            "import", help="build a curves table from outside logs (verl JSONL, W&B CSV, paper CSV)"
-        )
-        module.add_import_arguments(i)
-        i.set_defaults(_curves=module.run_import)
+    from rlscaling import curves_import
+
+    i = sub.add_parser(
+        "import", help="build a curves table from outside logs (verl JSONL, W&B CSV, paper CSV)"
+    )
+    curves_import.add_import_arguments(i)
+    i.set_defaults(_curves=curves_import.run_import)
 
 
 def main(args: argparse.Namespace) -> int:
