@@ -1,9 +1,10 @@
 """Specification of stage 4, `rlscaling evaluate` (rlscaling.evaluate).
 
-A random tiny Qwen2 (hidden 16, 1 layer) with a character-level tokenizer and a chat template is built
-once per session; it writes garbage, which is all these tests need. Scoring is replaced by a fake checker
-(correct when the ground truth's character appears in the response) so correct and wrong samples mix;
-one test checks the real rlscaling.rewards wiring when that module is present.
+A random tiny Qwen3 (hidden 16, 1 layer; rlscaling.models, through tests/helpers.py) with a
+character-level tokenizer and a chat template is built once per session; it writes garbage, which is all
+these tests need. Scoring is replaced by a fake checker (correct when the ground truth's character
+appears in the response) so correct and wrong samples mix; one test checks the real rlscaling.rewards
+wiring when that module is present.
 """
 
 from __future__ import annotations
