@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("rlscaling.fit.predict_cli", "predict a size's curve with 80% / 95% prediction intervals"),
     "calibrate": ("rlscaling.fit.calibrate", "out-of-sample coverage of the prediction intervals"),
     "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
-    "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
+    "allocate": ("rlscaling.fit.allocate.cli", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report", "write summary.md with the study's tables"),
 }
