@@ -39,9 +39,18 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "tracking",
     ),
     "domain": ("rewards", "data", "models", "sampling", "tokenizer", "fit", "resources", "base_cache"),
-    "stages": ("pretrain", "train", "evaluate", "curves", "curves_import"),
+    "stages": (
+        "tokenizer_cli",
+        "pretrain",
+        "pretrain_cli",
+        "train",
+        "evaluate",
+        "curves",
+        "curves_import",
+        "curves_cli",
+    ),
     "outputs": ("figures", "report"),
-    "entry": ("config", "config_checks", "cli", "__main__"),
+    "entry": ("config", "config_checks", "config_cli", "cli", "__main__"),
 }
 # Rooms of one layer that must stay apart (importer -> imported), beyond the layer order.
 APART: tuple[tuple[str, str], ...] = (

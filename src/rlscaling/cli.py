@@ -1,6 +1,8 @@
 """The `rlscaling` command: one subcommand per workflow stage.
 
-Each subcommand lives in its own module, which exposes
+Each subcommand lives in a command module of its room: `<package>/cli.py` for a package
+(rlscaling.data.cli, rlscaling.fit.cli, ...), `<module>_cli.py` beside a module (rlscaling.pretrain_cli,
+rlscaling.fit.compare_cli, ...); the domain modules hold no argparse code. A command module exposes
 
     add_arguments(parser: argparse.ArgumentParser) -> None
     main(args: argparse.Namespace) -> int
@@ -19,19 +21,25 @@ from rlscaling.errors import UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "plan": ("rlscaling.config", "validate a config and print the study plan (runs, steps, fits)"),
+    "plan": ("rlscaling.config_cli", "validate a config and print the study plan (runs, steps, fits)"),
     "data": ("rlscaling.data.cli", "prepare train / held-out / benchmark parquet files (verl RL schema)"),
-    "tokenizer": ("rlscaling.tokenizer", "build the tiny family's tokenizer from the pre-training corpus"),
-    "pretrain": ("rlscaling.pretrain", "pre-train one size of the tiny model family from scratch"),
+    "tokenizer": (
+        "rlscaling.tokenizer_cli",
+        "build the tiny family's tokenizer from the pre-training corpus",
+    ),
+    "pretrain": ("rlscaling.pretrain_cli", "pre-train one size of the tiny model family from scratch"),
     "train": ("rlscaling.train.cli", "run one GRPO training segment (trl or verl engine)"),
-    "evaluate": ("rlscaling.evaluate", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
-    "curves": ("rlscaling.curves", "build the tidy curves table, or import outside logs into one"),
+    "evaluate": ("rlscaling.evaluate.cli", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
+    "curves": ("rlscaling.curves_cli", "build the tidy curves table, or import outside logs into one"),
     "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),
     "predict": ("rlscaling.fit.predict_cli", "predict a size's curve with 80% / 95% prediction intervals"),
-    "calibrate": ("rlscaling.fit.calibrate", "out-of-sample coverage of the prediction intervals"),
-    "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
+    "calibrate": ("rlscaling.fit.calibrate_cli", "out-of-sample coverage of the prediction intervals"),
+    "compare": (
+        "rlscaling.fit.compare_cli",
+        "law tournament: out-of-sample R² / MAPE of every law on a table",
+    ),
     "allocate": ("rlscaling.fit.allocate.cli", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
-    "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
+    "figures": ("rlscaling.figures.cli", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report", "write summary.md with the study's tables"),
 }
 

@@ -27,8 +27,6 @@ row. Columns (units):
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import re
 from pathlib import Path
@@ -98,14 +96,6 @@ def concat_metrics(step_dirs: list[str | Path]) -> list[dict[str, Any]]:
             previous = step
             out.append(rec)
     return out
-
-
-def _cmd_metrics(args: argparse.Namespace) -> int:
-    from rlscaling.io import write_text
-
-    records = concat_metrics(args.step_dirs)
-    write_text(args.output, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
-    return 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,45 +349,3 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
     for col in ("N", "N_nonembed", "D", "C", "C_full", "C_pretrain", "tokens"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     return df
-
-
-def _cmd_build(args: argparse.Namespace) -> int:
-    from rlscaling.io import write_parquet
-
-    from rlscaling.io import read_params_json
-
-    params = read_params_json(args.params_json)
-    df = build_curves(args.study_dir, params)
-    write_parquet(args.output, df)
-    print(f"curves: {len(df)} rows ({df['run'].nunique()} runs) -> {args.output}")
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="curves_command", required=True, metavar="SUBCOMMAND")
-    m = sub.add_parser("metrics", help="concatenate a run's per-segment metrics.jsonl files in step order")
-    m.add_argument("step_dirs", nargs="+", metavar="STEP_DIR", help="checkpoint folders runs/RUN/step_NNNNNN")
-    m.add_argument("-o", "--output", required=True, help="output JSONL, e.g. runs/RUN/metrics.jsonl")
-    m.set_defaults(_curves=_cmd_metrics)
-    b = sub.add_parser("build", help="build curves.parquet from evaluations, run metrics and model records")
-    b.add_argument("--study-dir", required=True, help="the study's results folder")
-    b.add_argument(
-        "--params-json", required=True, help="study plan: study, models, sweep, runs, eval_steps, benchmarks"
-    )
-    b.add_argument("-o", "--output", required=True, help="output parquet, e.g. S/curves.parquet")
-    b.set_defaults(_curves=_cmd_build)
-    from rlscaling import curves_import
-
-    i = sub.add_parser(
-        "import", help="build a curves table from outside logs (verl JSONL, W&B CSV, paper CSV)"
-    )
-    curves_import.add_import_arguments(i)
-    i.set_defaults(_curves=curves_import.run_import)
-
-
-def main(args: argparse.Namespace) -> int:
-    return int(args._curves(args) or 0)
