@@ -13,17 +13,7 @@ import pandas as pd
 
 from rlscaling.curves_table import TAU_COLUMNS
 from rlscaling.errors import UserError
-from rlscaling.fit.allocate.table import (
-    DEFAULT_BOOTSTRAP,
-    bootstrap_samples,
-    check_levels,
-    curve_groups,
-    dimension_column,
-    loss,
-    need_columns,
-    param,
-    replicate_column,
-)
+from rlscaling.fit.allocate import table
 
 
 def _reuse_point(g: pd.DataFrame, dim: str) -> dict[str, dict[str, float]]:
@@ -60,32 +50,31 @@ def _per_decade(res: dict[str, dict[str, float]], key: str) -> float:
     return float(np.sum(lt[ok] * y[ok]) / np.sum(lt[ok] ** 2))
 
 
-def analyse(df: pd.DataFrame, *, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+def analyse(df: pd.DataFrame, *, bootstrap: int = table.DEFAULT_BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
     """Loss at equal steps against tau = 1, per tau and group, with intervals (see module doc)."""
-    dim = dimension_column(df, TAU_COLUMNS, "reuse")
-    need_columns(df, ("step",), "reuse")
-    df = df.assign(L=loss(df))
+    dim = table.dimension_column(df, TAU_COLUMNS, "reuse")
+    table.need_columns(df, ("step",), "reuse")
+    df = df.assign(L=table.loss(df))
     df = df[(df["step"] > 0) & (df["L"] > 0) & df[dim].notna()]
-    check_levels(df[dim].to_numpy(float), dim, "reuse")
+    table.check_levels(df[dim].to_numpy(float), dim, "reuse")
     groups = []
-    for label, g in curve_groups(df, dim):
-        check_levels(g[dim].to_numpy(float), dim, "reuse", label)
+    for label, g in table.curve_groups(df, dim):
+        table.check_levels(g[dim].to_numpy(float), dim, "reuse", label)
         if not np.isclose(g[dim].astype(float), 1.0).any():
             raise UserError(f"allocate reuse: no tau = 1 curve in {label} (the reference)")
-        rep = replicate_column(g, dim)
+        rep = table.replicate_column(g, dim)
         est = _reuse_point(g, dim)
-        boots = [
-            b for b in bootstrap_samples(g, dim, rep, bootstrap, seed, lambda b: _reuse_point(b, dim)) if b
-        ]
+        samples = table.bootstrap_samples(g, dim, rep, bootstrap, seed, lambda b: _reuse_point(b, dim))
+        boots = [b for b in samples if b]
         rows = {}
         for tau, v in est.items():
             rows[tau] = {
-                key: param(v[key], np.array([b[tau][key] for b in boots]) if boots else None)
+                key: table.param(v[key], np.array([b[tau][key] for b in boots]) if boots else None)
                 for key in ("fit_pct", "fit_final_pct", "paired_pct")
             }
             rows[tau]["common_steps"] = v["common_steps"]
         trend = {
-            key: param(
+            key: table.param(
                 _per_decade(est, key), np.array([_per_decade(b, key) for b in boots]) if boots else None
             )
             for key in ("fit_pct", "paired_pct")

@@ -14,20 +14,7 @@ import pandas as pd
 
 from rlscaling.curves_table import ROLLOUT_COLUMNS
 from rlscaling.errors import UserError
-from rlscaling.fit.allocate.table import (
-    DEFAULT_BOOTSTRAP,
-    MIN_LEVELS,
-    bootstrap_samples,
-    check_levels,
-    curve_groups,
-    dimension_column,
-    line_fit,
-    loglinear,
-    loss,
-    need_columns,
-    param,
-    replicate_column,
-)
+from rlscaling.fit.allocate import table
 
 
 @dataclass
@@ -59,7 +46,7 @@ def fit_level_curves(
         m = levels == v
         if np.unique(x[m]).size < 2:
             raise UserError(f"allocate: level {v:g} has < 2 distinct x values")
-        k, e = loglinear(x[m], L[m])
+        k, e = table.loglinear(x[m], L[m])
         ks.append(k)
         es.append(e)
         lo.append(x[m].min() / extrapolate)
@@ -107,10 +94,10 @@ def _rollouts_point(levels_pts, x, L, grid, extrapolate: float = 1.0) -> dict[st
     cont_a = np.array(cont)
     use = np.array([not c.startswith("coverage") for c in cens])  # bounds of unknown side: left out
     lg = np.log10(grid)
-    a, b = line_fit(lg[use], np.log2(cont_a[use]))
+    a, b = table.line_fit(lg[use], np.log2(cont_a[use]))
     half = lg <= np.median(lg)
-    _, b_lo = line_fit(lg[half & use], np.log2(cont_a[half & use]))
-    _, b_hi = line_fit(lg[~half & use], np.log2(cont_a[~half & use]))
+    _, b_lo = table.line_fit(lg[half & use], np.log2(cont_a[half & use]))
+    _, b_hi = table.line_fit(lg[~half & use], np.log2(cont_a[~half & use]))
     return {
         "curves": curves,
         "L": M,
@@ -130,11 +117,11 @@ def _coverage_grid(curves: LevelCurves, n_grid: int) -> np.ndarray:
     covered = [
         e
         for e in edges
-        if ((curves.lo <= e * (1 + 1e-9)) & (curves.hi >= e * (1 - 1e-9))).sum() >= MIN_LEVELS
+        if ((curves.lo <= e * (1 + 1e-9)) & (curves.hi >= e * (1 - 1e-9))).sum() >= table.MIN_LEVELS
     ]
     if not covered:
         raise UserError(
-            f"allocate rollouts: no compute level is covered by {MIN_LEVELS} or more curves "
+            f"allocate rollouts: no compute level is covered by {table.MIN_LEVELS} or more curves "
             "(their compute ranges do not overlap); unidentifiable"
         )
     lo, hi = min(covered), max(covered)
@@ -148,7 +135,7 @@ def analyse(
     *,
     x: str = "C",
     n_grid: int = 12,
-    bootstrap: int = DEFAULT_BOOTSTRAP,
+    bootstrap: int = table.DEFAULT_BOOTSTRAP,
     seed: int = 0,
     extrapolate: float = 1.0,
 ) -> dict[str, Any]:
@@ -158,15 +145,15 @@ def analyse(
     extrapolate: each curve's log-linear fit is used up to this factor beyond its measured x range."""
     if extrapolate < 1:
         raise UserError(f"--extrapolate {extrapolate}: must be >= 1")
-    dim = dimension_column(df, ROLLOUT_COLUMNS, "rollouts")
-    need_columns(df, (x,), "rollouts")
-    df = df.assign(L=loss(df))
+    dim = table.dimension_column(df, ROLLOUT_COLUMNS, "rollouts")
+    table.need_columns(df, (x,), "rollouts")
+    df = df.assign(L=table.loss(df))
     df = df[(df[x] > 0) & (df["L"] > 0) & df[dim].notna()]
-    check_levels(df[dim].to_numpy(float), dim, "rollouts")
+    table.check_levels(df[dim].to_numpy(float), dim, "rollouts")
     groups = []
-    for label, g in curve_groups(df, dim):
-        check_levels(g[dim].to_numpy(float), dim, "rollouts", label)
-        rep = replicate_column(g, dim)
+    for label, g in table.curve_groups(df, dim):
+        table.check_levels(g[dim].to_numpy(float), dim, "rollouts", label)
+        rep = table.replicate_column(g, dim)
         lv, xv, Lv = g[dim].to_numpy(float), g[x].to_numpy(float), g["L"].to_numpy(float)
         grid = _coverage_grid(fit_level_curves(lv, xv, Lv, extrapolate), n_grid)
         est = _rollouts_point(lv, xv, Lv, grid, extrapolate)
@@ -176,7 +163,7 @@ def analyse(
                 b[dim].to_numpy(float), b[x].to_numpy(float), b["L"].to_numpy(float), grid, extrapolate
             )
 
-        boots = [s for s in bootstrap_samples(g, dim, rep, bootstrap, seed, fn) if s is not None]
+        boots = [s for s in table.bootstrap_samples(g, dim, rep, bootstrap, seed, fn) if s is not None]
         groups.append(_rollouts_json(label, dim, x, grid, est, boots, rep))
     return {
         "analysis": "rollouts",
@@ -200,7 +187,7 @@ def _rollouts_json(label, dim, x, grid, est, boots, rep) -> dict[str, Any]:
             "levels_covering": [float(v) for v, L in pairs if np.isfinite(L)],
             "L": {f"{v:g}": (None if not np.isfinite(L) else float(L)) for v, L in pairs},
             "best": float(est["best"][j]),
-            "nstar": param(est["nstar"][j], None if nst is None else nst[:, j]),
+            "nstar": table.param(est["nstar"][j], None if nst is None else nst[:, j]),
             "censored": est["censored"][j] or None,
         }  # fmt: skip
         if best is not None:
@@ -212,15 +199,15 @@ def _rollouts_json(label, dim, x, grid, est, boots, rep) -> dict[str, Any]:
 
     law = {
         "form": f"log2 n* = a + b log10 {x}",
-        "a": param(est["a"], samples("a")),
-        "b": param(est["b"], samples("b")),
-        "b_low": param(est["b_low"], samples("b_low")),
-        "b_high": param(est["b_high"], samples("b_high")),
+        "a": table.param(est["a"], samples("a")),
+        "b": table.param(est["b"], samples("b")),
+        "b_low": table.param(est["b_low"], samples("b_low")),
+        "b_high": table.param(est["b_high"], samples("b_high")),
     }
     d = samples("b_high")
     if d is not None:
         d = d - samples("b_low")
-    law["b_high_minus_low"] = param(est["b_high"] - est["b_low"], d)
+    law["b_high_minus_low"] = table.param(est["b_high"] - est["b_low"], d)
     return {
         "group": label,
         "bootstrap_unit": "replicate" if rep else "point",

@@ -13,19 +13,7 @@ import pandas as pd
 
 from rlscaling.curves_table import PRETRAIN_COLUMNS
 from rlscaling.errors import UserError
-from rlscaling.fit.allocate.table import (
-    DEFAULT_BOOTSTRAP,
-    MIN_LEVELS,
-    bootstrap_samples,
-    check_levels,
-    curve_groups,
-    dimension_column,
-    line_fit,
-    loss,
-    need_columns,
-    param,
-    replicate_column,
-)
+from rlscaling.fit.allocate import table
 
 # an iso-FLOP curve locates its optimum (for the split law) with >= this many base models on it
 MIN_ISOFLOP_POINTS = 5
@@ -62,7 +50,7 @@ def optimal_share(s: np.ndarray, L: np.ndarray) -> tuple[float, str | None, np.n
     the residual bootstrap."""
     order = np.argsort(s)
     s, L = s[order], L[order]
-    if s.size < MIN_LEVELS:
+    if s.size < table.MIN_LEVELS:
         return math.nan, None, None
     z = _logit(np.clip(s, 1e-9, 1 - 1e-9))
     coef = np.polyfit(z, L, 2)
@@ -102,18 +90,20 @@ def _split_point(models: list[dict[str, Any]], budgets: np.ndarray) -> dict[str,
         curves.append((s, L, coef))
     stars_a = np.array(stars)
     ok = np.isfinite(stars_a) & (stars_a > 0) & (stars_a < 1) & (np.array(cens) == "")
-    a, b = line_fit(np.log10(budgets[ok]), _logit(stars_a[ok])) if ok.sum() >= 2 else (math.nan, math.nan)
+    a, b = (math.nan, math.nan)
+    if ok.sum() >= 2:
+        a, b = table.line_fit(np.log10(budgets[ok]), _logit(stars_a[ok]))
     return {"sstar": stars_a, "censored": np.array(cens, dtype=object), "curves": curves, "a": a, "b": b}
 
 
 def analyse(
-    df: pd.DataFrame, *, n_budgets: int = 8, bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0
+    df: pd.DataFrame, *, n_budgets: int = 8, bootstrap: int = table.DEFAULT_BOOTSTRAP, seed: int = 0
 ) -> dict[str, Any]:
     """Iso-FLOP curves of final L against the RL share, the optimal share per budget and its law, per
     size N and group (see module doc)."""
-    dim = dimension_column(df, PRETRAIN_COLUMNS, "split")
-    need_columns(df, ("N", "C"), "split")
-    df = df.assign(L=loss(df))
+    dim = table.dimension_column(df, PRETRAIN_COLUMNS, "split")
+    table.need_columns(df, ("N", "C"), "split")
+    df = df.assign(L=table.loss(df))
     if dim != "C_pretrain" and ("C_pretrain" not in df.columns or not df["C_pretrain"].notna().all()):
         from rlscaling.compute import pretrain_flops
 
@@ -122,18 +112,18 @@ def analyse(
         ]
         df = df.assign(C_pretrain=cpre)
     df = df[df["C"].notna() & df[dim].notna()]
-    check_levels(df[dim].to_numpy(float), dim, "split")
+    table.check_levels(df[dim].to_numpy(float), dim, "split")
     groups = []
-    for label, g0 in curve_groups(df, dim, by_N=False):
+    for label, g0 in table.curve_groups(df, dim, by_N=False):
         for N, g in g0.groupby("N"):
             glabel = f"{label}, N={N:g}" if label != "all" else f"N={N:g}"
-            check_levels(g[dim].to_numpy(float), dim, "split", glabel)
-            rep = replicate_column(g, dim)
+            table.check_levels(g[dim].to_numpy(float), dim, "split", glabel)
+            rep = table.replicate_column(g, dim)
             models = _split_models(g, [dim])
             budgets = _split_budgets(models, n_budgets)
             est = _split_point(models, budgets)
             if rep is not None:
-                boots = bootstrap_samples(
+                boots = table.bootstrap_samples(
                     g,
                     dim,
                     rep,
@@ -159,11 +149,11 @@ def _split_budgets(models: list[dict[str, Any]], n: int) -> np.ndarray:
     cand = np.geomspace(
         min(m["C_pretrain"] for m in models) * 1.01, max(m["C_pretrain"] + m["C"][-1] for m in models), 400
     )
-    ok = [B for B in cand if isoflop_points(models, B)[0].size >= MIN_LEVELS]
+    ok = [B for B in cand if isoflop_points(models, B)[0].size >= table.MIN_LEVELS]
     if not ok:
         raise UserError(
-            f"allocate split: no budget is reached by {MIN_LEVELS} or more base models (their RL curves are "
-            "too short to compare pre-training variants at equal total compute); unidentifiable"
+            f"allocate split: no budget is reached by {table.MIN_LEVELS} or more base models (their RL "
+            "curves are too short to compare pre-training variants at equal total compute); unidentifiable"
         )
     return np.geomspace(min(ok), max(ok), n)
 
@@ -188,7 +178,9 @@ def _split_residual_boot(
             cens.append(c or ("sparse" if s.size < MIN_ISOFLOP_POINTS else ""))
         st_a = np.array(stars)
         ok = np.isfinite(st_a) & (st_a > 0) & (st_a < 1) & (np.array(cens) == "")
-        a, b = line_fit(np.log10(budgets[ok]), _logit(st_a[ok])) if ok.sum() >= 2 else (math.nan, math.nan)
+        a, b = (math.nan, math.nan)
+        if ok.sum() >= 2:
+            a, b = table.line_fit(np.log10(budgets[ok]), _logit(st_a[ok]))
         out.append({"sstar": st_a, "censored": np.array(cens, dtype=object), "a": a, "b": b})
     return out
 
@@ -202,7 +194,7 @@ def _split_json(label, N, dim, models, budgets, est, boots, rep) -> dict[str, An
             {
                 "budget": float(B),
                 "isoflop": [{"share": float(a), "L": float(b)} for a, b in zip(s, L, strict=True)],
-                "share_star": param(est["sstar"][j], None if ss is None else ss[:, j]),
+                "share_star": table.param(est["sstar"][j], None if ss is None else ss[:, j]),
                 "censored": est["censored"][j] or None,
             }
         )
@@ -221,8 +213,8 @@ def _split_json(label, N, dim, models, budgets, est, boots, rep) -> dict[str, An
         "budgets": rows,
         "law": {
             "form": "logit(s*) = a + b log10 B",
-            "a": param(est["a"], samples("a")),
-            "b": param(est["b"], samples("b")),
+            "a": table.param(est["a"], samples("a")),
+            "b": table.param(est["b"], samples("b")),
         },
     }
 
