@@ -23,10 +23,7 @@ from rlscaling.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("rlscaling.config_cli", "validate a config and print the study plan (runs, steps, fits)"),
     "data": ("rlscaling.data.cli", "prepare train / held-out / benchmark parquet files (verl RL schema)"),
-    "tokenizer": (
-        "rlscaling.tokenizer_cli",
-        "build the tiny family's tokenizer from the pre-training corpus",
-    ),
+    "tokenizer": ("rlscaling.tokenizer_cli", "build the tiny family's tokenizer from the pretraining corpus"),
     "pretrain": ("rlscaling.pretrain_cli", "pre-train one size of the tiny model family from scratch"),
     "train": ("rlscaling.train.cli", "run one GRPO training segment (trl or verl engine)"),
     "evaluate": ("rlscaling.evaluate.cli", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
@@ -34,10 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),
     "predict": ("rlscaling.fit.predict_cli", "predict a size's curve with 80% / 95% prediction intervals"),
     "calibrate": ("rlscaling.fit.calibrate_cli", "out-of-sample coverage of the prediction intervals"),
-    "compare": (
-        "rlscaling.fit.compare_cli",
-        "law tournament: out-of-sample R² / MAPE of every law on a table",
-    ),
+    "compare": ("rlscaling.fit.compare_cli", "law tournament: out-of-sample R² / MAPE of each law"),
     "allocate": ("rlscaling.fit.allocate.cli", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "figures": ("rlscaling.figures.cli", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report", "write summary.md with the study's tables"),
@@ -51,7 +45,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse expands % in a help line (not in a description): a literal % is written %%
+        p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if command is None or name == command:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
