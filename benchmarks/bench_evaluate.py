@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_evaluate.py [--batch-sizes 32 64 128 256 512] [--threads 1]
 
-Workload (the default study's largest tiny size): a random ~2M-parameter Qwen2 (hidden 128, 6 layers,
+Workload (the default study's largest tiny size): a random ~2M-parameter Qwen3 (hidden 128, 6 layers,
 4 heads / 2 KV heads, MLP 384, vocab 512, tied embeddings), 200 arithmetic prompts of 25-45 tokens,
 4 samples each, 48 new tokens, temperature 1, one CPU thread. The random model draws EOS about once
 in 512 tokens, so ~90% of samples run the full 48 tokens; tokens/s counts the tokens actually generated.
@@ -25,14 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def build_model(out: Path, vocab_size: int = 512) -> tuple[Path, int]:
-    """Random Qwen2 (hidden 128, 6 layers) + char-level tokenizer padded to `vocab_size`; returns
-    (folder, parameter count)."""
+    """Random Qwen3 (rlscaling.models; hidden 128, 6 layers) + char-level tokenizer padded to
+    `vocab_size`; returns (folder, parameter count)."""
     from helpers import build_tiny_model
-    from transformers import Qwen2ForCausalLM
+    from transformers import AutoModelForCausalLM
 
     arch = dict(hidden_size=128, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=2)
     build_tiny_model(out, vocab_size=vocab_size, intermediate_size=384, **arch)
-    return out, sum(p.numel() for p in Qwen2ForCausalLM.from_pretrained(out).parameters())
+    return out, sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(out).parameters())
 
 
 def prompts(n: int, seed: int = 0) -> list[list[dict[str, str]]]:

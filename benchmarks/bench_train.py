@@ -5,7 +5,7 @@ and the FLOP/s each achieves against this CPU's peak.
     .venv/bin/python benchmarks/bench_train.py --size l --steps 4   # a size of config.yaml
     .venv/bin/python benchmarks/bench_train.py --json out.json      # also write the numbers
 
-It builds a random Qwen2 model (vocab 512, like the tiny family) with a character-level tokenizer and
+It builds a random Qwen3 model (vocab 512, like the tiny family) with a character-level tokenizer and
 chat template, ~30-token arithmetic prompts, and runs one segment of `--warmup + --steps` GRPO steps with
 the real engine (rlscaling.train.trl.engine, 16 prompts x 8 rollouts, responses up to 48 tokens, seed 0).
 A random model rarely samples EOS, so most responses run to the 48-token limit: the worst case for
@@ -65,7 +65,7 @@ def peak_flops(threads: int, n: int = 2048) -> float:
 
 
 def build_model(out: Path, arch: dict, vocab_size: int = 512) -> Path:
-    """A random Qwen2 causal LM and a character-level tokenizer padded to `vocab_size` tokens."""
+    """A random Qwen3 causal LM (rlscaling.models) and a character-level tokenizer padded to `vocab_size`."""
     from helpers import build_tiny_model
 
     return build_tiny_model(out, vocab_size=vocab_size, max_position_embeddings=256, **arch)

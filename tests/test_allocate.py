@@ -19,6 +19,7 @@ from rlscaling.cli import main as cli_main
 from rlscaling.curves_import import import_paper
 from rlscaling.errors import UserError
 from rlscaling.fit import allocate
+from rlscaling.fit.allocate import cli as allocate_cli
 from conftest import need_file
 
 # --------------------------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def synthetic_split_table(replicates: int = 3, noise: float = 0.004, seed: int =
 
 
 def test_split_recovers_known_optimum_and_its_law():
-    res = allocate.split(synthetic_split_table(), n_budgets=8, bootstrap=100)
+    res = allocate.split.analyse(synthetic_split_table(), n_budgets=8, bootstrap=100)
     (g,) = res["groups"]
     assert g["bootstrap_unit"] == "replicate"
     located = [b for b in g["budgets"] if b["censored"] is None]
@@ -82,12 +83,12 @@ def test_split_recovers_known_optimum_and_its_law():
     assert law_b["value"] == pytest.approx(true_b, abs=0.15)
     assert law_b["ci95"][0] > 0  # the optimum moves towards RL as the budget grows
     mid = float(np.sqrt(B[0] * B[-1]))
-    assert allocate.split_law_share(g["law"], mid) == pytest.approx(true_share(mid), abs=0.04)
+    assert allocate.split.split_law_share(g["law"], mid) == pytest.approx(true_share(mid), abs=0.04)
 
 
 def test_split_without_replicates_bootstraps_the_isoflop_residuals():
     df = synthetic_split_table(replicates=1)
-    (g,) = allocate.split(df, n_budgets=6, bootstrap=20)["groups"]
+    (g,) = allocate.split.analyse(df, n_budgets=6, bootstrap=20)["groups"]
     assert g["bootstrap_unit"] == "isoflop-residual"
     assert any(b["share_star"]["ci95"][0] is not None for b in g["budgets"])
 
@@ -135,23 +136,23 @@ def test_a_table_without_the_dimension_is_refused_naming_the_column(tmp_path, ca
 
 def test_fewer_than_three_levels_is_unidentifiable():
     with pytest.raises(UserError, match="rollouts_per_prompt has 2 level"):
-        allocate.rollouts(_rollout_table([4, 8]), bootstrap=0)
+        allocate.rollouts.analyse(_rollout_table([4, 8]), bootstrap=0)
     df = synthetic_split_table(replicates=1)
     two = df[df["pretrain_tokens"].isin(sorted(df["pretrain_tokens"].unique())[:2])]
     with pytest.raises(UserError, match="pretrain_tokens has 2 level"):
-        allocate.split(two, bootstrap=0)
+        allocate.split.analyse(two, bootstrap=0)
 
 
 def test_sizes_are_separate_answers():
     df = pd.concat([_rollout_table([2, 4, 8]), _rollout_table([2, 4, 8]).assign(N=2e6)], ignore_index=True)
-    res = allocate.rollouts(df, bootstrap=0)
+    res = allocate.rollouts.analyse(df, bootstrap=0)
     assert [g["group"] for g in res["groups"]] == ["N=1e+06", "N=2e+06"]
 
 
 def test_integer_measurements_along_a_run_do_not_split_groups():
     df = _rollout_table([2, 4, 8]).assign(bench="heldout")
     df["response_tokens"] = (df["step"] * 7).astype(int)  # varies along each run
-    res = allocate.rollouts(df, bootstrap=0)
+    res = allocate.rollouts.analyse(df, bootstrap=0)
     assert [g["group"] for g in res["groups"]] == ["all"]
 
 
@@ -160,7 +161,7 @@ def test_rollouts_at_equal_rollouts_per_step_compare_at_equal_steps():
     df = _rollout_table([2, 4, 8, 16, 32])
     df["C"] = 1e15 * df["step"]
     df["L"] = 0.8 * df["step"] ** -0.05 * (1 + 0.01 * (np.log2(df["rollouts_per_prompt"]) - 3) ** 2)
-    (g,) = allocate.rollouts(df, x="step", bootstrap=0)["groups"]
+    (g,) = allocate.rollouts.analyse(df, x="step", bootstrap=0)["groups"]
     assert {r["best"] for r in g["levels"]} == {8.0}
     assert all(r["nstar"]["value"] == pytest.approx(8.0, rel=0.05) for r in g["levels"])
 
@@ -185,7 +186,7 @@ def test_paper_import_names_the_dimensions(paper_rollouts, paper_reuse):
 
 
 def test_paper_rollouts_best_n_grows_on_base_but_does_not_saturate(paper_rollouts):
-    res = allocate.rollouts(paper_rollouts, bootstrap=40, extrapolate=2.0)
+    res = allocate.rollouts.analyse(paper_rollouts, bootstrap=40, extrapolate=2.0)
     groups = {g["group"]: g for g in res["groups"]}
     assert set(groups) == {"source=base", "source=instruct"}
     base, inst = groups["source=base"], groups["source=instruct"]
@@ -201,7 +202,7 @@ def test_paper_rollouts_best_n_grows_on_base_but_does_not_saturate(paper_rollout
 
 
 def test_paper_reuse_cost_matches_the_reuse_fit(paper_reuse):
-    res = allocate.reuse(paper_reuse, bootstrap=40)
+    res = allocate.reuse.analyse(paper_reuse, bootstrap=40)
     base = next(g for g in res["groups"] if g["group"] == "source=base")
     tau25, tau100 = base["vs_tau1"]["25"]["fit_pct"], base["vs_tau1"]["100"]["fit_pct"]
     # the reuse law's numbers (+1.45 % and +3.31 % loss at equal steps)
@@ -268,7 +269,7 @@ def test_tiny_reuse_preset_sweeps_tau():
 def test_split_reads_a_study_curves_table_by_its_c_pretrain_column():
     df = synthetic_split_table(replicates=1)
     df["C_pretrain"] = 6 * df["N"] * df["pretrain_tokens"]
-    res = allocate.split(df.drop(columns="pretrain_tokens"), n_budgets=6, bootstrap=0)
+    res = allocate.split.analyse(df.drop(columns="pretrain_tokens"), n_budgets=6, bootstrap=0)
     assert res["dimension"] == "C_pretrain"
     assert res["groups"][0]["law"]["b"]["value"] > 0
 
@@ -330,8 +331,8 @@ def test_presets_plan_their_allocation_answer(tmp_path, preset, command):
 
 def test_an_optimum_at_the_edge_of_the_isoflop_curve_is_stated_as_a_bound():
     row = {"share_star": {"value": 0.09, "ci95": [0.09, 0.09]}, "censored": "lower"}
-    assert allocate._share_text(row) == "<= 0.09 (lower edge)"
+    assert allocate_cli._share_text(row) == "<= 0.09 (lower edge)"
     row = {"share_star": {"value": 0.7, "ci95": [0.7, 0.7]}, "censored": "upper"}
-    assert allocate._share_text(row) == ">= 0.70 (upper edge)"
+    assert allocate_cli._share_text(row) == ">= 0.70 (upper edge)"
     row = {"share_star": {"value": 0.4, "ci95": [0.3, 0.5]}, "censored": None}
-    assert allocate._share_text(row) == "0.40 [0.30, 0.50]"
+    assert allocate_cli._share_text(row) == "0.40 [0.30, 0.50]"

@@ -15,7 +15,7 @@ from helpers import FAMILY_TEST_ARCH
 
 from rlscaling import base_cache
 from rlscaling import config as rc
-from rlscaling import pretrain as pt
+from rlscaling import pretrain_cli
 from rlscaling import tokenizer as tk
 from rlscaling.data import synthetic as syn
 from rlscaling.errors import UserError
@@ -60,20 +60,20 @@ def root(tmp_path):
 def trainings(monkeypatch):
     """Counts the pre-trainings that actually run."""
     calls = []
-    real = pt.pretrain
+    real = pretrain_cli.pretrain
 
     def counted(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pt, "pretrain", counted)
+    monkeypatch.setattr(pretrain_cli, "pretrain", counted)
     return calls
 
 
 def test_a_second_study_with_the_same_inputs_copies_the_cached_model_byte_for_byte(root, trainings):
     cache = root / "cache"
-    assert pt.main(_args(root, "study_a", cache)) == 0
-    assert pt.main(_args(root, "study_b", cache)) == 0
+    assert pretrain_cli.main(_args(root, "study_a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "study_b", cache)) == 0
     assert len(trainings) == 1
     assert _files(root / "study_b" / "base") == _files(root / "study_a" / "base")
     assert (root / "study_b" / "pretrain.json").read_bytes() == (
@@ -85,9 +85,9 @@ def test_a_second_study_with_the_same_inputs_copies_the_cached_model_byte_for_by
 
 def test_a_different_seed_or_setting_trains_its_own_model(root, trainings):
     cache = root / "cache"
-    assert pt.main(_args(root, "a", cache)) == 0
-    assert pt.main(_args(root, "b", cache, seed=1)) == 0
-    assert pt.main(_args(root, "c", cache, arch={**ARCH, "intermediate_size": 48})) == 0
+    assert pretrain_cli.main(_args(root, "a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "b", cache, seed=1)) == 0
+    assert pretrain_cli.main(_args(root, "c", cache, arch={**ARCH, "intermediate_size": 48})) == 0
     assert len(trainings) == 3 and len(list(cache.iterdir())) == 3
 
 
@@ -113,11 +113,11 @@ def test_the_key_changes_with_documents_tokenizer_settings_and_threads(root):
 
 def test_a_damaged_entry_is_named_ignored_and_trained_again(root, trainings, capsys):
     cache = root / "cache"
-    assert pt.main(_args(root, "a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "a", cache)) == 0
     (entry,) = list(cache.iterdir())
     weights = entry / "base" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])
-    assert pt.main(_args(root, "b", cache)) == 0
+    assert pretrain_cli.main(_args(root, "b", cache)) == 0
     assert len(trainings) == 2
     assert f"base-model cache: entry {entry} ignored and replaced" in capsys.readouterr().err
     assert _files(root / "b" / "base") == _files(root / "a" / "base")  # deterministic: the same model again
@@ -126,7 +126,7 @@ def test_a_damaged_entry_is_named_ignored_and_trained_again(root, trainings, cap
 
 def test_a_store_that_fails_midway_leaves_no_entry_and_no_temporary_folder(root, monkeypatch):
     cache = root / "cache"
-    assert pt.main(_args(root, "a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "a", cache)) == 0
     (entry,) = list(cache.iterdir())
     shutil.rmtree(entry)
 
@@ -162,11 +162,11 @@ def test_a_study_named_like_the_cache_folder_is_refused():
 
 def test_a_damaged_entry_is_named_once_with_a_command_that_works(root, trainings, capsys):
     cache = root / "cache"
-    assert pt.main(_args(root, "a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "a", cache)) == 0
     (entry,) = list(cache.iterdir())
     (entry / "base" / "model.safetensors").write_bytes(b"x")
     capsys.readouterr()
-    assert pt.main(_args(root, "b", cache)) == 0
+    assert pretrain_cli.main(_args(root, "b", cache)) == 0
     err = capsys.readouterr().err
     assert err.count(f"base-model cache: entry {entry} ignored") == 1
     assert f"to drop it by hand: rm -rf {entry}" in err and "snakemake" not in err
@@ -174,7 +174,7 @@ def test_a_damaged_entry_is_named_once_with_a_command_that_works(root, trainings
 
 def _pretrained_elsewhere(root, cache):
     """A cache with one entry, moved out of the cache: (the key, the folder outside)."""
-    assert pt.main(_args(root, "a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "a", cache)) == 0
     (entry,) = list(cache.iterdir())
     outside = root / "outside"
     shutil.move(entry, outside)
@@ -193,7 +193,7 @@ def test_a_symlinked_entry_is_named_never_followed_and_replaced(root, trainings,
     before = outside.read_bytes() if outside.is_file() else _files(outside)
     entry.symlink_to(outside)
     capsys.readouterr()
-    assert pt.main(_args(root, "b", cache)) == 0
+    assert pretrain_cli.main(_args(root, "b", cache)) == 0
     assert len(trainings) == 2  # never a cache hit through the link
     err = capsys.readouterr().err
     assert f"{entry} is a symbolic link (to {outside}); the cache never follows links" in err
@@ -203,7 +203,7 @@ def test_a_symlinked_entry_is_named_never_followed_and_replaced(root, trainings,
 
 def test_a_symlinked_file_inside_an_entry_is_not_followed(root, trainings, capsys):
     cache = root / "cache"
-    assert pt.main(_args(root, "a", cache)) == 0
+    assert pretrain_cli.main(_args(root, "a", cache)) == 0
     (entry,) = list(cache.iterdir())
     weights = entry / "base" / "model.safetensors"
     copy = root / "weights.safetensors"

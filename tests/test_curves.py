@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 import rlscaling.curves as curves
+import rlscaling.curves_table as curves_table
 from rlscaling.cli import main as cli_main
 from rlscaling.errors import UserError
 
@@ -233,16 +232,12 @@ def test_build_cli_writes_the_parquet(tmp_path):
     assert len(pd.read_parquet(out)) == 12
 
 
-def test_import_subcommand_is_delegated_when_the_module_exists(monkeypatch):
-    def add_import_arguments(p):
-        p.add_argument("--from-csv")
-
-    fake = SimpleNamespace(add_import_arguments=add_import_arguments, run_import=lambda args: 7)
-    monkeypatch.setattr(curves, "_import_module", lambda: fake)
-    parser = argparse.ArgumentParser()
-    curves.add_arguments(parser)
-    args = parser.parse_args(["import", "--from-csv", "x.csv"])
-    assert curves.main(args) == 7 and args.from_csv == "x.csv"
+def test_rlscaling_curves_import_writes_a_table_from_outside_logs(tmp_path):
+    src = tmp_path / "w.csv"
+    pd.DataFrame({"Step": [0, 10], "qwen-1.5b - val/acc": [0.1, 0.3]}).to_csv(src, index=False)
+    out = tmp_path / "c.parquet"
+    assert cli_main(["curves", "import", str(src), "-o", str(out), "--format", "wandb-csv"]) == 0
+    assert pd.read_parquet(out)["pass_at_1"].tolist() == pytest.approx([0.1, 0.3])
 
 
 def test_seed_is_the_training_seed_from_the_run_metrics(tmp_path):
@@ -309,10 +304,10 @@ def test_check_table_refuses_pass_at_k_or_loss_outside_0_1_naming_column_and_row
             "L": [0.8, 0.7],
         }
     )
-    curves.check_table(df, "c.parquet")  # an empty pass_at_4 cell is allowed
+    curves_table.check_table(df, "c.parquet")  # an empty pass_at_4 cell is allowed
     df.loc[1, column] = value
     with pytest.raises(UserError, match=rf"c\.parquet: column `{column}` .*run='xs', step=2"):
-        curves.check_table(df, "c.parquet")
+        curves_table.check_table(df, "c.parquet")
 
 
 def test_replicates_keep_one_row_each_with_their_own_base_models_record(tmp_path):
@@ -355,4 +350,4 @@ def test_check_table_refuses_a_row_whose_pass_at_k_falls_with_k_naming_the_row()
         {"run": ["xs"], "step": [2], "pass_at_1": [0.7], "pass_at_2": [None], "pass_at_4": [0.3], "L": [0.3]}
     )
     with pytest.raises(UserError, match=r"c\.csv: row 0, run='xs', step=2: `pass_at_4` = 0.3 is below"):
-        curves.check_table(df, "c.csv")
+        curves_table.check_table(df, "c.csv")

@@ -10,14 +10,13 @@ import pandas as pd
 import pytest
 from conftest import need_file
 
+from rlscaling.curves_cli import add_import_arguments, run_import
 from rlscaling.curves_import import (
-    add_import_arguments,
     import_paper,
     import_seed000,
     import_verl_jsonl,
     import_wandb_csv,
     parse_N,
-    run_import,
 )
 from rlscaling.errors import UserError
 from rlscaling.fit.data import to_curveset

@@ -1,9 +1,10 @@
 """Specification of stage 4, `rlscaling evaluate` (rlscaling.evaluate).
 
-A random tiny Qwen2 (hidden 16, 1 layer) with a character-level tokenizer and a chat template is built
-once per session; it writes garbage, which is all these tests need. Scoring is replaced by a fake checker
-(correct when the ground truth's character appears in the response) so correct and wrong samples mix;
-one test checks the real rlscaling.rewards wiring when that module is present.
+A random tiny Qwen3 (hidden 16, 1 layer; rlscaling.models, through tests/helpers.py) with a
+character-level tokenizer and a chat template is built once per session; it writes garbage, which is all
+these tests need. Scoring is replaced by a fake checker (correct when the ground truth's character
+appears in the response) so correct and wrong samples mix; one test checks the real rlscaling.rewards
+wiring when that module is present.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def fake_scoring(monkeypatch):
     monkeypatch.setattr("rlscaling.evaluate.cli._load_scoring", lambda: (fake_score, lambda s: "fake"))
 
 
-def run_eval(model: Path, benches: list[Path], out_dir: Path, **params) -> int:
+def run_eval(model: Path, benches: list[Path], out_dir: Path, extra: tuple[str, ...] = (), **params) -> int:
     cfg = {
         "engine": "hf",
         "n_samples": 4,
@@ -86,6 +87,7 @@ def run_eval(model: Path, benches: list[Path], out_dir: Path, **params) -> int:
         "1",
         "--out-dir",
         str(out_dir),
+        *extra,
     ]
     return cli_main(argv)
 
@@ -150,6 +152,20 @@ def test_step_is_null_when_the_out_dir_is_not_a_step_folder(tiny_model, tmp_path
     bench = write_bench(tmp_path / "b.parquet", n=2)
     assert run_eval(tiny_model, [bench], tmp_path / "custom", n_samples=1, pass_k=[1]) == 0
     assert json.loads((tmp_path / "custom" / "b.json").read_text())["step"] is None
+
+
+def test_step_given_on_the_command_line_is_recorded(tiny_model, tmp_path, fake_scoring):
+    bench = write_bench(tmp_path / "b.parquet", n=2)
+    assert run_eval(tiny_model, [bench], tmp_path / "custom", ("--step", "7"), n_samples=1, pass_k=[1]) == 0
+    assert json.loads((tmp_path / "custom" / "b.json").read_text())["step"] == 7
+
+
+def test_a_step_that_disagrees_with_the_step_folder_is_refused(tiny_model, tmp_path, fake_scoring, capsys):
+    bench = write_bench(tmp_path / "b.parquet", n=2)
+    out = tmp_path / "step_000010"
+    assert run_eval(tiny_model, [bench], out, ("--step", "12"), n_samples=1, pass_k=[1]) == 2
+    assert "--step 12 disagrees with --out-dir" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_pass_at_k_and_rates_agree_with_the_samples(tiny_model, tmp_path, fake_scoring):
@@ -243,6 +259,29 @@ def test_sampling_config_is_plain_temperature_and_top_p():
     assert kw["do_sample"] and kw["temperature"] == 0.7 and kw["top_p"] == 0.9 and kw["top_k"] == 0
     greedy = ev.hf_generation_kwargs(ev.parse_params('{"greedy": true}'), pad_token_id=0, eos_ids=[2])
     assert greedy["do_sample"] is False and "temperature" not in greedy
+
+
+def test_both_engines_take_eos_pad_and_prompt_format_from_one_tokenizer_setup(tiny_model):
+    from rlscaling.checkpoint import load_tokenizer
+    from rlscaling.evaluate import vllm as V
+
+    model = str(tiny_model)
+    hf = ev.HFEngine(model, ev.parse_params(json.dumps({"n_samples": 1, "pass_k": [1]})))
+    vllm_params = ev.parse_params(json.dumps({"engine": "vllm", "n_samples": 1, "pass_k": [1]}))
+    vllm = V.VLLMEngine(model, vllm_params, n_gpus=1, llm_factory=dict, sampling_factory=dict, env={})
+    tokenizer = load_tokenizer(model)
+    setup = ev.tokenizer_setup(model, tokenizer)
+    assert hf.eos_ids == vllm.eos_ids == setup.eos_ids == [tokenizer.eos_token_id]
+    assert hf.pad_id == setup.pad_id == tokenizer.pad_token_id
+    assert hf.prompt_format == vllm.prompt_format == setup.prompt_format == "chat_template"
+    more = ev.tokenizer_setup(model, tokenizer, SimpleNamespace(eos_token_id=[5, tokenizer.eos_token_id]))
+    assert more.eos_ids == [5, tokenizer.eos_token_id]  # the generation config's EOS ids first
+
+
+def test_a_tokenizer_without_eos_is_a_user_error_naming_the_model():
+    tokenizer = SimpleNamespace(eos_token_id=None, pad_token_id=0, chat_template=None)
+    with pytest.raises(UserError, match="--model m: the tokenizer defines no eos_token"):
+        ev.tokenizer_setup("m", tokenizer, SimpleNamespace(eos_token_id=None))
 
 
 def test_vllm_engine_without_vllm_installed_is_a_user_error(monkeypatch):

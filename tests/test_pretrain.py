@@ -14,6 +14,7 @@ import pytest
 from helpers import FAMILY_TEST_ARCH
 
 from rlscaling import pretrain as pt
+from rlscaling import pretrain_cli
 from rlscaling import tokenizer as tk
 from rlscaling.compute import pretrain_flops
 from rlscaling.data import synthetic as syn
@@ -42,7 +43,7 @@ def root(tmp_path_factory):
     data = syn.generate({"n_train": 10, "n_pretrain": 600, "n_ood": 0}, seed=0)
     data.corpus.to_parquet(root / "corpus.parquet")
     tk.save(tk.build(data.corpus["text"].tolist()), root / "tok")
-    assert pt.main(_args(root)) == 0
+    assert pretrain_cli.main(_args(root)) == 0
     return root
 
 
@@ -86,7 +87,7 @@ def test_no_temporary_folders_are_left(root):
 def test_same_seed_same_weights(root):
     from safetensors.torch import load_file
 
-    assert pt.main(_args(root, out="again", record="again.json")) == 0
+    assert pretrain_cli.main(_args(root, out="again", record="again.json")) == 0
     a = load_file(root / "model" / "model.safetensors")
     b = load_file(root / "again" / "model.safetensors")
     assert all((a[k] == b[k]).all() for k in a)
@@ -133,9 +134,9 @@ def test_documents_are_framed_by_bos_and_eos(root):
 
 def test_bad_setting_is_a_user_error_naming_the_key(root):
     with pytest.raises(UserError, match="pretrain.seq_len"):
-        pt.main(_args(root, pretrain={**PRETRAIN, "seq_len": 0}))
+        pretrain_cli.main(_args(root, pretrain={**PRETRAIN, "seq_len": 0}))
     with pytest.raises(UserError, match="models.sizes.xs.hidden_size"):
-        pt.main(_args(root, arch={**ARCH, "hidden_size": 15}))
+        pretrain_cli.main(_args(root, arch={**ARCH, "hidden_size": 15}))
 
 
 def _weights(folder):
@@ -148,7 +149,7 @@ def test_seed_candidates_keep_the_lowest_probe_loss_and_equal_a_single_run_of_th
     """k seeds train side by side for the probe steps; the best by held-out loss trains on, and the
     result is exactly the single run with its seed (the others only cost their probe)."""
     cand = {**PRETRAIN, "seed_candidates": 3, "probe_fraction": 0.25}
-    assert pt.main(_args(root, out="best", record="best.json", pretrain=cand, seed=5)) == 0
+    assert pretrain_cli.main(_args(root, out="best", record="best.json", pretrain=cand, seed=5)) == 0
     rec = json.loads((root / "best.json").read_text())
     losses = {c["seed"]: c["probe_heldout_loss"] for c in rec["candidates"]}
     assert sorted(losses) == [5, 6, 7]
@@ -158,7 +159,7 @@ def test_seed_candidates_keep_the_lowest_probe_loss_and_equal_a_single_run_of_th
     tokens_per_step = PRETRAIN["seq_len"] * PRETRAIN["batch_size"]
     assert rec["flops_dropped_candidates"] == pretrain_flops(rec["N"], 2 * probe * tokens_per_step)
 
-    assert pt.main(_args(root, out="single", record="single.json", seed=rec["seed"])) == 0
+    assert pretrain_cli.main(_args(root, out="single", record="single.json", seed=rec["seed"])) == 0
     best, single = _weights(root / "best"), _weights(root / "single")
     assert all((best[k] == single[k]).all() for k in single)
     assert json.loads((root / "single.json").read_text())["candidates"] == []

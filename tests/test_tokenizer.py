@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rlscaling import tokenizer as tk
+from rlscaling import tokenizer_cli
 from rlscaling.data import synthetic as syn
 from rlscaling.errors import UserError
 
@@ -29,7 +30,7 @@ def saved(tmp_path_factory, data):
     args = argparse.Namespace(
         corpus=str(corpus), params_json='{"vocab_size": 512}', out=str(root / "tokenizer")
     )
-    assert tk.main(args) == 0
+    assert tokenizer_cli.main(args) == 0
     return root / "tokenizer"
 
 
@@ -121,4 +122,4 @@ def test_corpus_without_text_column_is_a_user_error(tmp_path):
     f = tmp_path / "c.parquet"
     pd.DataFrame({"doc": ["x"]}).to_parquet(f)
     with pytest.raises(UserError, match="text"):
-        tk.main(argparse.Namespace(corpus=str(f), params_json="{}", out=str(tmp_path / "t")))
+        tokenizer_cli.main(argparse.Namespace(corpus=str(f), params_json="{}", out=str(tmp_path / "t")))

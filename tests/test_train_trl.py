@@ -1,10 +1,11 @@
 """Specification of the `trl` training engine (rlscaling.train.trl.engine): GRPO in resumable segments.
 
-A random tiny Qwen2 (hidden 16, 1 layer) with a character-level tokenizer and chat template, 5 synthetic
-prompts, 2 prompts x 4 rollouts per step: with 5 rows a pass over the data takes 2 steps, so segments
-end both inside a pass and at its end. The reward (`char_reward`) is a smooth stand-in that a random
-model can earn, so every step moves the weights. Segments must equal one run bit for bit (same thread
-count); timing fields are the only ones allowed to differ.
+A random tiny Qwen3 (hidden 16, 1 layer; rlscaling.models, through tests/helpers.py) with a
+character-level tokenizer and chat template, 5 synthetic prompts, 2 prompts x 4 rollouts per step: with 5
+rows a pass over the data takes 2 steps, so segments end both inside a pass and at its end. The reward
+(`char_reward`) is a smooth stand-in that a random model can earn, so every step moves the weights.
+Segments must equal one run bit for bit (same thread count); timing fields are the only ones allowed to
+differ.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ TIMING = ("wall_seconds", "gen_seconds", "update_seconds", "sample_seconds")
 
 
 def build_tiny_model(out: Path) -> Path:
-    """A random Qwen2 causal LM (hidden 16, 1 layer, 256 positions) + char-level tokenizer, HF format."""
+    """A random Qwen3 causal LM (hidden 16, 1 layer, 256 positions) + char-level tokenizer, HF format."""
     return helpers.build_tiny_model(out, max_position_embeddings=256)
 
 

@@ -1,5 +1,5 @@
 """Training refuses rows it cannot score (no reference answer, no prompt), with counts, in every place a
-train row reaches a reward: the one reader (rlscaling.data.schema.read_training_rows), `rlscaling
+train row reaches a reward: the one reader (rlscaling.rows.read_training_rows), `rlscaling
 train`'s pre-flight check (before either engine starts), the trl engine's prompts, the TRL reward
 adapter and verl's compute_score. Before: a None ground truth became "" (TRL) or "None" (verl) and
 scored 0 on every rollout, and the segment exited 0."""
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from rlscaling.cli import main as cli_main
-from rlscaling.data.schema import read_training_rows, reference_answer
+from rlscaling.rows import read_training_rows, reference_answer
 from rlscaling.errors import UserError
 from rlscaling.rewards import trl_reward
 from rlscaling.rewards.verl_reward import compute_score

@@ -57,20 +57,9 @@ for step in range(start + 1, last + 1):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from helpers import build_tiny_model
 
-    d = tmp_path_factory.mktemp("tiny") / "model"
-    cfg = Qwen2Config(
-        vocab_size=64,
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        tie_word_embeddings=True,
-    )
-    Qwen2ForCausalLM(cfg).save_pretrained(d)
-    return d
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture

@@ -312,25 +312,25 @@ def reward_check(overrides: list[str], samples: list[dict[str, Any]]) -> list[di
     ]
 
 
+# the product's architecture (rlscaling.models: Qwen3), head size 32 (vLLM's CPU attention serves >= 32)
+TINY_ARCH = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "num_key_value_heads": 1, "head_dim": 32}  # fmt: skip
+
+
 def make_tiny_model(path: str) -> str:
-    """A tiny Qwen2 model folder (config, generation config, byte-level tokenizer with a chat template) for
-    verl's HFModelConfig to read; no weights (verl's config objects never load them)."""
-    from transformers import GenerationConfig, Qwen2Config
+    """A tiny Qwen3 model folder (rlscaling.models' config, generation config, byte-level tokenizer with a
+    chat template) for verl's HFModelConfig to read; no weights (verl's config objects never load them)."""
+    from transformers import GenerationConfig
+
+    from rlscaling import models
 
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    Qwen2Config(
-        vocab_size=259,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=8192,
-        architectures=["Qwen2ForCausalLM"],
-    ).save_pretrained(out)
-    GenerationConfig(eos_token_id=1, pad_token_id=0).save_pretrained(out)
     tok = _byte_tokenizer()
+    config = models.model_config(TINY_ARCH, tok, max_position_embeddings=8192, where="make_tiny_model")
+    config.architectures = ["Qwen3ForCausalLM"]
+    config.save_pretrained(out)
+    GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id).save_pretrained(out)
     tok.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
     tok.save_pretrained(out)
     return str(out)

@@ -1,6 +1,8 @@
 """The `rlscaling` command: one subcommand per workflow stage.
 
-Each subcommand lives in its own module, which exposes
+Each subcommand lives in a command module of its room: `<package>/cli.py` for a package
+(rlscaling.data.cli, rlscaling.fit.cli, ...), `<module>_cli.py` beside a module (rlscaling.pretrain_cli,
+rlscaling.fit.compare_cli, ...); the domain modules hold no argparse code. A command module exposes
 
     add_arguments(parser: argparse.ArgumentParser) -> None
     main(args: argparse.Namespace) -> int
@@ -19,24 +21,24 @@ from rlscaling.errors import UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "plan": ("rlscaling.config", "validate a config and print the study plan (runs, steps, fits)"),
+    "plan": ("rlscaling.config_cli", "validate a config and print the study plan (runs, steps, fits)"),
     "data": ("rlscaling.data.cli", "prepare train / held-out / benchmark parquet files (verl RL schema)"),
-    "tokenizer": ("rlscaling.tokenizer", "build the tiny family's tokenizer from the pre-training corpus"),
+    "tokenizer": ("rlscaling.tokenizer_cli", "build the tiny family's tokenizer from the training corpus"),
     "prompt-lengths": (
-        "rlscaling.data.prompt_lengths",
+        "rlscaling.data.prompt_lengths_cli",
         "measure the train files' prompt lengths; refuse a max_prompt_tokens that would cut a prompt",
     ),
-    "pretrain": ("rlscaling.pretrain", "pre-train one size of the tiny model family from scratch"),
+    "pretrain": ("rlscaling.pretrain_cli", "pre-train one size of the tiny model family from scratch"),
     "train": ("rlscaling.train.cli", "run one GRPO training segment (trl or verl engine)"),
-    "evaluate": ("rlscaling.evaluate", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
-    "curves": ("rlscaling.curves", "build the tidy curves table, or import outside logs into one"),
+    "evaluate": ("rlscaling.evaluate.cli", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
+    "curves": ("rlscaling.curves_cli", "build the tidy curves table, or import outside logs into one"),
     "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),
     "predict": ("rlscaling.fit.predict_cli", "predict a size's curve with 80% / 95% prediction intervals"),
-    "calibrate": ("rlscaling.fit.calibrate", "out-of-sample coverage of the prediction intervals"),
-    "compare": ("rlscaling.fit.compare", "law tournament: out-of-sample R² / MAPE of every law on a table"),
-    "allocate": ("rlscaling.fit.allocate", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
-    "compare-recipes": ("rlscaling.fit.recipe_compare", "which RL recipe scales better (ScaleRL's sigmoid)"),
-    "figures": ("rlscaling.figures", "draw the study's figures (PNG + PDF)"),
+    "calibrate": ("rlscaling.fit.calibrate_cli", "out-of-sample coverage of the prediction intervals"),
+    "compare": ("rlscaling.fit.compare_cli", "law tournament: out-of-sample R², MAPE, interval score"),
+    "allocate": ("rlscaling.fit.allocate.cli", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
+    "compare-recipes": ("rlscaling.fit.recipe_compare_cli", "which RL recipe scales better (ScaleRL)"),
+    "figures": ("rlscaling.figures.cli", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report", "write summary.md and checks.json, or --check a study's verdicts"),
     "robustness": ("rlscaling.robustness", "run the study over study seeds and tabulate every verdict"),
     "identify-power": (
@@ -53,7 +55,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        # argparse expands % in a help line (not in a description): a literal % is written %%
+        p = sub.add_parser(name, help=help_text.replace("%", "%%"), description=help_text)
         if command is None or name == command:
             module = importlib.import_module(module_name)
             module.add_arguments(p)

@@ -16,10 +16,8 @@ Errors name the offending key, e.g. `training.segment_steps: 50 is longer than t
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -420,38 +418,3 @@ def fit_targets(config: dict[str, Any]) -> list[str]:
     """Names `{law}__{x}__{scenario}` of the fits the study makes."""
     fit = config["fit"]
     return [f"{law}__{x}__{sc}" for law in fit["laws"] for x in fit["x"] for sc in fit["scenarios"]]
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI: rlscaling plan
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="config.yaml", help="study config (YAML)")
-    parser.add_argument("--json", action="store_true", help="print the plan as JSON")
-
-
-def main(args: argparse.Namespace) -> int:
-    import sys
-
-    config = load(args.config)
-    for message in warnings(config):
-        print(f"config: warning: {message}", file=sys.stderr)
-    plan = {
-        "study": config["study"],
-        "study_dir": study_dir(config),
-        "sizes": list(config["models"]["sizes"]),
-        "replicates": n_replicates(config),
-        "base_models": list(base_models(config)),
-        "runs": [r.name for r in runs(config)],
-        "checkpoint_steps": checkpoint_steps(config),
-        "eval_steps": eval_steps(config),
-        "benchmarks": config["evaluation"]["benchmarks"],
-        "fits": fit_targets(config),
-    }
-    if args.json:
-        print(json.dumps(plan, indent=2))
-    else:
-        for k, v in plan.items():
-            print(f"{k:18s} {v}")
-    return 0

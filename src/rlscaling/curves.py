@@ -2,7 +2,7 @@
 
     rlscaling curves metrics STEP_DIR [STEP_DIR ...] [--health-json JSON] -o runs/RUN/metrics.jsonl
     rlscaling curves build --study-dir S --params-json JSON -o S/curves.parquet
-    rlscaling curves import ...      (outside logs -> curves; rlscaling.curves_import, when present)
+    rlscaling curves import ...      (outside logs -> curves; rlscaling.curves_import)
 
 `metrics` concatenates the per-segment `STEP_DIR/metrics.jsonl` files of one run in step order,
 checking that the steps are unique and contiguous across segments; with --health-json (the config's
@@ -29,20 +29,17 @@ row. Columns (units):
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
+from rlscaling.curves_table import PASS_AT_K_TOLERANCE
+from rlscaling.curves_table import check_table as check_table  # rlscaling.report reads it from here
 from rlscaling.errors import UserError
 from rlscaling.io import finite_or_none, read_json_object, read_jsonl
 
 _STEP_DIR_RE = re.compile(r"step_(\d+)$")
-# rounding allowed when pass@k is checked to be non-decreasing in k (rates written with ~15 digits)
-PASS_AT_K_TOLERANCE = 1e-9
 
 # metrics.jsonl keys read by `build` (the trainer's schema; alternatives in order of preference)
 _CUMULATIVE_KEYS = {"C": ("C", "C_rl"), "D": ("D",), "C_full": ("C_full", "C_rl_full")}
@@ -101,26 +98,6 @@ def concat_metrics(step_dirs: list[str | Path]) -> list[dict[str, Any]]:
             previous = step
             out.append(rec)
     return out
-
-
-def _cmd_metrics(args: argparse.Namespace) -> int:
-    from rlscaling.io import read_params_json, write_text
-    from rlscaling import training_health as health
-
-    records = concat_metrics(args.step_dirs)
-    if args.health_json is not None:
-        settings = health.Settings.from_config(read_params_json(args.health_json, "--health-json"))
-        records = health.annotate(records, settings)
-        flagged = [r for r in records if r["health"]]
-        if flagged:
-            first = flagged[0]
-            print(
-                f"training health: {args.output}: {len(flagged)} of {len(records)} steps flagged, the first "
-                f"at step {first['step']}: {'; '.join(f['reason'] for f in first['health'])}",
-                file=sys.stderr,
-            )
-    write_text(args.output, "".join(json.dumps(r, allow_nan=False) + "\n" for r in records))
-    return 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -374,111 +351,3 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
     for col in ("N", "N_nonembed", "D", "C", "C_full", "C_pretrain", "tokens"):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     return df
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value (for messages)."""
-    return value.item() if hasattr(value, "item") else value
-
-
-def check_table(df: Any, source: str | Path) -> Any:
-    """UserError unless every pass@k and L of a curves table (built here, imported or hand-made) is a
-    number in [0, 1]: pass_at_1 and L on every row, pass_at_<k> where present (a benchmark evaluated
-    without that k leaves it empty). Names the file, the column and the first bad row. Returns `df`."""
-    import numpy as np
-    import pandas as pd
-
-    cols = [c for c in df.columns if c == "L" or re.fullmatch(r"pass_at_\d+", str(c))]
-    for col in cols:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        raw_missing = df[col].isna().to_numpy()
-        required = col in ("pass_at_1", "L")
-        nan = np.isnan(values)  # empty, NaN or not a number
-        # inf is out of range; an empty pass_at_<k> cell is allowed, a non-number never
-        bad = (nan & (required | ~raw_missing)) | (~nan & ((values < 0) | (values > 1)))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            where = ", ".join(
-                f"{k}={_plain(df[k].iloc[i])!r}" for k in ("run", "step", "bench") if k in df.columns
-            )
-            raise UserError(
-                f"{source}: column `{col}` has {int(bad.sum())} value(s) that are not a number in [0, 1] "
-                f"(first: {_plain(df[col].iloc[i])!r} at row {i}{', ' + where if where else ''})"
-            )
-    k_cols = sorted((c for c in cols if c != "L"), key=lambda c: int(str(c)[8:]))
-    best = np.full(len(df), -np.inf)  # the highest pass@j so far on each row (j < k)
-    best_col = np.array([""] * len(df), dtype=object)
-    for col in k_cols:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        falls = values < best - PASS_AT_K_TOLERANCE  # NaN (not evaluated at this k) compares False
-        if falls.any():
-            i = int(np.flatnonzero(falls)[0])
-            where = ", ".join(
-                f"{k}={_plain(df[k].iloc[i])!r}" for k in ("run", "step", "bench") if k in df.columns
-            )
-            raise UserError(
-                f"{source}: row {i}{', ' + where if where else ''}: `{col}` = {values[i]:g} is below "
-                f"`{best_col[i]}` = {best[i]:g}; pass@k cannot decrease with k"
-            )
-        up = values >= best
-        best_col[up] = col
-        best = np.where(up, values, best)
-    return df
-
-
-def _cmd_build(args: argparse.Namespace) -> int:
-    from rlscaling.io import write_parquet
-
-    from rlscaling.io import read_params_json
-
-    params = read_params_json(args.params_json)
-    df = build_curves(args.study_dir, params)
-    write_parquet(args.output, df)
-    print(f"curves: {len(df)} rows ({df['run'].nunique()} runs) -> {args.output}")
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def _import_module() -> Any:
-    """rlscaling.curves_import when it exists (it is optional), else None."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("rlscaling.curves_import") is None:
-        return None
-    return importlib.import_module("rlscaling.curves_import")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="curves_command", required=True, metavar="SUBCOMMAND")
-    m = sub.add_parser("metrics", help="concatenate a run's per-segment metrics.jsonl files in step order")
-    m.add_argument("step_dirs", nargs="+", metavar="STEP_DIR", help="checkpoint folders runs/RUN/step_NNNNNN")
-    m.add_argument("-o", "--output", required=True, help="output JSONL, e.g. runs/RUN/metrics.jsonl")
-    m.add_argument(
-        "--health-json",
-        metavar="JSON",
-        help="training.health settings (JSON text or file): add each step's training-health flags as "
-        "`health` (null when healthy)",
-    )
-    m.set_defaults(_curves=_cmd_metrics)
-    b = sub.add_parser("build", help="build curves.parquet from evaluations, run metrics and model records")
-    b.add_argument("--study-dir", required=True, help="the study's results folder")
-    b.add_argument(
-        "--params-json", required=True, help="study plan: study, models, sweep, runs, eval_steps, benchmarks"
-    )
-    b.add_argument("-o", "--output", required=True, help="output parquet, e.g. S/curves.parquet")
-    b.set_defaults(_curves=_cmd_build)
-    module = _import_module()
-    if module is not None:
-        i = sub.add_parser(
-            "import", help="build a curves table from outside logs (verl JSONL, W&B CSV, paper CSV)"
-        )
-        module.add_import_arguments(i)
-        i.set_defaults(_curves=module.run_import)
-
-
-def main(args: argparse.Namespace) -> int:
-    return int(args._curves(args) or 0)

@@ -36,11 +36,9 @@ the parquet file's metadata, and printed by `rlscaling curves import`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +47,7 @@ import pandas as pd
 
 from rlscaling.compute import rl_flops
 from rlscaling.errors import UserError
-from rlscaling.fit.data import whole_steps
+from rlscaling.curves_table import whole_steps
 from rlscaling.io import read_jsonl_numbered, read_text_file
 
 FORMATS = ("paper", "seed000", "verl-jsonl", "wandb-csv")
@@ -517,84 +515,6 @@ def _json_number(value: Any, src: Path, line: int, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UserError(f"{src}, line {line}: {key!r} is {value!r}; expected a finite number")
     return float(value)
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI (called by rlscaling.curves' `import` subcommand)
-
-
-def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", help="file or folder to import")
-    parser.add_argument("-o", "--output", required=True, help="curves table to write (.parquet or .csv)")
-    parser.add_argument("--format", required=True, choices=FORMATS)
-    parser.add_argument("--N", type=float, default=None, help="parameter count (verl-jsonl, wandb-csv)")
-    parser.add_argument("--run", default=None, help="run name (verl-jsonl; default: file name)")
-    parser.add_argument("--size", default=None, help="size name (verl-jsonl)")
-    parser.add_argument("--bench", default="val", help="benchmark name (wandb-csv)")
-    parser.add_argument("--family", default=None, help="model family name")
-    parser.add_argument(
-        "--scale",
-        default="auto",
-        choices=SCALES,
-        help="wandb-csv scores: fraction (0-1), percent (0-100), or auto (percent only when every value "
-        "of a column is 0 or above 1; a mixed column is refused)",
-    )
-    parser.add_argument("--prompts-per-step", type=float, default=None, help="for D = step * prompts")
-    parser.add_argument(
-        "--tokens-per-step",
-        type=float,
-        default=None,
-        help="for C = 6 N tokens when the log has no token counts",
-    )
-
-
-def import_curves(args: argparse.Namespace) -> pd.DataFrame:
-    fmt = args.format
-    if fmt == "paper":
-        return import_paper(args.src)
-    if fmt == "seed000":
-        return import_seed000(args.src)
-    if fmt == "verl-jsonl":
-        return import_verl_jsonl(
-            args.src,
-            N=args.N,
-            run=args.run,
-            size=args.size,
-            prompts_per_step=args.prompts_per_step,
-            tokens_per_step=args.tokens_per_step,
-            family=args.family,
-        )
-    if fmt == "wandb-csv":
-        return import_wandb_csv(
-            args.src,
-            N=args.N,
-            bench=args.bench,
-            prompts_per_step=args.prompts_per_step,
-            tokens_per_step=args.tokens_per_step,
-            family=args.family,
-            scale=args.scale,
-        )
-    raise UserError(f"--format {fmt!r}: expected one of {FORMATS}")
-
-
-def run_import(args: argparse.Namespace) -> int:
-    from rlscaling.io import atomic_path, write_parquet
-
-    from rlscaling.curves import check_table
-
-    df = check_table(import_curves(args), args.src)  # pass@k and L in [0, 1], named by file and row
-    notes = list(df.attrs.get("notes") or [])
-    df.attrs["notes"] = notes  # kept in the parquet file's metadata
-    for note in notes:
-        print(f"curves import: note: {note}", file=sys.stderr)
-    out = Path(args.output)
-    if out.suffix.lower() == ".csv":
-        with atomic_path(out) as tmp:
-            df.to_csv(tmp, index=False)
-    else:
-        write_parquet(out, df)
-    print(f"curves import: {len(df)} rows, {df['run'].nunique()} runs -> {out}")
-    return 0
 
 
 def describe(df: pd.DataFrame) -> dict[str, Any]:

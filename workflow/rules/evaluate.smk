@@ -33,4 +33,4 @@ rule evaluate:
         model=lambda w: checkpoint(w.run, w.step),
     shell:
         "$RLSCALING_CMD evaluate --model {params.model} --bench {input.bench} --params-json {params.cfg:q}"
-        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+        " --threads {threads} --out-dir {params.out_dir} --step {wildcards.step} > {log} 2>&1"

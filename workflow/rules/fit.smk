@@ -69,7 +69,7 @@ rule compare:
         "{params.args} > {log} 2>&1"
 
 
-# Compute allocation (src/rlscaling/fit/allocate.py): the best rollouts per prompt against
+# Compute allocation (src/rlscaling/fit/allocate/): the best rollouts per prompt against
 # compute, the cost of data reuse and the optimal pre-training / RL split, for studies that sweep
 # rollouts_per_prompt / reuse_tau / pretrain_tokens over >= 3 values (workflow/presets/tiny-rollouts.yaml,
 # tiny-reuse.yaml, tiny-split.yaml); in `rule all` for those studies.

@@ -45,7 +45,6 @@ from rlscaling.data.schema import (
     EASY,
     FRAME_COLUMNS,
     HARD,
-    BadRow,
     PromptTemplate,
     ReadSpec,
     normalise_question,
@@ -54,6 +53,7 @@ from rlscaling.data.schema import (
 )
 from rlscaling.errors import UserError
 from rlscaling.io import write_json, write_parquet
+from rlscaling.rows import BadRow
 
 MAX_EXAMPLES = 10
 

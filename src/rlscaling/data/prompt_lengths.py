@@ -21,9 +21,6 @@ first training segment of every run.
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 from rlscaling.errors import UserError
@@ -70,7 +67,7 @@ def refusal(check: dict[str, Any], lengths: list[int], stats: dict[str, Any]) ->
     )
 
 
-def _checks(text: str) -> list[dict[str, Any]]:
+def read_checks(text: str) -> list[dict[str, Any]]:
     from rlscaling.io import read_params_json
 
     checks = read_params_json(text).get("checks")
@@ -90,7 +87,7 @@ def _checks(text: str) -> list[dict[str, Any]]:
 def measure(checks: list[dict[str, Any]]) -> dict[str, Any]:
     """The report of `checks` (see the module doc). Raises UserError with every refused check."""
     from rlscaling.checkpoint import load_tokenizer
-    from rlscaling.data.schema import read_training_rows
+    from rlscaling.rows import read_training_rows
 
     tokenizers: dict[str, Any] = {}
     measured: dict[tuple[str, str], tuple[list[int], dict[str, Any]]] = {}
@@ -119,25 +116,3 @@ def measure(checks: list[dict[str, Any]]) -> dict[str, Any]:
     if refused:
         raise UserError("\n".join(refused))
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--params-json",
-        required=True,
-        help='JSON text or file: {"checks": [{file, tokenizer, limit, key}, ...]} (train parquet, tokenizer '
-        "folder or hub id, a run's max_prompt_tokens and the config key that sets it)",
-    )
-    parser.add_argument("-o", "--output", required=True, help="output JSON, e.g. S/data/prompt_lengths.json")
-
-
-def main(args: argparse.Namespace) -> int:
-    from rlscaling.io import write_text
-
-    report = measure(_checks(args.params_json))
-    write_text(Path(args.output), json.dumps(report, indent=2) + "\n")
-    for file, by_tok in report["files"].items():
-        for tok, s in by_tok.items():
-            lengths = f"{s['prompts']} prompts, max {s['max']}, p99 {s['p99']} tokens"
-            print(f"prompt lengths: {file} ({tok}): {lengths}")
-    return 0

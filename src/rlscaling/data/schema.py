@@ -25,7 +25,6 @@ with a `BadRow` naming the file, the row (0-based position in the file) and the 
 
 from __future__ import annotations
 
-import math
 import numbers
 import re
 import unicodedata
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from rlscaling.errors import UserError
+from rlscaling.rows import BadRow, Reject, chat_messages, is_missing, one_answer
 
 OUTPUT_COLUMNS = ["data_source", "prompt", "ability", "reward_model", "extra_info", "ground_truth"]
 
@@ -59,7 +59,6 @@ DEFAULT_COLUMNS = {
 }
 
 EASY, HARD = "easy", "hard"
-ROLES = ("system", "user", "assistant")
 
 # Template text that sources put around the question. Stripped when the question is extracted (for
 # de-duplication and before a configured template is applied); compared verbatim.
@@ -166,39 +165,6 @@ def normalise_question(text: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# bad rows
-
-
-@dataclass(frozen=True)
-class BadRow:
-    """A rejected input row: where it is and what is wrong with it."""
-
-    origin: str  # file path or "hf:<id>[split]" or "synthetic"
-    row: int  # 0-based position in the origin
-    field: str  # e.g. "reward_model.ground_truth"
-    reason: str  # short machine-readable reason, e.g. "missing_ground_truth"
-    detail: str  # what was found and what was expected
-
-    def message(self) -> str:
-        return f"{self.origin}: row {self.row}, field {self.field}: {self.detail}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.origin,
-            "row": self.row,
-            "field": self.field,
-            "reason": self.reason,
-            "message": self.message(),
-        }
-
-
-class _Reject(Exception):
-    def __init__(self, field: str, reason: str, detail: str):
-        super().__init__(detail)
-        self.field, self.reason, self.detail = field, reason, detail
-
-
-# --------------------------------------------------------------------------------------------------
 # reading rows
 
 
@@ -261,94 +227,14 @@ class ReadSpec:
         return mapping
 
 
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA:
-        return True
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _as_list(value: Any) -> list[Any] | None:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, np.ndarray):
-        return list(value)
-    return None
-
-
-def _messages(value: Any, fld: str) -> list[dict[str, str]]:
-    if _is_missing(value):
-        raise _Reject(
-            fld, "empty_prompt", "missing (expected a non-empty list of chat messages {role, content})"
-        )
-    if isinstance(value, str):  # a plain-text prompt: the question itself
-        if not value.strip():
-            raise _Reject(fld, "empty_prompt", "empty string (expected a non-empty prompt)")
-        return [{"role": "user", "content": value}]
-    items = _as_list(value)
-    if items is None:
-        raise _Reject(
-            fld,
-            "bad_prompt_type",
-            f"{type(value).__name__} (expected a list of chat messages {{role, content}})",
-        )
-    if not items:
-        raise _Reject(fld, "empty_prompt", "empty list (expected at least one user message)")
-    out = []
-    for i, m in enumerate(items):
-        if not isinstance(m, Mapping):
-            raise _Reject(
-                f"{fld}[{i}]", "bad_prompt_type", f"{type(m).__name__} (expected a {{role, content}} mapping)"
-            )
-        role, content = m.get("role"), m.get("content")
-        if role not in ROLES:
-            raise _Reject(f"{fld}[{i}].role", "bad_prompt_type", f"{role!r} (expected one of {list(ROLES)})")
-        if not isinstance(content, str):
-            raise _Reject(
-                f"{fld}[{i}].content", "bad_prompt_type", f"{type(content).__name__} (expected a string)"
-            )
-        out.append({"role": role, "content": content})
-    if not any(m["role"] == "user" and m["content"].strip() for m in out):
-        raise _Reject(fld, "empty_prompt", "no user message with text (expected a non-empty question)")
-    return out
-
-
-def _ground_truth(value: Any, fld: str) -> str:
-    """One reference answer as a string. A one-element list is its element; a longer list is refused:
-    every scorer compares the response with one reference answer, so a row listing several would
-    only ever score 0."""
-    items = _as_list(value)
-    if items is not None:
-        if len(items) != 1:
-            raise _Reject(
-                fld,
-                "bad_ground_truth_type",
-                f"list of {len(items)} answers (expected one answer; the scorers compare with one)",
-            )
-        return _ground_truth(items[0], f"{fld}[0]")
-    if _is_missing(value):
-        raise _Reject(fld, "missing_ground_truth", "missing (expected a non-empty string)")
-    if isinstance(value, (bool, np.bool_)):
-        raise _Reject(fld, "bad_ground_truth_type", f"bool {value!r} (expected a string)")
-    if isinstance(value, str):
-        if not value.strip():
-            raise _Reject(fld, "missing_ground_truth", "empty string (expected a non-empty string)")
-        return value
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real) and math.isfinite(float(value)):
-        v = float(value)
-        return str(int(v)) if v.is_integer() else repr(v)
-    raise _Reject(fld, "bad_ground_truth_type", f"{type(value).__name__} (expected a string)")
-
-
 def _unit_number(value: Any, fld: str, reason: str) -> float | None:
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise _Reject(fld, reason, f"{type(value).__name__} {value!r} (expected a number in [0, 1] or null)")
+        raise Reject(fld, reason, f"{type(value).__name__} {value!r} (expected a number in [0, 1] or null)")
     v = float(value)
     if not 0.0 <= v <= 1.0:
-        raise _Reject(fld, reason, f"{v} (expected a number in [0, 1] or null)")
+        raise Reject(fld, reason, f"{v} (expected a number in [0, 1] or null)")
     return v
 
 
@@ -374,7 +260,7 @@ def read_rows(df: pd.DataFrame, origin: str, spec: ReadSpec) -> tuple[pd.DataFra
     for i, raw in enumerate(records):
         try:
             good.append(_read_one(raw, i, origin, mapping, spec, template, default_source))
-        except _Reject as rej:
+        except Reject as rej:
             bad.append(BadRow(origin, i, rej.field, rej.reason, rej.detail))
     frame = pd.DataFrame(good, columns=FRAME_COLUMNS)
     return frame, bad
@@ -391,12 +277,12 @@ def _read_one(
 ) -> dict[str, Any]:
     # extra_info
     extra_raw = raw.get(mapping["extra_info"]) if "extra_info" in mapping else None
-    if _is_missing(extra_raw):
+    if is_missing(extra_raw):
         extra: dict[str, Any] = {}
     elif isinstance(extra_raw, Mapping):
         extra = dict(extra_raw)
     else:
-        raise _Reject(
+        raise Reject(
             mapping["extra_info"], "bad_extra_info", f"{type(extra_raw).__name__} (expected a mapping)"
         )
 
@@ -404,22 +290,22 @@ def _read_one(
     if "question" in mapping:
         col = mapping["question"]
         q = raw.get(col)
-        if _is_missing(q) or (isinstance(q, str) and not q.strip()):
-            raise _Reject(col, "empty_prompt", "missing or empty (expected a non-empty question string)")
+        if is_missing(q) or (isinstance(q, str) and not q.strip()):
+            raise Reject(col, "empty_prompt", "missing or empty (expected a non-empty question string)")
         if not isinstance(q, str):
-            raise _Reject(col, "bad_prompt_type", f"{type(q).__name__} (expected a string)")
+            raise Reject(col, "bad_prompt_type", f"{type(q).__name__} (expected a string)")
         question = extract_question([{"role": "user", "content": q}], template)
         # like a prompt column: the source's own text verbatim unless a template is configured
         messages = template.messages(question) if template.active else [{"role": "user", "content": q}]
     else:
         col = mapping["prompt"]
-        messages = _messages(raw.get(col), col)
+        messages = chat_messages(raw.get(col), col)
         given = extra.get("question")
         question = given if isinstance(given, str) and given.strip() else extract_question(messages, template)
         if template.active:
             messages = template.messages(question)
     if not question.strip():
-        raise _Reject(
+        raise Reject(
             mapping.get("question", mapping.get("prompt", "prompt")),
             "empty_prompt",
             "only template text, no question",
@@ -427,33 +313,33 @@ def _read_one(
 
     # ground truth
     if "ground_truth" in mapping:  # a flat column (mapped, or the source has no reward_model)
-        gt = _ground_truth(raw.get(mapping["ground_truth"]), mapping["ground_truth"])
+        gt = one_answer(raw.get(mapping["ground_truth"]), mapping["ground_truth"])
     else:
         col = mapping["reward_model"]
         rm = raw.get(col)
-        if _is_missing(rm):
-            raise _Reject(
+        if is_missing(rm):
+            raise Reject(
                 f"{col}.ground_truth", "missing_ground_truth", f"{col} is null (expected {{ground_truth}})"
             )
         if not isinstance(rm, Mapping):
-            raise _Reject(
+            raise Reject(
                 col, "bad_ground_truth_type", f"{type(rm).__name__} (expected a mapping with ground_truth)"
             )
-        gt = _ground_truth(rm.get("ground_truth"), f"{col}.ground_truth")
+        gt = one_answer(rm.get("ground_truth"), f"{col}.ground_truth")
 
     # data source, ability
     if "data_source" in mapping:
         col = mapping["data_source"]
         ds = raw.get(col)
         if not isinstance(ds, str) or not ds.strip():
-            raise _Reject(col, "bad_data_source", f"{ds!r} (expected a non-empty string)")
+            raise Reject(col, "bad_data_source", f"{ds!r} (expected a non-empty string)")
     else:
         ds = default_source
     ability = raw.get(mapping["ability"]) if "ability" in mapping else None
-    if _is_missing(ability):
+    if is_missing(ability):
         ability = "math"
     elif not isinstance(ability, str):
-        raise _Reject(mapping["ability"], "bad_ability", f"{type(ability).__name__} (expected a string)")
+        raise Reject(mapping["ability"], "bad_ability", f"{type(ability).__name__} (expected a string)")
 
     # difficulty
     pass_rate: float | None = None
@@ -463,11 +349,11 @@ def _read_one(
     if spec.difficulty_from == "extra_info":
         difficulty = _unit_number(extra.get("difficulty"), "extra_info.difficulty", "bad_difficulty")
         if difficulty is None:
-            raise _Reject("extra_info.difficulty", "bad_difficulty", "missing (expected a number in [0, 1])")
+            raise Reject("extra_info.difficulty", "bad_difficulty", "missing (expected a number in [0, 1])")
         lv = extra.get("level")
-        if not _is_missing(lv):
+        if not is_missing(lv):
             if isinstance(lv, (bool, np.bool_)) or not isinstance(lv, numbers.Real):
-                raise _Reject("extra_info.level", "bad_level", f"{type(lv).__name__} (expected an integer)")
+                raise Reject("extra_info.level", "bad_level", f"{type(lv).__name__} (expected an integer)")
             level = float(lv)
         pass_rate = _unit_number(extra.get("pass_rate"), "extra_info.pass_rate", "bad_pass_rate")
     elif spec.pass_rate_key:
@@ -525,8 +411,8 @@ def to_verl(frame: pd.DataFrame, split: str) -> pd.DataFrame:
         extra = {k: _plain(v) for k, v in r.extra_info.items() if k not in RESERVED_EXTRA}
         if "index" in r.extra_info and "source_index" not in extra:
             extra["source_index"] = _plain(r.extra_info["index"])
-        pass_rate = None if _is_missing(r.pass_rate) else float(r.pass_rate)
-        difficulty = None if _is_missing(r.difficulty) else float(r.difficulty)
+        pass_rate = None if is_missing(r.pass_rate) else float(r.pass_rate)
+        difficulty = None if is_missing(r.difficulty) else float(r.difficulty)
         info = {
             "index": int(r.uid),
             "split": split,
@@ -565,143 +451,29 @@ def validate_rows(df: pd.DataFrame, origin: str = "rows") -> list[BadRow]:
     bad: list[BadRow] = []
     for i, r in enumerate(df.itertuples(index=False)):
         try:
-            _messages(r.prompt, "prompt")
+            chat_messages(r.prompt, "prompt")
             if not isinstance(r.data_source, str) or not r.data_source:
-                raise _Reject("data_source", "bad_data_source", f"{r.data_source!r} (expected a string)")
+                raise Reject("data_source", "bad_data_source", f"{r.data_source!r} (expected a string)")
             rm = r.reward_model
             if not isinstance(rm, Mapping) or rm.get("style") != "rule":
-                raise _Reject(
+                raise Reject(
                     "reward_model", "bad_reward_model", f"{rm!r} (expected {{style: rule, ground_truth}})"
                 )
-            gt = _ground_truth(rm.get("ground_truth"), "reward_model.ground_truth")
+            gt = one_answer(rm.get("ground_truth"), "reward_model.ground_truth")
             if not isinstance(r.ground_truth, str) or r.ground_truth != gt:
-                raise _Reject(
+                raise Reject(
                     "ground_truth", "bad_ground_truth_type", "differs from reward_model.ground_truth"
                 )
             info = r.extra_info
             if not isinstance(info, Mapping):
-                raise _Reject("extra_info", "bad_extra_info", f"{type(info).__name__} (expected a mapping)")
+                raise Reject("extra_info", "bad_extra_info", f"{type(info).__name__} (expected a mapping)")
             if not isinstance(info.get("index"), numbers.Integral) or not isinstance(info.get("split"), str):
-                raise _Reject("extra_info.index", "bad_extra_info", "index (int) and split (str) required")
+                raise Reject("extra_info.index", "bad_extra_info", "index (int) and split (str) required")
             _unit_number(info.get("difficulty"), "extra_info.difficulty", "bad_difficulty")
             if info.get("difficulty_bin") not in (EASY, HARD, None):
-                raise _Reject(
+                raise Reject(
                     "extra_info.difficulty_bin", "bad_difficulty", f"{info.get('difficulty_bin')!r}"
                 )
-        except _Reject as rej:
+        except Reject as rej:
             bad.append(BadRow(origin, i, rej.field, rej.reason, rej.detail))
     return bad
-
-
-# --------------------------------------------------------------------------------------------------
-# rows a trainer scores (the one reader of verl-schema rows for training: the trl engine, the TRL and
-# verl reward adapters and `rlscaling train`'s pre-flight check)
-
-
-class UnscorableRow(UserError):
-    """A row without what a reward needs (a reference answer); names the field and says why."""
-
-    def __init__(self, field: str, reason: str, detail: str):
-        super().__init__(f"{field}: {detail}")
-        self.field, self.reason, self.detail = field, reason, detail
-
-
-def _answer(ground_truth: Any, reward_model: Any) -> str:
-    if not _is_missing(ground_truth):
-        return _ground_truth(ground_truth, "ground_truth")
-    if isinstance(reward_model, Mapping):
-        return _ground_truth(reward_model.get("ground_truth"), "reward_model.ground_truth")
-    if _is_missing(reward_model):
-        raise _Reject(
-            "reward_model.ground_truth", "missing_ground_truth", "missing (expected a non-empty string)"
-        )
-    raise _Reject(
-        "reward_model",
-        "bad_reward_model",
-        f"{type(reward_model).__name__} (expected {{style, ground_truth}})",
-    )
-
-
-def prompt_and_answer(
-    prompt: Any, ground_truth: Any = None, reward_model: Any = None
-) -> tuple[list[dict[str, str]], str]:
-    """The chat messages and the reference answer of one verl-schema row (what training and evaluation
-    both read): `prompt` as {role, content} messages (a plain string is one user message), the answer
-    as reference_answer gives it. Raises UnscorableRow naming the field."""
-    try:
-        return _messages(prompt, "prompt"), _answer(ground_truth, reward_model)
-    except _Reject as rej:
-        raise UnscorableRow(rej.field, rej.reason, rej.detail) from None
-
-
-def reference_answer(ground_truth: Any = None, reward_model: Any = None) -> str:
-    """The reference answer of one verl-schema row as a string: the flat `ground_truth` when set, else
-    `reward_model.ground_truth` (integers and finite numbers are spelled as strings). Raises
-    UnscorableRow when neither holds a non-empty answer."""
-    try:
-        return _answer(ground_truth, reward_model)
-    except _Reject as rej:
-        raise UnscorableRow(rej.field, rej.reason, rej.detail) from None
-
-
-def unscorable_message(bad: list[BadRow], total: int, origin: str, unit: str = "rows") -> str:
-    """'{origin}: N of M rows cannot be scored (counts by reason); first: row, field, detail'."""
-    from collections import Counter
-
-    counts = ", ".join(f"{n} {reason}" for reason, n in sorted(Counter(b.reason for b in bad).items()))
-    first = bad[0]
-    return (
-        f"{origin}: {len(bad)} of {total} {unit} cannot be scored ({counts}); first: row {first.row}, "
-        f"field {first.field}: {first.detail}"
-    )
-
-
-def read_training_rows(path: str | Any) -> Any:
-    """A train parquet (verl RL schema) as a pyarrow Table a trainer can score, rows in file order.
-
-    Every row needs a chat prompt with user text (`prompt`) and a reference answer (a flat
-    `ground_truth` column, or `reward_model.ground_truth`); the returned table's `ground_truth` column
-    holds the answers as strings. Raises UserError naming the file, with the number of rows that cannot
-    be scored by reason and the first one's row and field: a row without an answer would only ever
-    score 0 (the data stage drops such rows; hand-made and outside files reach training directly).
-    """
-    from pathlib import Path
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--data {path}: file does not exist")
-    try:
-        table = pq.read_table(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
-        raise UserError(f"{path}: cannot be read as parquet ({type(err).__name__}: {err})") from None
-    cols = table.column_names
-    if "prompt" not in cols:
-        raise UserError(f"{path}: no `prompt` column (chat messages, verl RL schema)")
-    if "ground_truth" not in cols and "reward_model" not in cols:
-        raise UserError(f"{path}: no `ground_truth` column and no `reward_model.ground_truth`")
-    n = table.num_rows
-    if n == 0:
-        raise UserError(f"{path}: no rows")
-    prompts = table.column("prompt").to_pylist()
-    flat = table.column("ground_truth").to_pylist() if "ground_truth" in cols else [None] * n
-    rms = table.column("reward_model").to_pylist() if "reward_model" in cols else [None] * n
-    answers: list[str | None] = []
-    bad: list[BadRow] = []
-    for i in range(n):
-        try:
-            answers.append(prompt_and_answer(prompts[i], flat[i], rms[i])[1])
-        except UnscorableRow as rej:
-            bad.append(BadRow(str(path), i, rej.field, rej.reason, rej.detail))
-            answers.append(None)
-    if bad:
-        raise UserError(
-            unscorable_message(bad, n, str(path))
-            + "; fix or drop these rows (the data stage drops them from the files it writes)"
-        )
-    column = pa.array(answers, pa.string())
-    if "ground_truth" in cols:
-        return table.set_column(cols.index("ground_truth"), "ground_truth", column)
-    return table.append_column("ground_truth", column)

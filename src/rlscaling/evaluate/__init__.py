@@ -31,7 +31,14 @@ for k > 1 then equals pass@1, since every further sample would be the same.
 
 from rlscaling.evaluate.bench import Bench, Problem, load_bench, resolve_scorers
 from rlscaling.evaluate.cli import add_arguments, main, make_engine
-from rlscaling.evaluate.engines import Engine, Generation, encode_prompt, eos_token_ids
+from rlscaling.evaluate.engines import (
+    Engine,
+    Generation,
+    TokenizerSetup,
+    encode_prompt,
+    eos_token_ids,
+    tokenizer_setup,
+)
 from rlscaling.evaluate.hf import HFEngine, batch_plan, hf_generation_kwargs
 from rlscaling.evaluate.params import DEFAULT_BATCH_SIZE, ENGINES, EvalParams, parse_params
 from rlscaling.evaluate.summary import (
@@ -51,6 +58,7 @@ __all__ = [
     "Generation",
     "HFEngine",
     "Problem",
+    "TokenizerSetup",
     "add_arguments",
     "batch_plan",
     "difficulty_bins",
@@ -66,4 +74,5 @@ __all__ = [
     "score_samples",
     "step_from_dir",
     "summarize",
+    "tokenizer_setup",
 ]

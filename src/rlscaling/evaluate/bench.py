@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlscaling.data.schema import BadRow, UnscorableRow, prompt_and_answer, unscorable_message
+from rlscaling.rows import BadRow, UnscorableRow, prompt_and_answer, unscorable_message
 from rlscaling.errors import UserError
 
 

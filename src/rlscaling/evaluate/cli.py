@@ -34,6 +34,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-json", required=True, help="sampling settings (JSON object or a JSON file)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     parser.add_argument("--out-dir", required=True, help="output folder, e.g. eval/RUN/step_000010")
+    parser.add_argument(
+        "--step",
+        type=int,
+        default=None,
+        help="the checkpoint's RL step (default: from an out-dir named step_NNNNNN, else none); must "
+        "agree with such an out-dir",
+    )
+
+
+def checkpoint_step(step: int | None, out_dir: str | Path) -> int | None:
+    """The step a summary records: `step` (--step) when given, else the one an out-dir named
+    step_NNNNNN carries, else None. UserError when `step` is negative or disagrees with the out-dir."""
+    from_dir = step_from_dir(out_dir)
+    if step is None:
+        return from_dir
+    if step < 0:
+        raise UserError(f"--step {step}: expected a whole number >= 0")
+    if from_dir is not None and from_dir != step:
+        raise UserError(
+            f"--step {step} disagrees with --out-dir {out_dir} (a folder of step {from_dir}); "
+            "the summaries would record the wrong step"
+        )
+    return step
 
 
 def _run_in_engines_python(args: argparse.Namespace) -> None:
@@ -57,6 +80,7 @@ def _run_in_engines_python(args: argparse.Namespace) -> None:
     argv = [python, "-m", "rlscaling", "evaluate", "--model", str(args.model)]
     argv += ["--bench", *map(str, args.bench), "--params-json", args.params_json]
     argv += ["--threads", str(args.threads), "--out-dir", str(args.out_dir)]
+    argv += [] if args.step is None else ["--step", str(args.step)]
     print(f"evaluate: vllm runs in {python}", file=sys.stderr, flush=True)
     os.execv(python, argv)
 
@@ -64,6 +88,7 @@ def _run_in_engines_python(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     params = parse_params(args.params_json)
+    step = checkpoint_step(args.step, args.out_dir)
     _track(Path(args.out_dir), None, [])  # tracking on and its package missing: stop before evaluating
     if params.engine == "vllm":
         _run_in_engines_python(args)
@@ -86,7 +111,6 @@ def main(args: argparse.Namespace) -> int:
         pass
     torch.manual_seed(params.seed)
     engine = make_engine(params, args.model, threads)
-    step = step_from_dir(args.out_dir)
     out_dir = Path(args.out_dir)
     summaries = []
     for bench in benches:

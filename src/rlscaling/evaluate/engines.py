@@ -1,12 +1,14 @@
 """What every generation engine shares: the Generation record, the Engine protocol, prompt encoding
-(chat template) and the EOS ids. The engines: rlscaling.evaluate.hf (transformers) and
-rlscaling.evaluate.vllm (vLLM, GPU or its CPU build)."""
+(chat template) and the tokenizer set-up (EOS ids, pad id, prompt format). The engines:
+rlscaling.evaluate.hf (transformers) and rlscaling.evaluate.vllm (vLLM, GPU or its CPU build)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from rlscaling.errors import UserError
 
 
 # --------------------------------------------------------------------------------------------------
@@ -48,3 +50,30 @@ def eos_token_ids(tokenizer: Any, generation_config: Any = None) -> list[int]:
             if v is not None and int(v) not in ids:
                 ids.append(int(v))
     return ids
+
+
+@dataclass(frozen=True)
+class TokenizerSetup:
+    """What an engine takes from the model's tokenizer: the tokenizer, the EOS ids generation stops at
+    (eos_token_ids), the pad id (the tokenizer's, else the first EOS id) and how prompts are rendered
+    ("chat_template" when the tokenizer has one, else "plain": encode_prompt)."""
+
+    tokenizer: Any
+    eos_ids: list[int]
+    pad_id: int
+    prompt_format: str
+
+
+def tokenizer_setup(model: str, tokenizer: Any, generation_config: Any = None) -> TokenizerSetup:
+    """The tokenizer set-up of `model` (named in errors) for an engine. UserError when neither the
+    tokenizer nor the generation config defines an EOS id (generation could never stop)."""
+    eos_ids = eos_token_ids(tokenizer, generation_config)
+    if not eos_ids:
+        raise UserError(f"--model {model}: the tokenizer defines no eos_token")
+    pad = tokenizer.pad_token_id
+    return TokenizerSetup(
+        tokenizer=tokenizer,
+        eos_ids=eos_ids,
+        pad_id=int(pad) if pad is not None else eos_ids[0],
+        prompt_format="chat_template" if getattr(tokenizer, "chat_template", None) else "plain",
+    )

@@ -11,7 +11,7 @@ from typing import Any
 from rlscaling import sampling
 from rlscaling.checkpoint import load_tokenizer
 from rlscaling.errors import UserError
-from rlscaling.evaluate.engines import Generation, encode_prompt, eos_token_ids
+from rlscaling.evaluate.engines import Generation, encode_prompt, tokenizer_setup
 from rlscaling.evaluate.params import EvalParams
 
 
@@ -54,7 +54,7 @@ class HFEngine:
             torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         )
         try:
-            self.tokenizer = load_tokenizer(model)
+            tokenizer = load_tokenizer(model)
             self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype).to(self.device).eval()
             sampling.use_for(self.model)  # Qwen3 (the tiny family): the same tokens, less work per token
         except UserError:
@@ -64,18 +64,15 @@ class HFEngine:
             raise UserError(
                 f"--model {model}: cannot load a causal LM and tokenizer ({type(err).__name__}: {err})"
             ) from None
-        self.eos_ids = eos_token_ids(self.tokenizer, getattr(self.model, "generation_config", None))
-        if not self.eos_ids:
-            raise UserError(f"--model {model}: the tokenizer defines no eos_token")
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = int(pad) if pad is not None else self.eos_ids[0]
+        setup = tokenizer_setup(model, tokenizer, getattr(self.model, "generation_config", None))
+        self.tokenizer, self.eos_ids, self.pad_id = setup.tokenizer, setup.eos_ids, setup.pad_id
+        self.prompt_format = setup.prompt_format
         kwargs = hf_generation_kwargs(params, self.pad_id, self.eos_ids)
         if self.device.type == "cpu":
             # a preallocated KV cache saves the per-token torch.cat of the dynamic cache: ~10% faster
             # on CPU (benchmarks/bench_evaluate.py), same tokens
             kwargs["cache_implementation"] = "static"
         self.generation_config = GenerationConfig(**kwargs)
-        self.prompt_format = "chat_template" if getattr(self.tokenizer, "chat_template", None) else "plain"
 
     def generate(
         self, prompts: Sequence[list[dict[str, str]]], n: int, desc: str = ""

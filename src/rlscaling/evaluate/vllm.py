@@ -248,7 +248,7 @@ class VLLMEngine:
         env: dict[str, str] | None = None,
     ) -> None:
         from rlscaling.checkpoint import load_tokenizer
-        from rlscaling.evaluate.engines import eos_token_ids
+        from rlscaling.evaluate.engines import tokenizer_setup
 
         if llm_factory is None or sampling_factory is None:
             import importlib.util
@@ -266,7 +266,7 @@ class VLLMEngine:
             sampling_factory = sampling_factory or vllm.SamplingParams
         self.params = params
         self.model = str(model)
-        self.tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.model)
+        tokenizer = tokenizer if tokenizer is not None else load_tokenizer(self.model)
         generation_config = None
         try:
             from transformers import GenerationConfig
@@ -274,16 +274,14 @@ class VLLMEngine:
             generation_config = GenerationConfig.from_pretrained(self.model)
         except Exception:  # no generation_config.json: the tokenizer's EOS only
             generation_config = None
-        self.eos_ids = eos_token_ids(self.tokenizer, generation_config)
-        if not self.eos_ids:
-            raise UserError(f"--model {model}: the tokenizer defines no eos_token")
+        setup = tokenizer_setup(self.model, tokenizer, generation_config)
+        self.tokenizer, self.eos_ids, self.prompt_format = setup.tokenizer, setup.eos_ids, setup.prompt_format
         gpus = visible_gpus(env) if n_gpus is None else int(n_gpus)
         self.llm_kwargs = llm_arguments(
             self.model, params, n_gpus=gpus, heads=model_attention_heads(self.model), env=env
         )
         self.sampling_factory = sampling_factory
         self.llm = llm_factory(**self.llm_kwargs)
-        self.prompt_format = "chat_template" if getattr(self.tokenizer, "chat_template", None) else "plain"
 
     def inputs(self, prompts: Sequence[list[dict[str, str]]]) -> list[dict[str, list[int]]]:
         """Token-id prompts, encoded exactly as the hf engine encodes them."""

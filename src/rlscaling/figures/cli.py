@@ -26,8 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from rlscaling.curves_table import check_table, read_table
     from rlscaling.errors import UserError
-    from rlscaling.fit.data import read_table
 
     params: dict[str, Any] = {}
     if args.params_json:
@@ -43,8 +43,6 @@ def main(args: argparse.Namespace) -> int:
             fits.append(json.loads(p.read_text()))
         except json.JSONDecodeError as err:
             raise UserError(f"--fits: {p} is not valid JSON ({err})") from err
-    from rlscaling.curves import check_table
-
     curves = check_table(read_table(args.curves), args.curves)  # pass@k and L in [0, 1], no NaN
     fig_cfg = params.get("figures") or {}
     formats = list(fig_cfg.get("formats") or ["png", "pdf"])

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from rlscaling.curves_table import REPLICATE_COLUMNS
 from rlscaling.errors import UserError
 from rlscaling.fit.data import CurveSet
 
@@ -48,12 +49,12 @@ def resolve_unit(cs: CurveSet, unit: str, law_default: str) -> str:
 
 
 def _seed_groups(cs: CurveSet) -> list[np.ndarray]:
-    """Curve indices grouped by every key except seed/replicate/run, if some group has >= 2 seeds."""
+    """Curve indices grouped by every key but the replicate columns and run, if a group has >= 2 seeds."""
     if not cs.keys or "seed" not in cs.keys[0]:
         return []
     groups: dict[tuple, list[int]] = {}
     for i, k in enumerate(cs.keys):
-        g = tuple((c, str(v)) for c, v in k.items() if c not in ("seed", "replicate", "run"))
+        g = tuple((c, str(v)) for c, v in k.items() if c not in (*REPLICATE_COLUMNS, "run"))
         groups.setdefault(g, []).append(i)
     out = [np.array(v) for v in groups.values()]
     return out if any(len(v) >= 2 for v in out) else []

@@ -129,7 +129,7 @@ def request_from_args(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import read_table
+    from rlscaling.curves_table import read_table
     from rlscaling.fit.run import run_fit
     from rlscaling.io import write_json
 

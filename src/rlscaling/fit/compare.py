@@ -32,9 +32,7 @@ them (a tie goes to the law listed first in --laws).
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,9 +45,9 @@ from rlscaling.fit import chinchilla as chin
 from rlscaling.fit import gain as gain_mod
 from rlscaling.fit import identify, kn
 from rlscaling.fit import sigmoid as sig
-from rlscaling.fit.compare_plot import group_name, plot
+from rlscaling.fit.compare_plot import group_name
 from rlscaling.fit.laws import PAPER_LAWS
-from rlscaling.fit.data import CurveSet, apply_where, parse_where, to_curveset
+from rlscaling.fit.data import CurveSet, apply_where, to_curveset
 from rlscaling.fit.interval import IntervalOptions, Target, interval_score, predict_curves
 from rlscaling.fit.metrics import summary
 from rlscaling.fit.scenarios import anchor_mask, split
@@ -338,51 +336,6 @@ def markdown(result: dict[str, Any], title: str | None = None) -> str:
         "minimum data or not a curve prediction (COMPARE.json says why)."
     )
     return "\n".join(parts)
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("curves", help="curves table (CSV or parquet): columns N, step, C, D, L, ...")
-    parser.add_argument("-o", "--output", required=True, help="COMPARE.json to write")
-    parser.add_argument("--laws", nargs="+", default=list(LAWS), choices=LAWS, metavar="LAW")
-    parser.add_argument("--x", nargs="+", default=["C"], choices=["C", "D"], help="x variable(s)")
-    parser.add_argument("--where", action="append", default=[], metavar="COL=VALUE")
-    parser.add_argument("--min-step", type=int, default=1, help="drop steps below this (not for gain)")
-    parser.add_argument("--figure", default=None, help="also draw the tournament (PNG / PDF path)")
-    parser.add_argument("--markdown", default=None, help="also write the tables as markdown")
-
-
-def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import read_table
-    from rlscaling.io import write_json, write_text
-
-    df = read_table(args.curves)
-    res = compare(
-        df,
-        laws=tuple(args.laws),
-        xs=tuple(args.x),
-        where=parse_where(args.where),
-        min_step=args.min_step,
-        source=str(args.curves),
-    )
-    write_json(args.output, _clean(res))
-    if args.markdown:
-        write_text(args.markdown, markdown(res) + "\n")
-    if args.figure:
-        plot(res, args.figure)
-    for g in res["groups"]:
-        winner = g.get("overall") or "none"
-        print(f"compare {group_name(g)} x={g['x']}: overall winner {winner}", file=sys.stderr)
-    return 0
-
-
-def _clean(obj: Any) -> Any:
-    from rlscaling.fit.run import _clean as clean
-
-    return clean(obj)
 
 
 __all__ = ["LAWS", "SCENARIOS", "compare", "compare_group", "markdown", "winners"]

@@ -1,89 +1,24 @@
 """Curves tables -> validated arrays for the fitters.
 
-A curves table (CSV or parquet) has at least the columns N, step, C, D, L (L = 1 - pass@1). Rows
-that share every *grouping* column form one curve. Grouping columns are all columns except the
-per-step measurements (step, C, D, L, pass rates, token counts, ...): for a study's curves.parquet
+A curves table (rlscaling.curves_table: its columns and their roles) has at least the columns N, step,
+C, D, L (L = 1 - pass@1). Rows that share every *grouping* column form one curve. Grouping columns are
+all columns except the per-step measurements (step, C, D, L, pass rates, token counts, ...; the
+contract's is_measurement) and the derived keys (DERIVED_KEY_COLUMNS): for a study's curves.parquet
 that is (study, run, size, family, N, N_nonembed, <sweep variant columns>, bench); for the paper's
 CSV it is (family, source, N, size). Without a `run` column, one curve per N and group.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rlscaling.curves_table import DERIVED_KEY_COLUMNS, check_columns, is_measurement, whole_steps
 from rlscaling.errors import UserError
-
-REQUIRED_COLUMNS = ("N", "step", "C", "D", "L")
-
-# Columns that vary along a curve (never grouping keys).
-MEASUREMENT_COLUMNS = {
-    "step",
-    "C",
-    "D",
-    "L",
-    "C_full",
-    "C_pretrain",
-    "C_raw",
-    "E",
-    "tokens",
-    "ErrRate",
-    "ErrRate_from_C_plot",
-    "format_rate",
-    "mean_response_tokens",
-    "wall_seconds",
-    "reward",
-    "reward_mean",
-    "reward_std",
-    "value",
-    "metric",
-}
-_MEASUREMENT_PATTERN = re.compile(r"^(pass_at_\d+|pass@\d+|mean@\d+|score.*)$")
-
-
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or parquet curves table. Raises UserError when missing or unreadable, or when a `step`
-    is not a whole number >= 0 (naming the file, the line of a CSV or the row of a parquet file)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"curves file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv", ".tsv", ".txt"):
-        raise UserError(f"curves file {path}: unknown format {path.suffix!r} (expected .csv or .parquet)")
-    try:
-        if suffix in (".parquet", ".pq"):
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    except Exception as err:  # pyarrow / parser errors: name the file
-        raise UserError(f"curves file {path}: cannot read it ({type(err).__name__}: {err})") from err
-    if "step" in df.columns:
-        df["step"] = whole_steps(df["step"], path, "step", csv=suffix not in (".parquet", ".pq"))
-    return df
-
-
-def whole_steps(values: pd.Series, source: str | Path, col: str, *, csv: bool = True) -> np.ndarray:
-    """`values` (a step column) as int64. UserError naming `source`, the line (csv: data row i is line
-    i + 2) or row, and the value when one is blank, not a number, negative or not a whole number (a NaN
-    step is never cast to an integer nor dropped)."""
-    nums = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isfinite(nums) | (nums < 0) | (nums != np.round(nums))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raw = values.iloc[i]
-        shown = "a blank cell" if pd.isna(raw) else repr(raw.item() if hasattr(raw, "item") else raw)
-        where = f"line {i + 2}" if csv else f"row {i}"
-        raise UserError(
-            f"{source}, {where}: column {col!r} is {shown}; expected a whole number >= 0 "
-            f"({int(bad.sum())} such row(s))"
-        )
-    return nums.astype(np.int64)
 
 
 def parse_where(items: list[str] | None) -> list[tuple[str, str]]:
@@ -122,11 +57,6 @@ def apply_where(df: pd.DataFrame, where: list[tuple[str, str]]) -> pd.DataFrame:
     return df
 
 
-# a study's curves name each run's base model (`model`: size, pre-training sweep values, replicate); it
-# is derived from the run's other keys, so it never identifies a curve on its own
-DERIVED_KEY_COLUMNS = ("model",)
-
-
 def grouping_columns(df: pd.DataFrame) -> list[str]:
     """Columns that identify a curve: every non-measurement column that is constant within
     each (N[, run]) group, in table order (N first)."""
@@ -135,7 +65,7 @@ def grouping_columns(df: pd.DataFrame) -> list[str]:
     for c in df.columns:
         if c in DERIVED_KEY_COLUMNS:
             continue
-        if c in MEASUREMENT_COLUMNS or _MEASUREMENT_PATTERN.match(str(c)):
+        if is_measurement(c):
             # a text column of that name that is constant along every curve is a variant, not a
             # measurement: e.g. `reward` names the reward function of a sweep (strict, flexible)
             text = not pd.api.types.is_numeric_dtype(df[c])
@@ -234,12 +164,6 @@ class CurveSet:
             keys=[self.keys[i] for i in indices] if self.keys else [],
             x_name=self.x_name,
         )
-
-
-def check_columns(df: pd.DataFrame, columns: list[str] | tuple[str, ...], what: str = "curves table") -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise UserError(f"{what}: missing column(s) {missing} (columns: {sorted(map(str, df.columns))})")
 
 
 def to_curveset(

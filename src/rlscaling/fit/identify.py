@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from rlscaling.errors import UserError
-from rlscaling.fit.data import DERIVED_KEY_COLUMNS, CurveSet
+from rlscaling.curves_table import NEUTRAL_COLUMNS
+from rlscaling.fit.data import CurveSet
 
 
 @dataclass(frozen=True)
@@ -158,12 +159,6 @@ def size_key(cs: CurveSet, i: int) -> str:
     k = cs.keys[i] if cs.keys else {}
     s = k.get("size")
     return str(s) if s not in (None, "") else size_label(float(cs.curve_N[i]))
-
-
-# columns that identify a curve but never define a different experiment (replicate: a study's repeat)
-# columns that name a curve without setting it apart from others of its size: never a reason to keep
-# curves of one size apart (the one list; allocate adds its measurement columns to it)
-NEUTRAL_COLUMNS = ("N", "size", "run", "N_nonembed", "seed", "replicate", "study", *DERIVED_KEY_COLUMNS)
 
 
 def pooled_columns(cs: CurveSet, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from rlscaling.curves_table import REPLICATE_COLUMNS
 from rlscaling.errors import UserError
 from rlscaling.fit import kn
 from rlscaling.fit.bootstrap import bootstrap, resolve_unit
@@ -207,11 +208,11 @@ def seed_spread(cs: CurveSet, noise: NoiseModel) -> NoiseModel:
     """Add the between-replicate spread: curves equal in every key but seed / replicate / run are
     replicates; at every (group, step) with >= 2 of them the sample variance of L is compared to L
     (1 - L). 1 / n_seed = the pooled ratio less the point noise's 1 / n_eval (kept >= 0)."""
-    if not cs.keys or not any(k in cs.keys[0] for k in ("seed", "replicate")):
+    if not cs.keys or not any(k in cs.keys[0] for k in REPLICATE_COLUMNS):
         return noise
     groups: dict[tuple, list[int]] = {}
     for i, k in enumerate(cs.keys):
-        g = tuple((c, str(v)) for c, v in k.items() if c not in ("seed", "replicate", "run"))
+        g = tuple((c, str(v)) for c, v in k.items() if c not in (*REPLICATE_COLUMNS, "run"))
         groups.setdefault(g, []).append(i)
     num = den = 0.0
     for members in groups.values():

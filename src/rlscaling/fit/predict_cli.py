@@ -256,7 +256,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import read_table
+    from rlscaling.curves_table import read_table
     from rlscaling.fit.interval_plot import plot_prediction, plot_undetermined
     from rlscaling.fit.run import _clean
     from rlscaling.io import write_json

@@ -38,11 +38,8 @@ size) and recipe_asymptote_efficiency.png (A against efficiency, 95% intervals a
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -355,42 +352,6 @@ def _extrapolation(g: pd.DataFrame, present: list[str], last: float) -> dict[str
         "observed_ranking": observed,
         "ranking_holds": None if len(ranked) < 2 else predicted == observed,
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("curves", help="curves table (CSV or parquet) with a recipe column")
-    parser.add_argument("-o", "--output", required=True, help="JSON to write")
-    parser.add_argument("--figures", default=None, metavar="DIR", help="write the figures (PNG) to DIR")
-    parser.add_argument(
-        "--where", action="append", default=[], metavar="COL=VALUE", help="keep rows (repeatable)"
-    )
-    parser.add_argument("--reference", default=None, help="reference recipe (default grpo, else the first)")
-    parser.add_argument(
-        "--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, help="resamples (0: no intervals)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-
-
-def main(args: argparse.Namespace) -> int:
-    from rlscaling.fit.data import apply_where, parse_where, read_table
-    from rlscaling.io import write_json
-
-    df = apply_where(read_table(args.curves), parse_where(args.where))
-    result = compare(df, reference=args.reference, bootstrap=args.bootstrap, seed=args.seed)
-    result["source"] = str(args.curves)
-    result["where"] = list(args.where)
-    write_json(args.output, result)
-    if args.figures:
-        from rlscaling.fit.recipe_compare_plot import plot
-
-        plot(result, prepare(df)[0], Path(args.figures))
-    for line in summary_lines(result):
-        print(line, file=sys.stderr)
-    return 0
 
 
 def _fmt(p: dict[str, Any], f: str = "{:.3g}") -> str:

@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from rlscaling.curves_table import TAU_COLUMNS
 from rlscaling.errors import UserError
 from rlscaling.fit.data import CurveSet
-
-TAU_COLUMNS = ("reuse_tau", "tau")
 
 
 def curve_taus(cs: CurveSet) -> np.ndarray:

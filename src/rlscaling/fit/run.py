@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rlscaling.curves_table import NEUTRAL_COLUMNS, TAU_COLUMNS
 from rlscaling.errors import UserError
 from rlscaling.fit import identify, kn, predict
-from rlscaling.fit import reuse as reuse_mod
 from rlscaling.fit.bootstrap import bootstrap, flatten, resolve_unit, unflatten
 from rlscaling.fit.data import CurveSet, apply_where, note, to_curveset
 from rlscaling.fit.laws import LAW_INFO, LAWS, PAPER_LAWS, FitOptions, Refit, fit_law, gain_observed
@@ -117,7 +117,7 @@ def run_fit(df: pd.DataFrame, req: FitRequest, source: str | None = None) -> dic
     # base vs instruct) are refused, naming the column to choose with --where; for reuse the tau
     # column is what the curves should differ in. Columns that differ only *between* sizes (e.g. a
     # per-size learning rate) are said, on stderr and in FIT.json.
-    skip = reuse_mod.TAU_COLUMNS if req.law == "reuse" else ()
+    skip = TAU_COLUMNS if req.law == "reuse" else ()
     identify.refuse_pooling(cs, skip=skip)
     notes += _group_note(sp.train, skip=skip)
     identify.check_data(req.law, sp.train, scenario=sp.scenario, e0_params=_e0_params(req, cs))
@@ -327,13 +327,13 @@ _BOOT_DOC = {
 
 
 def _group_note(cs: CurveSet, skip: tuple[str, ...] = ()) -> list[str]:
-    """Notes (also printed) for grouping columns, other than identify.NEUTRAL_COLUMNS (size, run,
+    """Notes (also printed) for grouping columns, other than NEUTRAL_COLUMNS (size, run,
     seed, replicate, ...) and `skip`, whose values differ between the fitted curves."""
     out: list[str] = []
     if not cs.keys:
         return out
     for col in cs.keys[0]:
-        if col in identify.NEUTRAL_COLUMNS or col in skip:
+        if col in NEUTRAL_COLUMNS or col in skip:
             continue
         vals = sorted({str(k.get(col)) for k in cs.keys})
         if len(vals) > 1:

@@ -382,9 +382,9 @@ def completion_text(completion: Any) -> str:
 
 
 def _ground_truths(n: int, ground_truth: Sequence[Any] | None, kwargs: dict[str, Any]) -> list[str]:
-    """The batch's reference answers (rlscaling.data.schema.reference_answer: the flat `ground_truth`
+    """The batch's reference answers (rlscaling.rows.reference_answer: the flat `ground_truth`
     column, else verl's `reward_model` {ground_truth}); UserError with the counts when a row has none."""
-    from rlscaling.data.schema import BadRow, UnscorableRow, reference_answer, unscorable_message
+    from rlscaling.rows import BadRow, UnscorableRow, reference_answer, unscorable_message
 
     rm = kwargs.get("reward_model")
     if ground_truth is None and rm is None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlscaling.data.schema import UnscorableRow, reference_answer
+from rlscaling.rows import UnscorableRow, reference_answer
 from rlscaling.errors import UserError
 from rlscaling.rewards import DEFAULT_BATCH_TIMEOUT_S, score_batch, scorer_for_source
 from rlscaling.rewards import score as _score

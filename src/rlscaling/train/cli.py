@@ -91,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
     )
     # pre-flight, before any engine starts: every train row has a prompt and a reference answer (a row
     # without one would only ever score 0; verl would train on it silently)
-    from rlscaling.data.schema import read_training_rows
+    from rlscaling.rows import read_training_rows
 
     read_training_rows(args.data)
     from rlscaling.training_health import Settings as HealthSettings

@@ -371,12 +371,12 @@ class _Recorder(TrainerCallback):
 def load_prompts(path: str | Path, params: dict[str, Any]):
     """The train parquet (verl RL schema) as a datasets.Dataset, rows in file order.
 
-    Read by rlscaling.data.schema.read_training_rows: every row needs `prompt` (chat messages) and a
+    Read by rlscaling.rows.read_training_rows: every row needs `prompt` (chat messages) and a
     reference answer (a flat `ground_truth` column, or else `reward_model.ground_truth`), and a file
     with rows that cannot be scored is refused with their counts. Every column reaches the reward
     function as a keyword argument.
     """
-    from rlscaling.data.schema import read_training_rows
+    from rlscaling.rows import read_training_rows
 
     path = Path(path)
     table = read_training_rows(path)
