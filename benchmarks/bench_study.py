@@ -207,7 +207,7 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_study(study: Path, command: str) -> dict[str, Any]:
+def bench_study(study: Path, command: str, commit: str | None = None) -> dict[str, Any]:
     """Everything the tables show, as a JSON-ready dict."""
     import subprocess
 
@@ -246,11 +246,12 @@ def bench_study(study: Path, command: str) -> dict[str, Any]:
             })  # fmt: skip
     total = sum(job_seconds(study).values())
     total_cpu = sum(job_seconds(study, "cpu_time").values())
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    if commit is None:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True).stdout.strip()  # fmt: skip
+        except (OSError, subprocess.CalledProcessError):
+            commit = "unknown"
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -283,9 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("study", nargs="?", default="results/default", help="a finished tiny study's folder")
     ap.add_argument("--out", default="results/bench_study", help="folder for bench_study.md / .json")
+    ap.add_argument(
+        "--commit", default=None, help="the commit that ran the study (default: this checkout's HEAD)"
+    )
     args = ap.parse_args(argv)
     study = Path(args.study)
-    result = bench_study(study, "benchmarks/bench_study.py " + " ".join(argv or sys.argv[1:]))
+    result = bench_study(study, "benchmarks/bench_study.py " + " ".join(argv or sys.argv[1:]), args.commit)
     text = render(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
