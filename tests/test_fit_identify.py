@@ -122,7 +122,7 @@ def test_a_clean_fit_has_no_flags(tmp_path):
 
 
 def test_summary_md_lists_flagged_intervals(tmp_path):
-    from rlscaling.report import fit_table
+    from rlscaling.report.tables import fit_table
 
     f = {"_name": "paper__C__full", "law": "paper", "params": {"K_max": 0.3}, "ci95": {"K_max": [0.014, 2.0]}}
     f["notes"] = flag_notes(interval_flags({"K_max": 0.3}, f["ci95"], {"K_max": (0.0, 2.0, False)}))

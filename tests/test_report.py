@@ -449,7 +449,7 @@ def test_writing_needs_the_study_dir_curves_and_output(tmp_path, capsys):
 
 
 def test_critical_path_follows_the_longest_pretrain_train_evaluate_chain(tmp_path):
-    from rlscaling.report import critical_path
+    from rlscaling.report.timing import critical_path
 
     bench = tmp_path / "benchmarks"
     header = "s\th:m:s\n"

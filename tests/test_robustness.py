@@ -7,7 +7,7 @@ import yaml
 
 from rlscaling import robustness
 from rlscaling.cli import main as cli_main
-from rlscaling.report import pooled_slope
+from rlscaling.report.stats import pooled_slope
 
 
 def replicated_curves(gains: dict[str, list[float]], base: float = 0.3) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rlscaling import verdicts as v
-from rlscaling.report import GAIN_CLAIM, LOSS_TREND_CLAIM
+from rlscaling.report.checks import GAIN_CLAIM, LOSS_TREND_CLAIM
 
 ABOVE_ZERO = v.Claim("q", "above", 0.0)
 

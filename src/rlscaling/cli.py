@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "allocate": ("rlscaling.fit.allocate.cli", "compute allocation: rollouts n, reuse tau, pretrain vs RL"),
     "compare-recipes": ("rlscaling.fit.recipe_compare_cli", "which RL recipe scales better (ScaleRL)"),
     "figures": ("rlscaling.figures.cli", "draw the study's figures (PNG + PDF)"),
-    "report": ("rlscaling.report", "write summary.md and checks.json, or --check a study's verdicts"),
+    "report": ("rlscaling.report.cli", "write summary.md and checks.json, or --check a study's verdicts"),
     "robustness": ("rlscaling.robustness", "run the study over study seeds and tabulate every verdict"),
     "identify-power": (
         "rlscaling.identify_power",

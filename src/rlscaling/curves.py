@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from rlscaling.curves_table import PASS_AT_K_TOLERANCE
-from rlscaling.curves_table import check_table as check_table  # rlscaling.report reads it from here
 from rlscaling.errors import UserError
 from rlscaling.io import finite_or_none, read_json_object, read_jsonl
 

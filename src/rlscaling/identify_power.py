@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rlscaling.curves_table import load_curves
 from rlscaling.errors import UserError
 from rlscaling.fit.power import (
     CENTRES,
@@ -61,7 +62,8 @@ from rlscaling.fit.power import (
 )
 from rlscaling.fit.run import FitRequest, run_fit
 from rlscaling.io import write_json, write_text
-from rlscaling.report import load_curves, main_bench
+from rlscaling.report.runs import main_bench
+
 
 def pooled_table(study_dirs: list[Path], min_step: int = 1) -> pd.DataFrame:
     """Every study's main-benchmark rows at steps >= min_step in one table, study j's replicate r renamed

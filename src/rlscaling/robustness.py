@@ -9,7 +9,7 @@ overlay {study: <study>-seed<k>, seed: k} written to <results-dir>/robustness/se
 seed has its own results folder <results-dir>/<study>-seed<k>/ (data, pre-training, RL, evaluation
 and fits all follow the seed). Then it tabulates, per seed:
 - the verdict of every check (pass / FAIL / undetermined / n/a) and the design warnings, read from
-  the study's checks.json (else its summary.md) with rlscaling.report.read_checks;
+  the study's checks.json (else its summary.md) with rlscaling.report.checks_file.read_checks;
 - the fitted K_max and N0 with their 95% intervals, R² and K_max / N0 interval flags of every fit
   (fits/*.json);
 - per size, base and final held-out pass@1 and the gain, mean ± standard error over replicates;
@@ -42,16 +42,10 @@ import yaml
 
 from rlscaling.errors import UserError
 from rlscaling.io import read_json_object, write_json, write_text
-from rlscaling.report import (
-    fmt_value,
-    load_curves,
-    main_bench,
-    pooled_slope,
-    read_checks,
-    run_summary,
-    size_stats,
-    verdicts_file,
-)
+from rlscaling.report.checks_file import read_checks, verdicts_file
+from rlscaling.report.runs import main_bench, run_summary, size_stats
+from rlscaling.report.stats import pooled_slope
+from rlscaling.report.tables import fmt_value
 from rlscaling.verdicts import FAIL, UNDETERMINED
 
 
@@ -114,6 +108,8 @@ def size_rows(study_dir: Path) -> list[dict[str, Any]]:
     """Per size on the main benchmark (ordered by N): runs, and base / final pass@1 and gain as mean and
     standard error over the size's replicates (None without replicates): summary.md's per-size table,
     recomputed from curves.parquet."""
+    from rlscaling.curves_table import load_curves  # pandas, imported when used
+
     df = load_curves(study_dir / "curves.parquet")
     stats = size_stats(run_summary(df, main_bench(df)))
     return [
@@ -156,6 +152,8 @@ def figure(results: list[dict[str, Any]], out: Path) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
+
+    from rlscaling.curves_table import load_curves
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     drawn = False
@@ -213,6 +211,8 @@ def pooled_trends(study_dirs: list[Path]) -> dict[str, Any]:
     pass@1 on the main benchmark) on log10 N, one intercept per study ({"base": ..., "final": ...},
     pooled_slope's dicts or None). Studies without curves.parquet are left out."""
     import numpy as np
+
+    from rlscaling.curves_table import load_curves
 
     groups: dict[str, list[tuple[Any, Any]]] = {"base": [], "final": []}
     for study_dir in study_dirs:
