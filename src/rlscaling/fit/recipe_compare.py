@@ -48,11 +48,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from rlscaling.curves_table import REPLICATE_COLUMNS  # noqa: E402
 from rlscaling.errors import UserError  # noqa: E402
 from rlscaling.fit import sigmoid  # noqa: E402
 
 RECIPE_COLUMN = "recipe"
-REPLICATE_COLUMNS = ("replicate", "seed")
 DEFAULT_REFERENCE = "grpo"
 DEFAULT_BOOTSTRAP = 200
 PARAMS = ("R0", "A", "B", "C_mid", "efficiency")
