@@ -171,8 +171,10 @@ def test_noise_scales_are_applied_and_reported(tmp_path, monkeypatch):
         seen["noise"] = noise
         return []
 
-    monkeypatch.setattr(ip, "run_designs", fake_designs)
-    monkeypatch.setattr(ip, "figure", lambda rows, out: None)
+    from rlscaling import identify_power_cli
+
+    monkeypatch.setattr(identify_power_cli, "run_designs", fake_designs)
+    monkeypatch.setattr(identify_power_cli, "figure", lambda rows, out: None)
     measured = ip.measure(studies)
     out = tmp_path / "out"
     scales = ["--run-noise-scale", "0.5", "--point-noise-scale", "0.25"]

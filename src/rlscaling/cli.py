@@ -40,9 +40,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare-recipes": ("rlscaling.fit.recipe_compare_cli", "which RL recipe scales better (ScaleRL)"),
     "figures": ("rlscaling.figures.cli", "draw the study's figures (PNG + PDF)"),
     "report": ("rlscaling.report.cli", "write summary.md and checks.json, or --check a study's verdicts"),
-    "robustness": ("rlscaling.robustness", "run the study over study seeds and tabulate every verdict"),
+    "robustness": ("rlscaling.robustness_cli", "run the study over study seeds and tabulate every verdict"),
     "identify-power": (
-        "rlscaling.identify_power",
+        "rlscaling.identify_power_cli",
         "simulate how often a design (replicates, span of N) identifies K_max and N0",
     ),
 }
