@@ -81,6 +81,12 @@ def char_reward(prompts, completions, ground_truth, **kwargs) -> list[float]:
     ]
 
 
+def text_reward(prompts, completions, **kwargs) -> list[float]:
+    """A number in [0, 1) from the response's characters: distinct responses (almost surely) differ."""
+    texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+    return [sum((i + 1) * ord(ch) for i, ch in enumerate(t)) % 997 / 997 for t in texts]
+
+
 def train(params, init, data, step, out, **kw) -> Path:
     return trl_engine.train_segment(
         params, init, data, step, 1, out, reward_func=kw.pop("reward", char_reward), **kw
@@ -398,10 +404,11 @@ def test_a_recipe_that_changes_the_loss_trains_other_weights_than_grpo(setup, tm
 def test_clip_ranges_are_inert_with_one_update_per_step(setup, tmp_path, recipe):
     """One optimizer update per generation batch is on-policy: every importance ratio is exactly 1, so
     clip-higher (dapo) and cispo's capped weight give grpo's gradient. (dapo's zero-variance filter has
-    nothing to drop here: char_reward differs between a group's rollouts.)"""
+    nothing to drop here: text_reward differs between a group's distinct rollouts.)"""
     base, data, _ = setup
-    grpo = grpo_segment(setup, tmp_path)
-    out = train(dict(PARAMS, recipe=recipe), base, data, 3, tmp_path / "r" / "step_000003")
+    grpo = grpo_segment(setup, tmp_path, reward=text_reward)
+    params = dict(PARAMS, recipe=recipe)
+    out = train(params, base, data, 3, tmp_path / "r" / "step_000003", reward=text_reward)
     wa, wb = weights(out), weights(grpo)
     assert all(torch_allclose(wa[k], wb[k]) for k in wa)
 

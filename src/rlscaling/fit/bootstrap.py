@@ -125,6 +125,16 @@ class BootstrapResult:
         }
 
 
+def percentile_interval(samples: np.ndarray) -> list[float | None]:
+    """[2.5 %, 97.5 %] percentiles of the finite bootstrap samples; [None, None] with fewer than 2."""
+    s = np.asarray(samples, dtype=float)
+    s = s[np.isfinite(s)]
+    if s.size < 2:
+        return [None, None]
+    lo, hi = np.percentile(s, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
 def _run_chunk(args: tuple) -> tuple[list[dict[str, float]], int]:
     fit_fn, cs, unit, seeds = args
     out: list[dict[str, float]] = []

@@ -51,6 +51,7 @@ import pandas as pd  # noqa: E402
 from rlscaling.curves_table import REPLICATE_COLUMNS  # noqa: E402
 from rlscaling.errors import UserError  # noqa: E402
 from rlscaling.fit import sigmoid  # noqa: E402
+from rlscaling.fit.bootstrap import percentile_interval  # noqa: E402
 
 RECIPE_COLUMN = "recipe"
 DEFAULT_REFERENCE = "grpo"
@@ -156,19 +157,10 @@ def _at_bound(values: list[float], bound: tuple[float, float, bool]) -> bool:
     return False
 
 
-def _interval(samples: np.ndarray) -> list[float | None]:
-    s = np.asarray(samples, dtype=float)
-    s = s[np.isfinite(s)]
-    if s.size < 2:
-        return [None, None]
-    lo, hi = np.percentile(s, [2.5, 97.5])
-    return [float(lo), float(hi)]
-
-
 def _param(
     value: float | None, samples: np.ndarray, bound: tuple[float, float, bool] | None
 ) -> dict[str, Any]:
-    ci = _interval(samples) if samples.size else [None, None]
+    ci = percentile_interval(samples) if samples.size else [None, None]
     out: dict[str, Any] = {"value": value, "ci95": ci}
     if bound is not None:
         out["at_bound"] = _at_bound([value, *ci], bound)
@@ -290,7 +282,7 @@ def _compare_size(
             else:
                 value = None if a is None or b is None else float(a - b)
                 s = sa - sb
-            ci = _interval(s) if s.size else [None, None]
+            ci = percentile_interval(s) if s.size else [None, None]
             at = bool(out_recipes[r][k if k != "efficiency" else "B"].get("at_bound")) or bool(
                 ref[k if k != "efficiency" else "B"].get("at_bound")
             )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from rlscaling.curves_table import MEASUREMENT_COLUMNS, NEUTRAL_COLUMNS, PRETRAIN_COLUMNS, REPLICATE_COLUMNS
 from rlscaling.errors import UserError
+from rlscaling.fit.bootstrap import percentile_interval
 
 MIN_LEVELS = 3
 DEFAULT_BOOTSTRAP = 200
@@ -105,19 +106,10 @@ def replicate_column(df: pd.DataFrame, dim: str) -> str | None:
     return None
 
 
-def interval(samples: np.ndarray) -> list[float | None]:
-    s = np.asarray(samples, dtype=float)
-    s = s[np.isfinite(s)]
-    if s.size < 2:
-        return [None, None]
-    lo, hi = np.percentile(s, [2.5, 97.5])
-    return [float(lo), float(hi)]
-
-
 def param(value: float, samples: np.ndarray | None) -> dict[str, Any]:
     return {
         "value": None if value is None or not np.isfinite(value) else float(value),
-        "ci95": [None, None] if samples is None else interval(samples),
+        "ci95": [None, None] if samples is None else percentile_interval(samples),
     }
 
 
