@@ -73,7 +73,7 @@ docs: setup
 
 # the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then the verdict of every
 # check (pass / FAIL / undetermined) and the fitted K_max / N0 with intervals per seed:
-# results/robustness/robustness.md (`rlscaling robustness`, docs/verdicts.md). One full study per seed.
+# results/robustness/robustness.md (`rlscaling robustness`, docs/guides/verdicts.md). One full study per seed.
 # ROBUSTNESS_ARGS: e.g. --seeds 3,4,5, --table-only, --configfile workflow/presets/tiny-robust.yaml
 # (3 replicates, token budgets that grow with N). Exits 1 when a seed has a FAIL verdict
 .PHONY: robustness
