@@ -135,13 +135,10 @@ def whole_steps(values: pd.Series, source: str | Path, col: str, *, csv: bool = 
 def load_curves(path: str | Path, required: tuple[str, ...] = STUDY_COLUMNS) -> pd.DataFrame:
     """A study's curves table (parquet): read, checked to hold the `required` columns and at least one
     row, then check_table. Raises UserError naming the file otherwise."""
+    from rlscaling.io import read_parquet
+
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"--curves: {path} does not exist")
-    try:
-        df = pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
-        raise UserError(f"{path}: cannot be read as parquet ({err})") from None
+    df = read_parquet(path, "--curves")
     for col in required:
         if col not in df.columns:
             raise UserError(f"{path}: missing column `{col}`")

@@ -102,6 +102,20 @@ def read_params_json(text: str, option: str = "--params-json") -> dict[str, Any]
     return params
 
 
+def read_parquet(path: str | Path, label: str) -> Any:
+    """A parquet file as a pandas DataFrame; UserError naming it (`label`, e.g. "--curves" or "benchmark
+    file") when it is missing or cannot be read."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{label} {path} does not exist")
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
+        raise UserError(f"{label} {path}: cannot be read as parquet ({err})") from None
+
+
 def read_json_object(path: str | Path) -> dict[str, Any]:
     """The JSON object in a file. Raises UserError naming the file (missing, not valid JSON, not an
     object)."""

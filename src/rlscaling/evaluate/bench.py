@@ -52,15 +52,11 @@ def _plain(value: Any) -> Any:
 
 def load_bench(path: str | Path, max_rows: int | None = None) -> Bench:
     """Read a benchmark parquet (verl RL schema). Raises UserError naming the file and field."""
-    import pandas as pd
+
+    from rlscaling.io import read_parquet
 
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"benchmark file {path} does not exist")
-    try:
-        df = pd.read_parquet(path)
-    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
-        raise UserError(f"benchmark file {path}: cannot be read as parquet ({err})") from None
+    df = read_parquet(path, "benchmark file")
     if "prompt" not in df.columns:
         raise UserError(f"benchmark file {path}: missing field `prompt` (chat messages)")
     has_flat = "ground_truth" in df.columns
