@@ -61,7 +61,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "curves_cli",
     ),
     "outputs": ("figures", "report", "robustness", "robustness_cli", "identify_power", "identify_power_cli"),
-    "entry": ("config", "config_checks", "config_cli", "cli", "__main__"),
+    "entry": ("config", "config_checks", "config_cli", "segment_cli", "cli", "__main__"),
 }
 # Rooms of one layer that must stay apart (importer -> imported), beyond the layer order.
 APART: tuple[tuple[str, str], ...] = (

@@ -23,6 +23,7 @@ from rlscaling.cli import main as cli_main
 from rlscaling.errors import UserError
 from rlscaling.passk import pass_at_k
 
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
@@ -58,7 +59,7 @@ def fake_score(response: str, ground_truth: str, method: str):
 
 @pytest.fixture
 def fake_scoring(monkeypatch):
-    monkeypatch.setattr("rlscaling.evaluate.cli._load_scoring", lambda: (fake_score, lambda s: "fake"))
+    monkeypatch.setattr("rlscaling.evaluate.bench._load_scoring", lambda: (fake_score, lambda s: "fake"))
 
 
 def run_eval(model: Path, benches: list[Path], out_dir: Path, extra: tuple[str, ...] = (), **params) -> int:

@@ -375,7 +375,7 @@ def test_rlscaling_evaluate_logs_each_checkpoint_against_its_step(monkeypatch, t
 
     from helpers import build_tiny_model
 
-    monkeypatch.setattr("rlscaling.evaluate.cli._load_scoring", lambda: (fake_score, lambda s: "fake"))
+    monkeypatch.setattr("rlscaling.evaluate.bench._load_scoring", lambda: (fake_score, lambda s: "fake"))
     track = settings(tmp_path, "tensorboard")
     monkeypatch.setenv(tracking.ENV, track.to_json())
     model = build_tiny_model(tmp_path / "model")

@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "measure the train files' prompt lengths; refuse a max_prompt_tokens that would cut a prompt",
     ),
     "pretrain": ("rlscaling.pretrain_cli", "pre-train one size of the tiny model family from scratch"),
-    "train": ("rlscaling.train.cli", "run one GRPO training segment (trl or verl engine)"),
+    "train": ("rlscaling.segment_cli", "run one GRPO training segment (trl or verl engine)"),
     "evaluate": ("rlscaling.evaluate.cli", "evaluate one checkpoint on benchmarks (pass@k, format rate)"),
     "curves": ("rlscaling.curves_cli", "build the tidy curves table, or import outside logs into one"),
     "fit": ("rlscaling.fit.cli", "fit a scaling law to a curves table"),

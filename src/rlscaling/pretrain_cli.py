@@ -1,4 +1,7 @@
-"""`rlscaling pretrain`: pre-train one size of the tiny model family (rlscaling.pretrain)."""
+"""`rlscaling pretrain`: pre-train one size of the tiny model family (rlscaling.pretrain).
+
+With the workflow's evaluation plan ($RLSCALING_EVALUATE_AFTER), the job then evaluates the base model
+(step 0) in the same process, for the evaluate job to copy (rlscaling.evaluate.memo)."""
 
 from __future__ import annotations
 
@@ -50,8 +53,12 @@ def main(args: argparse.Namespace) -> int:
     entry = base_cache.lookup(args.cache, key) if key else None
     if entry is not None:
         record = base_cache.restore(entry, args.out, args.record)
-        print(f"pretrain {record['size']}: reused the base model {entry} (base-model cache hit; "
-              f"its pre-training took {record['seconds']:.1f}s)", file=sys.stderr)
+        print(
+            f"pretrain {record['size']}: reused the base model {entry} (base-model cache hit; "
+            f"its pre-training took {record['seconds']:.1f}s)",
+            file=sys.stderr,
+        )
+        _evaluate_base(args)
         return 0
     record = pretrain(texts, tokenizer, params, args.out, args.threads)
     write_json(args.record, record)
@@ -64,4 +71,13 @@ def main(args: argparse.Namespace) -> int:
         f"heldout={record['heldout_loss']} {record['seconds']:.1f}s",
         file=sys.stderr,
     )
+    _evaluate_base(args)
     return 0
+
+
+def _evaluate_base(args: argparse.Namespace) -> None:
+    """With the workflow's evaluation plan: evaluate the base model (step 0) here, where torch and the
+    model code are loaded already; the evaluate job then copies it (rlscaling.evaluate.memo)."""
+    from rlscaling.evaluate import memo
+
+    memo.evaluate_after_training(args.out, 0, args.threads)

@@ -13,6 +13,7 @@ from rlscaling.figures.names import figure_names
 from rlscaling.fit.laws import PAPER_LAWS
 from rlscaling.resources import rule_resources
 from rlscaling.training_health import export as export_training_health
+from rlscaling.evaluate.memo import PLAN_ENV as EVAL_MEMO_PLAN
 from rlscaling.train.verl.settings import train_params
 
 # The rules run `$RLSCALING_CMD <stage> ...`: this Python's `-m rlscaling`, unless the environment
@@ -37,6 +38,19 @@ MODELS = rc.base_models(config)
 REPLICATED = rc.n_replicates(config) > 1
 TINY = config["models"]["family"] == "tiny"
 BENCHES = config["evaluation"]["benchmarks"]
+# what one evaluation job depends on (the evaluate rule's params)
+EVAL_PARAMS = {
+    **rc.evaluation_params(config),
+    "seed": config["seed"],
+    "scorers": {b: config["benchmarks"][b].get("scorer") for b in BENCHES},
+}
+# A trl segment evaluates the checkpoint it has just written, in its own process, and the evaluate job
+# copies the result when its inputs are the same (rlscaling.evaluate.memo). Through the environment,
+# not params: the checkpoint does not depend on it, so changing evaluation settings retrains nothing.
+if config["training"]["engine"] == "trl" and EVAL_PARAMS["engine"] == "hf":
+    os.environ[EVAL_MEMO_PLAN] = json.dumps(
+        {"params": EVAL_PARAMS, "bench": [f"{S}/data/bench/{b}.parquet" for b in BENCHES]}
+    )
 
 
 wildcard_constraints:

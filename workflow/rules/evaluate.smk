@@ -1,8 +1,6 @@
 # Stage 4: every evaluated checkpoint (step 0 = base model included) on every benchmark.
 # One job per checkpoint (model loaded once), one JSON summary + one per-sample parquet per benchmark.
 
-EVAL_CFG = rc.evaluation_params(config)
-
 
 rule evaluate:
     input:
@@ -22,13 +20,7 @@ rule evaluate:
     resources:
         **resources_for("evaluate", "run"),
     params:
-        cfg=lambda w: as_json(
-            {
-                **EVAL_CFG,
-                "seed": config["seed"],
-                "scorers": {b: config["benchmarks"][b].get("scorer") for b in BENCHES},
-            }
-        ),
+        cfg=as_json(EVAL_PARAMS),
         out_dir=lambda w: f"{S}/eval/{w.run}/step_{w.step}",
         model=lambda w: checkpoint(w.run, w.step),
     shell:

@@ -22,32 +22,56 @@ Engines:
   Its arguments are built by pure functions, tested without vllm; vllm is imported only when it runs.
 
 The package: params (EvalParams), bench (benchmark files, scorer per problem), engines (what every
-engine shares), hf, vllm, summary (scoring, pass@k, the summary JSON), cli.
+engine shares), hf, vllm, summary (scoring, pass@k, the summary JSON), run (one checkpoint on its
+benchmarks), memo (a training segment's evaluation of its own checkpoint), cli.
 
 Sampling is seeded once (`torch.manual_seed(seed)` before the first benchmark): the same inputs give
 the same samples. `greedy: true` decodes greedily and forces n_samples to 1 (the json says so); pass@k
 for k > 1 then equals pass@1, since every further sample would be the same.
 """
 
-from rlscaling.evaluate.bench import Bench, Problem, load_bench, resolve_scorers
-from rlscaling.evaluate.cli import add_arguments, main, make_engine
-from rlscaling.evaluate.engines import (
-    Engine,
-    Generation,
-    TokenizerSetup,
-    encode_prompt,
-    eos_token_ids,
-    tokenizer_setup,
-)
-from rlscaling.evaluate.hf import HFEngine, batch_plan, hf_generation_kwargs
-from rlscaling.evaluate.params import DEFAULT_BATCH_SIZE, ENGINES, EvalParams, parse_params
-from rlscaling.evaluate.summary import (
-    difficulty_bins,
-    evaluate_bench,
-    score_samples,
-    step_from_dir,
-    summarize,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> the module that defines it. Imported on first use (PEP 562), so that `rlscaling evaluate`
+# copying a memo (rlscaling.evaluate.memo) starts without torch.
+_WHERE = {
+    "Bench": "bench",
+    "Problem": "bench",
+    "load_bench": "bench",
+    "resolve_scorers": "bench",
+    "add_arguments": "cli",
+    "main": "cli",
+    "make_engine": "run",
+    "evaluate_checkpoint": "run",
+    "Engine": "engines",
+    "Generation": "engines",
+    "TokenizerSetup": "engines",
+    "encode_prompt": "engines",
+    "eos_token_ids": "engines",
+    "tokenizer_setup": "engines",
+    "HFEngine": "hf",
+    "batch_plan": "hf",
+    "hf_generation_kwargs": "hf",
+    "DEFAULT_BATCH_SIZE": "params",
+    "ENGINES": "params",
+    "EvalParams": "params",
+    "parse_params": "params",
+    "difficulty_bins": "summary",
+    "evaluate_bench": "summary",
+    "score_samples": "summary",
+    "step_from_dir": "summary",
+    "summarize": "summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'rlscaling.evaluate' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rlscaling.evaluate.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -65,6 +89,7 @@ __all__ = [
     "encode_prompt",
     "eos_token_ids",
     "evaluate_bench",
+    "evaluate_checkpoint",
     "hf_generation_kwargs",
     "load_bench",
     "main",

@@ -8,20 +8,10 @@ import sys
 from pathlib import Path
 
 from rlscaling.errors import UserError
-from rlscaling.evaluate.bench import _load_scoring, load_bench, resolve_scorers
-from rlscaling.evaluate.engines import Engine
-from rlscaling.evaluate.hf import HFEngine
-from rlscaling.evaluate.params import EvalParams, parse_params
-from rlscaling.evaluate.summary import evaluate_bench, step_from_dir
+from rlscaling.evaluate.params import parse_params
+from rlscaling.evaluate.run import evaluate_checkpoint, make_engine, print_summary
 
-
-def make_engine(params: EvalParams, model: str, threads: int) -> Engine:
-    """The engine `params.engine` names: HFEngine here, or rlscaling.evaluate_vllm.VLLMEngine."""
-    if params.engine == "vllm":
-        from rlscaling.evaluate.vllm import VLLMEngine
-
-        return VLLMEngine(model, params, threads)
-    return HFEngine(model, params, threads)
+__all__ = ["add_arguments", "main", "make_engine"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -46,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def checkpoint_step(step: int | None, out_dir: str | Path) -> int | None:
     """The step a summary records: `step` (--step) when given, else the one an out-dir named
     step_NNNNNN carries, else None. UserError when `step` is negative or disagrees with the out-dir."""
+    from rlscaling.evaluate.summary import step_from_dir
+
     from_dir = step_from_dir(out_dir)
     if step is None:
         return from_dir
@@ -90,43 +82,25 @@ def main(args: argparse.Namespace) -> int:
     params = parse_params(args.params_json)
     step = checkpoint_step(args.step, args.out_dir)
     _track(Path(args.out_dir), None, [])  # tracking on and its package missing: stop before evaluating
-    if params.engine == "vllm":
-        _run_in_engines_python(args)
-    benches = [load_bench(p) for p in args.bench]
-    names = [b.name for b in benches]
+    names = [Path(b).stem for b in args.bench]
     if len(set(names)) != len(names):
         raise UserError(f"--bench: two files share a name (file stem): {names}")
-    score_fn, scorer_for_source = _load_scoring()
-    methods = {b.name: resolve_scorers(b, params.scorers.get(b.name), scorer_for_source) for b in benches}
-
-    import torch
-
-    from rlscaling.io import write_json, write_parquet
-
     threads = max(1, int(args.threads))
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:
-        pass
-    torch.manual_seed(params.seed)
-    engine = make_engine(params, args.model, threads)
-    out_dir = Path(args.out_dir)
-    summaries = []
-    for bench in benches:
-        summary, samples = evaluate_bench(
-            engine, bench, params, methods[bench.name], score_fn, model=str(args.model), step=step
-        )
-        write_parquet(out_dir / f"{bench.name}.samples.parquet", samples)
-        write_json(out_dir / f"{bench.name}.json", summary)
-        summaries.append(summary)
-        print(
-            f"{bench.name}: pass@1 {summary['pass_at_1']:.4f} (+- {summary['pass_at_1_stderr'] or 0:.4f}), "
-            f"format {summary['format_rate']:.3f}, {summary['n_problems']} problems x {params.n_samples}, "
-            f"{summary['seconds']:.1f} s",
-            file=sys.stderr,
-        )
-    _track(out_dir, step, summaries)
+    if params.engine == "hf":  # what the training segment already evaluated in its own process
+        from rlscaling.evaluate import memo
+        from rlscaling.io import read_params_json
+
+        files = memo.lookup(args.model, args.bench, read_params_json(args.params_json), step, threads)
+        if files is not None:
+            summaries = memo.copy_out(files, args.out_dir)
+            for summary in summaries:
+                print_summary(summary, "from the training segment's evaluation")
+            _track(Path(args.out_dir), step, summaries)
+            return 0
+    if params.engine == "vllm":
+        _run_in_engines_python(args)
+    summaries = evaluate_checkpoint(args.model, args.bench, args.params_json, threads, args.out_dir, step)
+    _track(Path(args.out_dir), step, summaries)
     return 0
 
 

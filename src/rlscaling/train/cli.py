@@ -16,6 +16,9 @@ and with `stop` the first one fails the segment, naming the run, the step and th
 With tracking on (RLSCALING_TRACKING, exported by the workflow; rlscaling.tracking), the engine's own
 logger continues the run's tracked run (TRL report_to, verl trainer.logger), and the segment's
 metrics.jsonl records follow as rl/* when it ends.
+
+The `rlscaling train` command itself is rlscaling.segment_cli: this module's main, then (trl) an
+evaluation of the new checkpoint in the same process when the workflow plans one.
 """
 
 from __future__ import annotations
