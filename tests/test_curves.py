@@ -351,3 +351,11 @@ def test_check_table_refuses_a_row_whose_pass_at_k_falls_with_k_naming_the_row()
     )
     with pytest.raises(UserError, match=r"c\.csv: row 0, run='xs', step=2: `pass_at_4` = 0.3 is below"):
         curves_table.check_table(df, "c.csv")
+
+
+def test_build_carries_each_evaluations_samples_and_problems_for_binomial_point_noise(tmp_path):
+    s, params = make_study(tmp_path)
+    rewrite_eval(s, n_samples=8, n_problems=200)
+    df = curves.build_curves(s, params).set_index(["run", "step", "bench"])
+    assert df.loc[("xs", 2, "heldout"), ["n_samples", "n_problems"]].tolist() == [8, 200]
+    assert df.loc[("xs", 4, "heldout"), ["n_samples", "n_problems"]].isna().all()  # not recorded there

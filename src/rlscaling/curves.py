@@ -24,7 +24,8 @@ row. Columns (units):
     D (cumulative prompts; 0 at step 0), C (cumulative RL FLOPs, paper convention 6·N·tokens; 0 at
     step 0), C_full (fuller FLOP count, when the trainer records it),
     C_pretrain (FLOPs), tokens (cumulative RL prompt + response tokens), bench, pass_at_1,
-    pass_at_<k> for each k evaluated, format_rate, mean_response_tokens, L = 1 - pass_at_1.
+    pass_at_<k> for each k evaluated, format_rate, mean_response_tokens, n_samples and n_problems (of
+    the evaluation), L = 1 - pass_at_1.
 """
 
 from __future__ import annotations
@@ -337,6 +338,11 @@ def build_curves(study_dir: str | Path, params: dict[str, Any]) -> Any:
                         f"{path}: field `mean_response_tokens` is {mrt!r}; expected a finite number >= 0"
                     )
                 row["mean_response_tokens"] = finite_or_none(mrt)
+                # samples x problems of the evaluation: the binomial point noise of a prediction
+                # interval (rlscaling predict / calibrate read these two columns)
+                for key in ("n_samples", "n_problems"):
+                    value = ev.get(key)
+                    row[key] = int(value) if isinstance(value, int) and value > 0 else None
                 row["L"] = 1.0 - p1
                 rows.append(row)
     df = pd.DataFrame(rows)
