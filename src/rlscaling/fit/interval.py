@@ -17,10 +17,13 @@ Every error a new run has is drawn, and the interval is the percentile band of t
   has replicates (bootstrap.resolve_unit); each refit gives its own k(N) (and E0(N)), hence its own
   line through the anchors.
 - **slope of a new size** (`slope`): no size follows k(N) exactly. Each fitted curve's own
-  least-squares slope k_i scatters around the fit's k(N_i), in proportion to the slope (slope_scatter:
-  relative sd s_rel, less the slopes' sampling error, corrected for the 2 parameters of k(N)). A new
-  curve's slope is a new draw, k(N) (1 + s_rel z), which moves the prediction by
-  s_rel k(N) z (log10 x - lbar_a).
+  least-squares slope k_i scatters around the fit's k(N_i) (slope_scatter: a robust scale, the median
+  of the squared deviations less the slopes' sampling variances, so that one odd curve among 3-6 sizes
+  does not set it, times n / (n - 2) for the 2 parameters of k(N)). A new curve's slope is a new draw,
+  k(N) + s t, with t Student's t on n - 2 degrees of freedom (the scale is itself estimated from n
+  curves), which moves the prediction by s t (log10 x - lbar_a). With >= 3 own points (the steps a
+  run has done), the curve's own slope is combined with k(N) by precision (own_slope): its prior
+  scatter is s, or the curve's own excess deviation from k(N) where that is larger.
 - **bend beyond the known points** (`curvature`): with a window of >= 3 own points (the steps a run
   has done), the curve keeps bending after it: c (log10 x - log10 x_last)^2 beyond the window, c
   drawn with the rms log-log curvature of the fitted curves (curvature_scatter).
@@ -126,7 +129,8 @@ class NoiseModel:
 class Prediction:
     """The predicted curve of one target: x (n,), L (n,) the point prediction, bands[level] =
     (lo, hi) arrays (n,), sd_log10[component] (n,) the spread each error source adds (log10 units),
-    and what was estimated on the way (params, noise, slope_sd, level_sd, anchors)."""
+    and what was estimated on the way (params, noise, slope_sd: the scale of a new slope's draw in
+    decades of L per decade of X, level_sd, anchors)."""
 
     N: float
     x: np.ndarray
@@ -236,14 +240,14 @@ def seed_spread(cs: CurveSet, noise: NoiseModel) -> NoiseModel:
     return NoiseModel(noise.source, noise.n_eval, n_seed, noise.rho)
 
 
-def slope_scatter(model: kn.KnFit, train: CurveSet) -> float:
-    """s_rel: the relative scatter of the fitted curves' own log-log slopes k_i around k(N_i), so
-    that a new size's slope is k(N) (1 + s_rel z): sum of (k_i - k(N_i))^2 less the slopes'
-    sampling variances, over sum of k(N_i)^2 (slopes deviate in proportion to their size: a 0.5B
-    curve's slope of 0.005 cannot miss by 0.02), times n / (n - 2) for the two parameters of k(N)
-    fitted to these slopes. 0 when the slopes agree with k(N) within their sampling error. Curves
-    with < 3 points or one x are skipped."""
-    d2, se2, k2 = [], [], []
+def slope_scatter(model: kn.KnFit, train: CurveSet) -> tuple[float, int]:
+    """(s, n): the scatter s (slope units: decades of L per decade of X) of the fitted curves' own
+    log-log slopes k_i around k(N_i), and the number n of curves it is measured on. s^2 is the median
+    over curves of (k_i - k(N_i))^2 less the slope's sampling variance (floored at 0), over the median
+    of a chi-square with 1 degree of freedom (a robust variance: one curve that runs its own way, as
+    Qwen2.5 base 1.5B does at twice k(N), does not set it), times n / (n - 2) for the two parameters
+    of k(N) fitted to these curves. Curves with < 3 points or one x are skipped; (0, n) for n < 3."""
+    d2 = []
     for i in range(train.n_curves):
         m = train.curve == i
         lx, y = np.log10(train.X[m]), np.log10(train.L[m])
@@ -254,15 +258,34 @@ def slope_scatter(model: kn.KnFit, train: CurveSet) -> float:
         res = y - A @ coef
         s2 = float(res @ res) / max(lx.size - 2, 1)
         sxx = float(np.sum((lx - lx.mean()) ** 2))
-        k_i = float(model.k(train.curve_N[i]))
-        d2.append((-coef[1] - k_i) ** 2)
-        se2.append(s2 / sxx)
-        k2.append(k_i**2)
-    if not d2 or sum(k2) <= 0:
-        return 0.0
+        d2.append(max(0.0, (-coef[1] - float(model.k(train.curve_N[i]))) ** 2 - s2 / sxx))
     n = len(d2)
-    excess = max(0.0, float(np.sum(d2)) - float(np.sum(se2)))
-    return float(math.sqrt(excess / float(np.sum(k2)) * n / max(n - 2, 1)))
+    if n < 3:
+        return 0.0, n
+    return float(math.sqrt(float(np.median(d2)) / _CHI2_1_MEDIAN * n / (n - 2))), n
+
+
+def own_slope(
+    la: np.ndarray, ya: np.ndarray, k_law: float, s: float, rho: float
+) -> tuple[float, float, float]:
+    """(w, k_own, s_post): a curve's own points (log10 X la, log10 L ya, >= 3 of them) against the
+    law's slope k_law with scatter s. k_own is their least-squares slope, se^2 its sampling variance
+    (inflated by (1 + rho) / (1 - rho) for residuals correlated along the curve); the curve's own
+    prior scatter is s, or its excess deviation sqrt((k_own - k_law)^2 - se^2) where larger (a
+    positive-part empirical Bayes estimate: a curve that plainly runs its own way keeps its slope).
+    The slope used is (1 - w) k_law + w k_own, w = prior / (prior + se^2), with posterior sd s_post."""
+    lbar = float(la.mean())
+    A = np.stack([np.ones_like(la), la - lbar], axis=1)
+    coef, *_ = np.linalg.lstsq(A, ya, rcond=None)
+    r = ya - A @ coef
+    s2 = float(r @ r) / max(la.size - 2, 1)
+    se2 = s2 / float(np.sum((la - lbar) ** 2)) * (1 + rho) / max(1 - rho, 1e-3)
+    k_own = -float(coef[1])
+    prior = max(s**2, (k_own - k_law) ** 2 - se2)
+    if prior <= 0:
+        return 0.0, k_own, 0.0
+    w = prior / (prior + se2)
+    return float(w), k_own, float(math.sqrt(prior * se2 / (prior + se2)))
 
 
 def curvature_scatter(train: CurveSet) -> float:
@@ -458,7 +481,7 @@ def predict_curves(
     if opts.n_trials is not None:
         noise = NoiseModel("binomial", float(opts.n_trials), math.inf, noise.rho)
     noise = seed_spread(train, noise)
-    s_k = slope_scatter(model, train)
+    s_k, n_slopes = slope_scatter(model, train)
     s_c = curvature_scatter(train)
     tau = intercept_scatter(model, train)
     miss_cache: dict[int, float | None] = {}
@@ -475,8 +498,12 @@ def predict_curves(
         if K:
             la, ya = np.log10(np.asarray(t.anchor_x, float)), np.log10(np.asarray(t.anchor_L, float))
             lbar, ybar = float(la.mean()), float(ya.mean())
-            y_hat = ybar - k_hat * (lx - lbar)
-            y_boot = ybar - kb[:, None] * (lx[None, :] - lbar)  # each refit's line through the anchors
+            w, k_own, s_t = 0.0, k_hat, s_k
+            if K >= 3 and np.ptp(la) > 0:  # a window of the curve's own steps: its own slope counts
+                w, k_own, s_t = own_slope(la, ya, k_hat, s_k, noise.rho)
+            y_hat = ybar - ((1 - w) * k_hat + w * k_own) * (lx - lbar)
+            # each refit's line through the anchors
+            y_boot = ybar - ((1 - w) * kb + w * k_own)[:, None] * (lx[None, :] - lbar)
             k_eff = max(1.0, K * (1 - noise.rho) / (1 + noise.rho))
             var_level = float(np.mean(noise.var_log10(10.0**ya))) / k_eff
             if K not in miss_cache:
@@ -498,6 +525,7 @@ def predict_curves(
         else:
             y_hat = -k_hat * lx + float(model.E0_of_N(t.N))
             y_boot = -kb[:, None] * lx[None, :] + eb[:, None]
+            s_t = s_k
             level_sd = tau
             anchors = None
             dl = lx - lx_train  # a new size's own slope pivots about the fitted curves' centre
@@ -510,9 +538,10 @@ def predict_curves(
         rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 7919, i]))
         nb, m = y_boot.shape[0], opts.n_noise
         z = rng.standard_normal((5, nb, m, 1))
+        z[0] = rng.standard_t(max(n_slopes - 2, 1), (nb, m, 1))  # the slope: its scale is estimated
         draws = (
             y_boot[:, None, :]
-            + s_k * k_hat * z[0] * dl[None, None, :]
+            + s_t * z[0] * dl[None, None, :]
             + s_c * z[4] * q[None, None, :]
             + level_sd * z[1]
             + np.sqrt(var_point)[None, None, :] * z[2]
@@ -524,7 +553,7 @@ def predict_curves(
             bands[lv] = (10.0 ** pct[0], 10.0 ** pct[1])
         sd = {
             "param": np.std(y_boot, axis=0),
-            "slope": s_k * k_hat * np.abs(dl),
+            "slope": s_t * np.abs(dl),
             "curvature": s_c * np.abs(q),
             "level": np.full(x.size, level_sd),
             "point": np.sqrt(var_point),
@@ -548,7 +577,7 @@ def predict_curves(
                 sd,
                 params,
                 noise,
-                s_k,
+                s_t,
                 level_sd,
                 anchors,
                 int(kb.size),
