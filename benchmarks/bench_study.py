@@ -21,6 +21,10 @@ study already wrote, except the peak, which is timed here:
 - fixed cost of a job = job seconds - seconds of useful work: process start, imports, loading and
   saving models, building the trainer, scoring;
 - job-seconds per replicate = all job seconds / replicates per size.
+- an evaluation that a training segment (or a base model's pre-training job) made in its own process
+  (rlscaling.evaluate.memo; the evaluate job's log says "from the training segment's evaluation") is
+  counted as evaluation: its seconds (the summary's `seconds`) move from that job to the evaluate job,
+  whose own seconds are then the copy.
 Writes OUT/bench_study.md (tables) and OUT/bench_study.json, and prints the tables. The load average
 is recorded: on a busy machine the study's seconds (and this peak) mean little.
 """
@@ -114,7 +118,35 @@ def jobs(study: Path) -> list[dict[str, Any]]:
             out.append({"stage": stage, "size": size_of_run[run], "key": rest, "seconds": s,
                         "useful_seconds": useful, "flops": flops, "generated_tokens": tokens})  # fmt: skip
         out[-1]["cpu_seconds"] = cpu[key]
+    _move_in_process_evaluations(study, out)
     return out
+
+
+def _move_in_process_evaluations(study: Path, records: list[dict[str, Any]]) -> None:
+    """Evaluations made inside a training segment or a pre-training job (the evaluate job copied them):
+    their seconds move from that job's record to the evaluate job's, so each stage keeps its own work."""
+    from rlscaling.evaluate.memo import memo_dir
+
+    by_key = {(r["stage"], r["key"]): r for r in records}
+    for r in records:
+        if r["stage"] != "evaluate":
+            continue
+        log = study / "logs" / "evaluate" / f"{r['key']}.log"
+        if not (log.is_file() and "from the training segment's evaluation" in log.read_text()):
+            continue
+        run, step = r["key"].rsplit("/", 1)
+        summaries = [json.loads(f.read_text()) for f in sorted((study / "eval" / r["key"]).glob("*.json"))]
+        moved = sum(float(e["seconds"]) for e in summaries)
+        model = Path(summaries[0]["model"]) if summaries else None
+        if int(step.split("_")[1]) == 0 and model is not None:
+            owner = ("pretrain", str(model.parent.relative_to(study / "models")))
+        else:
+            owner = ("train", r["key"])
+        if owner not in by_key or model is None or not memo_dir(model).is_dir():
+            continue
+        for field in ("seconds", "cpu_seconds"):
+            by_key[owner][field] -= moved
+            r[field] += moved
 
 
 def summarize(records: list[dict[str, Any]], peak1: float, replicates: int) -> list[dict[str, Any]]:
