@@ -78,6 +78,40 @@ def test_the_workflow_plans_a_full_chain_per_replicate(tmp_path):
             assert f"results/mini/runs/{size}__rep-{k}/" in text
 
 
+def test_shared_base_models_pretrain_once_per_size_and_train_each_replicate_from_it():
+    import rlscaling.config as rc
+
+    cfg = yaml.safe_load((PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml").read_text())
+    cfg = rc.validate(cfg | {"replicates": 3, "replicate_base_models": "shared"})
+    sizes = list(cfg["models"]["sizes"])
+    models = rc.base_models(cfg)
+    assert list(models) == sizes and all(m["seed"] == cfg["seed"] for m in models.values())
+    runs = rc.runs(cfg)
+    assert len(runs) == 3 * len(sizes)
+    for size in sizes:
+        mine = [r for r in runs if r.size == size]
+        assert {r.model for r in mine} == {size}
+        assert sorted(r.training["seed"] for r in mine) == [cfg["seed"] + 1000 * k for k in range(3)]
+
+
+@pytest.mark.slow
+def test_the_workflow_pretrains_shared_base_models_once(tmp_path):
+    cfg = yaml.safe_load((PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml").read_text())
+    cfg.update(replicates=2, replicate_base_models="shared")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(PROJECT_ROOT / "Snakefile"),
+           "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
+           "all", "-n"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    stats = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    sizes = list(cfg["models"]["sizes"])
+    assert counts["pretrain"] == len(sizes) and counts["run_metrics"] == 2 * len(sizes)
+    assert "/rep0/base" not in text and "/rep1/base" not in text
+
+
 def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(tmp_path):
     import matplotlib
 

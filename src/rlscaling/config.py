@@ -266,12 +266,13 @@ def model_key(
 ) -> str:
     """The base model of `size` in `replicate`, pre-trained with the sweep values `pretrain_variant`
     (PRETRAIN_SWEEP_KEYS): the folder under models/. `{size}`, then `/{key}-{value}` per pre-training
-    sweep value (e.g. `s/pretrain_tokens-500000`), then `/rep{k}` when the study has replicates. A hub
-    family's base models are given: always `{size}`."""
+    sweep value (e.g. `s/pretrain_tokens-500000`), then `/rep{k}` when the study has replicates that
+    pre-train their own (replicate_base_models: own). A hub family's base models are given: always
+    `{size}`."""
     if config["models"]["family"] != "tiny":
         return size
     parts = [size] + [f"{k}-{_fmt(v)}" for k, v in (pretrain_variant or {}).items()]
-    if n_replicates(config) > 1:
+    if n_replicates(config) > 1 and config.get("replicate_base_models", "own") == "own":
         parts.append(f"rep{int(replicate)}")
     return "/".join(parts)
 
