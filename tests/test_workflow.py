@@ -147,6 +147,22 @@ def test_scheduling_keys_are_not_evaluation_params(study: Path):
         write_config(study)
 
 
+def test_every_evaluation_was_made_in_the_process_that_wrote_its_checkpoint(study: Path):
+    # trl + hf: segments and pre-training jobs evaluate their checkpoints; the evaluate jobs copy
+    logs = sorted((study / S / "logs" / "evaluate").rglob("*.log"))
+    assert logs and all("from the training segment's evaluation" in p.read_text() for p in logs), logs
+
+
+def test_an_evaluation_setting_change_reevaluates_without_retraining(study: Path):
+    cfg = yaml.safe_load(MINI.read_text())
+    write_config(study, **{"evaluation.n_samples": int(cfg["evaluation"]["n_samples"]) + 1})
+    try:
+        jobs = planned_jobs(study, "all")
+        assert jobs["evaluate"] > 0 and not {"pretrain", "train_segment"} & set(jobs), jobs
+    finally:
+        write_config(study)
+
+
 def test_raising_total_steps_trains_only_the_new_segments(study: Path):
     write_config(study, **{"training.total_steps": 8})
     try:
