@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_evaluate import fake_score, run_eval, write_bench
+from test_evaluate import EVAL_PARAMS, fake_score, run_eval, write_bench
 
 from rlscaling.checkpoint import write_manifest
 from rlscaling.errors import UserError
@@ -125,18 +125,7 @@ def test_a_memo_hit_writes_what_a_fresh_evaluation_writes(tmp_path, monkeypatch)
     model = build_tiny_model(tmp_path / "runs" / "xs" / "step_000025")
     write_manifest(model)
     bench = write_bench(tmp_path / "heldout.parquet")
-    params = {
-        "engine": "hf",
-        "n_samples": 4,
-        "pass_k": [1, 2, 4],
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "greedy": False,
-        "max_response_tokens": 12,
-        "batch_size": 5,
-        "seed": 0,
-        "scorers": {},
-    }
+    params = EVAL_PARAMS
     monkeypatch.setenv(memo.PLAN_ENV, json.dumps({"params": params, "bench": [str(bench)]}))
     assert memo.evaluate_after_training(model, 25, 1) == memo.memo_dir(model)
 

@@ -62,20 +62,22 @@ def fake_scoring(monkeypatch):
     monkeypatch.setattr("rlscaling.evaluate.bench._load_scoring", lambda: (fake_score, lambda s: "fake"))
 
 
+EVAL_PARAMS = {
+    "engine": "hf",
+    "n_samples": 4,
+    "pass_k": [1, 2, 4],
+    "temperature": 1.0,
+    "top_p": 1.0,
+    "greedy": False,
+    "max_response_tokens": 12,
+    "batch_size": 5,
+    "seed": 0,
+    "scorers": {},
+}
+
+
 def run_eval(model: Path, benches: list[Path], out_dir: Path, extra: tuple[str, ...] = (), **params) -> int:
-    cfg = {
-        "engine": "hf",
-        "n_samples": 4,
-        "pass_k": [1, 2, 4],
-        "temperature": 1.0,
-        "top_p": 1.0,
-        "greedy": False,
-        "max_response_tokens": 12,
-        "batch_size": 5,
-        "seed": 0,
-        "scorers": {},
-    }
-    cfg.update(params)
+    cfg = EVAL_PARAMS | params
     argv = [
         "evaluate",
         "--model",

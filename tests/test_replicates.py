@@ -56,10 +56,8 @@ def test_a_fit_of_replicated_curves_bootstraps_over_seeds(tmp_path, capsys):
     assert "fitting curves across" not in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_the_workflow_plans_a_full_chain_per_replicate(tmp_path):
-    cfg = yaml.safe_load((PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml").read_text())
-    cfg["replicates"] = 2
+def dry_run(tmp_path: Path, cfg: dict) -> str:
+    """The text of `snakemake all -n` on `cfg` (a config written to tmp_path); it must succeed."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(PROJECT_ROOT / "Snakefile"),
            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
@@ -67,9 +65,22 @@ def test_the_workflow_plans_a_full_chain_per_replicate(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-3000:]
-    sizes = list(cfg["models"]["sizes"])
+    return text
+
+
+def job_counts(text: str) -> dict[str, int]:
+    """Rule -> jobs, from a dry run's first job-stats table."""
     stats = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+
+
+@pytest.mark.slow
+def test_the_workflow_plans_a_full_chain_per_replicate(tmp_path):
+    cfg = yaml.safe_load((PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml").read_text())
+    cfg["replicates"] = 2
+    text = dry_run(tmp_path, cfg)
+    sizes = list(cfg["models"]["sizes"])
+    counts = job_counts(text)
     assert counts["pretrain"] == 2 * len(sizes)
     assert counts["run_metrics"] == 2 * len(sizes)
     for size in sizes:
@@ -98,15 +109,8 @@ def test_shared_base_models_pretrain_once_per_size_and_train_each_replicate_from
 def test_the_workflow_pretrains_shared_base_models_once(tmp_path):
     cfg = yaml.safe_load((PROJECT_ROOT / "tests" / "fixtures" / "mini_study.yaml").read_text())
     cfg.update(replicates=2, replicate_base_models="shared")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [str(Path(sys.executable).parent / "snakemake"), "-s", str(PROJECT_ROOT / "Snakefile"),
-           "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
-           "all", "-n"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    text = proc.stdout + proc.stderr
-    assert proc.returncode == 0, text[-3000:]
-    stats = text.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    text = dry_run(tmp_path, cfg)
+    counts = job_counts(text)
     sizes = list(cfg["models"]["sizes"])
     assert counts["pretrain"] == len(sizes) and counts["run_metrics"] == 2 * len(sizes)
     assert "/rep0/base" not in text and "/rep1/base" not in text

@@ -22,13 +22,9 @@ def resolve_path(p: str | Path) -> Path:
 
 def read_parquet(path: str | Path, key: str) -> pd.DataFrame:
     """A parquet file as a DataFrame; UserError naming `key` (the config key) and the file otherwise."""
-    p = resolve_path(path)
-    if not p.is_file():
-        raise UserError(f"{key}: file {path} does not exist")
-    try:
-        return pd.read_parquet(p)
-    except Exception as err:  # noqa: BLE001 - any reader failure is a bad input file
-        raise UserError(f"{key}: cannot read {path} as parquet ({type(err).__name__}: {err})") from err
+    from rlscaling.io import read_parquet as read
+
+    return read(resolve_path(path), f"{key}: file")
 
 
 def _is_saved_dataset(p: Path) -> bool:
