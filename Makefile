@@ -73,9 +73,9 @@ docs: setup
 
 # the default study for study seeds 0, 1, 2 (each in results/<study>-seed<k>/), then the verdict of every
 # check (pass / FAIL / undetermined) and the fitted K_max / N0 with intervals per seed:
-# results/robustness/robustness.md (`rlscaling robustness`, docs/guides/verdicts.md). One full study per seed.
-# ROBUSTNESS_ARGS: e.g. --seeds 3,4,5, --table-only, --configfile workflow/presets/tiny-robust.yaml
-# (3 replicates, token budgets that grow with N). Exits 1 when a seed has a FAIL verdict
+# results/robustness/robustness.md (`rlscaling robustness`, docs/guides/verdicts.md). One full study per
+# seed (about 30 min each on 2 cores). ROBUSTNESS_ARGS: e.g. --seeds 11,12,13, --table-only,
+# --configfile workflow/presets/tiny-shared.yaml. Exits 1 when a seed has a FAIL verdict
 .PHONY: robustness
 robustness: setup
 	$(VENV)/bin/rlscaling robustness --cores $(CORES) $(ROBUSTNESS_ARGS)
@@ -84,10 +84,10 @@ robustness: setup
 # noise measured on replicated studies on disk (e.g. those `make robustness` wrote); no training, a few
 # minutes: results/identify_power/identify_power.md and .png (`rlscaling identify-power`).
 # IDENTIFY_STUDIES: the study folders.
-IDENTIFY_STUDIES ?= $(wildcard results/tiny-robust-seed*)
+IDENTIFY_STUDIES ?= $(wildcard results/default-seed*)
 .PHONY: identify-power
 identify-power: setup
-	@test -n "$(IDENTIFY_STUDIES)" || { echo "make identify-power: no study in results/tiny-robust-seed*: run make robustness ROBUSTNESS_ARGS='--configfile workflow/presets/tiny-robust.yaml' first, or set IDENTIFY_STUDIES to replicated study folders" >&2; exit 2; }
+	@test -n "$(IDENTIFY_STUDIES)" || { echo "make identify-power: no study in results/default-seed*: run make robustness first, or set IDENTIFY_STUDIES to replicated study folders" >&2; exit 2; }
 	$(VENV)/bin/rlscaling identify-power $(IDENTIFY_STUDIES) --jobs $(CORES) $(IDENTIFY_ARGS)
 
 # how close the default study (or STUDY's) runs to this machine's limit: fp32 matmul peak, each stage's

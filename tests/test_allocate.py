@@ -274,23 +274,6 @@ def test_split_reads_a_study_curves_table_by_its_c_pretrain_column():
     assert res["groups"][0]["law"]["b"]["value"] > 0
 
 
-def test_tiny_split_preset_copies_its_sizes_and_settings_from_the_default_study():
-    import yaml
-
-    from rlscaling import config
-
-    split = config.validate(yaml.safe_load((PRESETS / "tiny-split.yaml").read_text()))
-    default = config.load(PRESETS.parents[1] / "config.yaml")
-    for size, arch in split["models"]["sizes"].items():
-        assert arch == default["models"]["sizes"][size], size
-        assert config.pretrain_settings(split, size) == config.pretrain_settings(default, size), size
-        assert split["training"]["sizes"][size] == default["training"]["sizes"][size], size
-    same = set(split["training"]) - {"sizes", "segment_steps"}  # segments of 20: the sigmoid's 5 points
-    assert {k: split["training"][k] for k in same} == {k: default["training"][k] for k in same}
-    assert split["data"] == default["data"]
-    assert split["evaluation"] | {"every_steps": 25} == default["evaluation"]
-
-
 def test_tiny_split_preset_pretrains_every_size_at_every_token_budget():
     import yaml
 

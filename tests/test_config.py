@@ -133,6 +133,7 @@ def test_extra_eval_step_after_the_last_step_is_refused(default):
 
 
 def test_runs_are_sizes_times_sweep_with_overrides(default):
+    default["replicates"] = 1  # one run per size: run names are the sizes
     default["sweep"] = {"seed": [0, 1], "reward": ["strict", "flexible"]}
     cfg = rc.validate(default)
     runs = rc.runs(cfg)
@@ -150,6 +151,7 @@ def test_segment_params_do_not_depend_on_total_steps(default):
 
 
 def test_size_override_changes_only_that_sizes_runs(default):
+    default["replicates"] = 1  # one run per size: run names are the sizes
     plain = {r.name: r.train_params() for r in rc.runs(rc.validate(copy.deepcopy(default)))}
     default["training"].setdefault("sizes", {})["l"] = {"lr": 1.5e-5, "kl_coef": 0.01}
     runs = {r.name: r for r in rc.runs(rc.validate(default))}
@@ -160,6 +162,7 @@ def test_size_override_changes_only_that_sizes_runs(default):
 
 
 def test_sweep_value_wins_over_size_override(default):
+    default["replicates"] = 1  # one run per size: run names are the sizes
     default["training"]["sizes"] = {"l": {"lr": 2.5e-5}}
     default["sweep"] = {"lr": [1e-4]}  # the run name says lr-0.0001: it must train at that lr
     assert rc.run_by_name(rc.validate(default), "l__lr-0.0001").training["lr"] == 1e-4
@@ -232,7 +235,8 @@ def test_pretrain_size_override_with_a_bad_value_or_unknown_size_is_refused(defa
 # -- replicates: a full pre-train + RL chain per replicate --------------------------------------------
 
 
-def test_one_replicate_is_the_default_and_keeps_run_names_seeds_and_base_models(default):
+def test_without_replicates_one_run_per_size_keeps_run_names_seeds_and_base_models(default):
+    default.pop("replicates", None)
     cfg = rc.validate(default)
     assert rc.n_replicates(cfg) == 1
     assert [r.name for r in rc.runs(cfg)] == list(cfg["models"]["sizes"])
@@ -302,6 +306,7 @@ def test_changing_one_pretrain_budget_leaves_the_other_base_models_settings_unch
 
 
 def test_without_a_pretrain_sweep_base_models_keep_the_size_as_key_and_its_settings(default):
+    default["replicates"] = 1  # one run per size: run names are the sizes
     cfg = rc.validate(default)
     models = rc.base_models(cfg)
     assert all(models[s]["pretrain"] == rc.pretrain_settings(cfg, s) for s in cfg["models"]["sizes"])

@@ -319,18 +319,21 @@ def test_zero_variance_groups_leave_the_loss_and_its_normaliser():
 PRESETS = PROJECT_ROOT / "workflow" / "presets"
 
 
-def test_tiny_recipes_copies_its_sizes_and_settings_from_the_default_study():
-    """Same family, pre-training and training as config.yaml, so its base models are the replicated
-    default study's (cache hits) and only the recipe differs between its runs."""
+def test_tiny_recipes_base_models_are_the_tiny_split_studys_2m_token_models():
+    """Both presets keep the first default family (one 2M-token budget, no equations-only corpus), the
+    one their results were measured on: the recipes' base models are the split study's 2M-token ones
+    (cache hits), and only the recipe differs between the recipes' runs."""
     recipes_cfg = rc.validate(yaml.safe_load((PRESETS / "tiny-recipes.yaml").read_text()))
-    default = rc.load(PROJECT_ROOT / "config.yaml")
+    split = rc.validate(yaml.safe_load((PRESETS / "tiny-split.yaml").read_text()))
+    assert 2_000_000 in split["sweep"]["pretrain_tokens"]
     for size, arch in recipes_cfg["models"]["sizes"].items():
-        assert arch == default["models"]["sizes"][size], size
-        assert rc.pretrain_settings(recipes_cfg, size) == rc.pretrain_settings(default, size), size
-        assert recipes_cfg["training"]["sizes"][size] == default["training"]["sizes"][size], size
-    same = set(recipes_cfg["training"]) - {"sizes", "segment_steps"}
-    assert {k: recipes_cfg["training"][k] for k in same} == {k: default["training"][k] for k in same}
-    assert recipes_cfg["data"] == default["data"]
+        assert arch == split["models"]["sizes"][size], size
+        assert rc.pretrain_settings(recipes_cfg, size) == rc.pretrain_settings(split, size), size
+        assert recipes_cfg["training"]["sizes"][size] == split["training"]["sizes"][size], size
+    assert recipes_cfg["data"] == split["data"]
+    assert {k: v for k, v in recipes_cfg["training"].items() if k != "recipe"} == {
+        k: v for k, v in split["training"].items() if k != "recipe"
+    }
     assert len(recipes_cfg["sweep"]["recipe"]) >= 4 and recipes_cfg["replicates"] >= 3
     assert len(rc.eval_steps(recipes_cfg)) >= 8  # a sigmoid per replicate, and 4 points in its first half
 

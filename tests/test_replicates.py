@@ -130,22 +130,19 @@ def test_the_step_figure_draws_each_size_as_its_replicates_mean_with_error_bars(
     assert len(fig.axes[0].containers) == len(SIZES)  # one errorbar container per size
 
 
-def test_the_tiny_robust_preset_pretrains_three_replicates_on_token_budgets_that_grow_with_n():
+def test_the_default_study_pretrains_three_replicates_on_token_budgets_that_grow_with_n():
     # and on a corpus with half its documents equations-only (docs/results/tiny-calibration.md)
-    import yaml
-
     from rlscaling import config as rc
 
-    overlay = yaml.safe_load((PROJECT_ROOT / "workflow" / "presets" / "tiny-robust.yaml").read_text())
-    cfg = rc.load(PROJECT_ROOT / "config.yaml", overlay)
+    cfg = rc.load(PROJECT_ROOT / "config.yaml")
     models = rc.base_models(cfg)
     assert rc.n_replicates(cfg) == 3 and len(models) == 12
     assert {m["seed"] for m in models.values()} == {0, 1000, 2000}
     tokens = [models[f"{size}/rep0"]["pretrain"]["tokens"] for size in cfg["models"]["sizes"]]
     assert tokens == sorted(tokens) and tokens[0] < tokens[-1]
     assert cfg["data"]["synthetic"]["corpus_equations_only_rate"] == 0.5
-    # l trains at 5e-5: half xs's and s's RL learning rate, twice config.yaml's 2.5e-5 (docs/results/
-    # identifiability.md: at 1e-4 l's gain was as large but its RL seed moved it twice as much)
+    # l trains at 5e-5, half xs's and s's RL learning rate (docs/results/identifiability.md: at 1e-4
+    # l's gain was as large but its RL seed moved it twice as much; at 2.5e-5 it gained the least)
     lr = {r.size: r.training["lr"] for r in rc.runs(cfg)}
     assert lr["xs"] == lr["s"] == 1e-4 and lr["l"] == 5e-5
     # the curriculum spans every level within the run: max_train = total_steps x prompts_per_step

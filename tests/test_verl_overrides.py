@@ -57,10 +57,11 @@ def segment(
 
 
 def default_verl_params(**training) -> dict:
-    """The embedded default study switched to the verl engine on one 8-GPU node."""
+    """The embedded default study, one replicate, switched to the verl engine on one 8-GPU node."""
     cfg = rc.load(
         PROJECT_ROOT / "config.yaml",
         {
+            "replicates": 1,
             "training": {"engine": "verl", **training},
             "resources": {"train": {"gpus_per_node": 8, "cpus_per_task": 16}},
             # checkpoints (segment ends) must include every evaluated step

@@ -47,24 +47,26 @@ def _zombie(pid: int) -> bool:
 
 
 def test_a_sigkilled_job_takes_the_supervised_trainer_and_its_daemons_down():
+    # a sleep length no other process on the machine uses, and only the sleepers this job started are
+    # watched; the waits allow a loaded machine (CI runs the default study beside the tests)
     job = textwrap.dedent(
         """
         import subprocess, sys, time
         from rlscaling.train.verl import processes as P
-        trainer = "setsid env -i bash -c 'sleep 300 & sleep 300' & sleep 300"
+        trainer = "setsid env -i bash -c 'sleep 317 & sleep 317' & sleep 317"
         subprocess.Popen(P.supervised(["bash", "-c", trainer]), start_new_session=True)
-        time.sleep(300)
+        time.sleep(317)
         """
     )
+    before = set(_sleepers())
     proc = subprocess.Popen([sys.executable, "-c", job])
-
-    def sleepers() -> list[int]:
-        out = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout
-        return [int(x) for x in out.split()]
-
-    before = set(sleepers())
-    assert wait_for(lambda: len(set(sleepers()) - before) >= 3 or len(sleepers()) >= 3)
-    mine = set(sleepers())
+    assert wait_for(lambda: len(set(_sleepers()) - before) >= 3, 60)
+    mine = set(_sleepers()) - before
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert wait_for(lambda: not (set(sleepers()) & mine), 20), sorted(set(sleepers()) & mine)
+    assert wait_for(lambda: not (set(_sleepers()) & mine), 60), sorted(set(_sleepers()) & mine)
+
+
+def _sleepers() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "^sleep 317$"], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]

@@ -1,6 +1,6 @@
 """`rlscaling identify-power`: how many replicates, and which span of sizes, identify K_max and N0.
 
-    rlscaling identify-power results/tiny-robust-seed1 results/tiny-robust-seed2 ...
+    rlscaling identify-power results/default-seed1 results/default-seed2 ...
         [--replicates 3,6,12] [--spans 0,60] [--centre smallest|N0] [--run-noise-scale 1]
         [--point-noise-scale 1] [--pooled-max 10]
         [--sims 40] [--bootstrap 200] [--jobs 2] [--out results/identify_power]

@@ -23,8 +23,8 @@ robustness.png / .pdf (every run's final loss and RL gain against N, per seed), 
 and exits 1 when a verdict is FAIL for any seed (undetermined is no failure), 2 when a study could not
 be run or read.
 
-Cost: one full study per seed (about 13 idle-machine minutes each for a single-replicate config.yaml
-on 2 cores, more with replicates). --table-only tabulates the studies already on disk; --dry-run
+Cost: one full study per seed (about 30 idle-machine minutes each for config.yaml's three replicates
+on 2 cores). --table-only tabulates the studies already on disk; --dry-run
 prints the planned job counts (snakemake -n) and runs nothing.
 """
 
