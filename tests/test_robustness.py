@@ -135,3 +135,30 @@ def test_a_seed_without_a_finished_study_is_reported_and_exits_2(tmp_path, capsy
 def test_robustness_outside_a_project_folder_is_a_user_error(tmp_path, capsys):
     assert cli_main(["robustness", "--directory", str(tmp_path), "--table-only"]) == 2
     assert "no Snakefile" in capsys.readouterr().err
+
+
+def test_a_stopped_robustness_run_takes_its_snakemake_and_jobs_down(tmp_path):
+    """SIGTERM to `rlscaling robustness` reaches the study's Snakemake and its running job: none is
+    left, and the command exits 128 + 15."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "Snakefile").write_text('rule all:\n    shell: "sleep 319"\n')
+    (tmp_path / "config.yaml").write_text("study: stop\n")
+    (tmp_path / "profiles" / "local").mkdir(parents=True)
+    (tmp_path / "profiles" / "local" / "config.yaml").write_text("printshellcmds: true\n")
+
+    def sleepers() -> list[str]:
+        return subprocess.run(["pgrep", "-f", "^sleep 319$"], capture_output=True, text=True).stdout.split()
+
+    cmd = [sys.executable, "-m", "rlscaling", "robustness", "--seeds", "1", "--directory", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not sleepers() and time.time() < deadline:
+        time.sleep(0.2)
+    assert sleepers(), (tmp_path / "results" / "robustness" / "seed1.log").read_text()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=90) == 128 + signal.SIGTERM
+    assert not sleepers()

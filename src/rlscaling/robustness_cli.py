@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +28,53 @@ from rlscaling.robustness import (
     snakemake_cmd,
 )
 from rlscaling.verdicts import FAIL
+
+
+def run_study(cmd: list[str], cwd: Path, log: Path, grace: float = 30.0) -> int:
+    """Run one seed's Snakemake, its output to `log`, and return its exit status.
+
+    Snakemake and its jobs run in a process group of their own. A SIGTERM or SIGINT to this command
+    sends SIGTERM to the whole group: the jobs stop (their outputs are written atomically, so nothing
+    half-written is left) and Snakemake, seeing them fail, releases its lock and exits. After `grace`
+    seconds whatever of the group is left is killed, and this command exits 128 + the signal, so no
+    study job outlives it. (SIGINT to Snakemake alone leaves a running local job alive.)"""
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    received: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    handlers = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    deadline = None
+    try:
+        while True:
+            try:
+                returncode = proc.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if received and deadline is None:
+                    deadline = time.monotonic() + grace
+                if deadline is not None and time.monotonic() > deadline:
+                    try:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+    if received:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # a job Snakemake left behind
+        except ProcessLookupError:
+            pass
+        raise SystemExit(128 + received[0])
+    return returncode
+
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--seeds", default="0,1,2", help="comma-separated study seeds")
@@ -75,16 +124,10 @@ def main(args: argparse.Namespace) -> int:
         if not args.table_only:
             t0 = time.perf_counter()
             log = out_dir / f"seed{seed}.log"
-            with open(log, "w") as fh:
-                proc = subprocess.run(
-                    snakemake_cmd(args.configfile, overlay, args.cores),
-                    cwd=root,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                )
+            returncode = run_study(snakemake_cmd(args.configfile, overlay, args.cores), root, log)
             row["minutes"] = (time.perf_counter() - t0) / 60
-            if proc.returncode != 0:
-                row["error"] = f"snakemake exited {proc.returncode} (log: {log})"
+            if returncode != 0:
+                row["error"] = f"snakemake exited {returncode} (log: {log})"
         try:
             row["checks"] = read_checks(study_dir)
             row["verdicts_from"] = verdicts_file(study_dir).name
