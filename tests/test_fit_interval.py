@@ -101,6 +101,20 @@ def test_replicates_add_their_seed_spread():
     assert p.unit == "seed" and p.noise.n_seed < np.inf and p.sd_log10["seed"].min() > 0
 
 
+def test_an_interval_that_would_pass_l_1_ends_at_1_and_says_the_data_do_not_bound_it():
+    # a target anchored near L = 1 and evaluated on few trials: its upper band has nothing to stop it
+    cs = to_curveset(simulated(0), "D")
+    train = cs.subset(cs.curve_N[cs.curve] < 64e9)
+    x = cs.X[cs.curve_N[cs.curve] == 64e9]
+    p = predict_curve(train, 64e9, x, x[:1], np.array([0.97]), IntervalOptions(n_boot=30, n_trials=20))
+    lo95, hi95 = p.bands[0.95]
+    assert np.all(hi95 <= 1.0) and np.any(hi95 == 1.0) and np.all(lo95 < hi95)
+    assert any("95% interval reaches L = 1" in n and "do not bound it" in n for n in p.notes)
+    pred = {"target_N": 64e9, "train_sizes": ["1e9"], "x": "D", "settings": {"law": "paper"},
+            "anchor_points": 1, "curves": [{"label": "64e9", **p.to_json()}]}  # fmt: skip
+    assert "⚠ 64e9: the 95% interval reaches L = 1" in markdown(pred)
+
+
 # -- refusals ------------------------------------------------------------------------------------------
 
 

@@ -548,9 +548,18 @@ def predict_curves(
             + np.sqrt(var_seed)[None, None, :] * z[3]
         ).reshape(nb * m, -1)
         bands = {}
+        target_notes = list(notes)
         for lv in opts.levels:
             pct = np.percentile(draws, [50 * (1 - lv), 50 * (1 + lv)], axis=0)
-            bands[lv] = (10.0 ** pct[0], 10.0 ** pct[1])
+            lo, hi = 10.0 ** pct[0], 10.0 ** pct[1]
+            unbounded = hi > 1.0  # L = 1 - pass@1 cannot exceed 1
+            if unbounded.any():
+                target_notes.append(
+                    f"the {lv:.0%} interval reaches L = 1 (pass@1 0) at {int(unbounded.sum())} of "
+                    f"{unbounded.size} points: the data do not bound it from above there, and its "
+                    "upper end is written as 1"
+                )
+            bands[lv] = (lo, np.minimum(hi, 1.0))
         sd = {
             "param": np.std(y_boot, axis=0),
             "slope": s_t * np.abs(dl),
@@ -583,7 +592,7 @@ def predict_curves(
                 int(kb.size),
                 unit,
                 opts.law,
-                list(notes),
+                target_notes,
             )
         )
     return out

@@ -203,6 +203,11 @@ def markdown(pred: dict[str, Any]) -> str:
             f"Predicted final L {c['L'][-1]:.4f}, 95% interval [{c['intervals']['0.95']['lo'][-1]:.4f}, "
             f"{c['intervals']['0.95']['hi'][-1]:.4f}] (no run of this size to compare with)."
         )
+    flagged = [
+        (c.get("label") or f"N = {c['N']:.4g}", note) for c in pred["curves"] for note in c.get("notes") or []
+    ]
+    if flagged:
+        lines += ["", "**Flagged intervals**", "", *(f"- ⚠ {label}: {note}" for label, note in flagged)]
     return "\n".join(lines)
 
 
