@@ -320,7 +320,7 @@ PRESETS = PROJECT_ROOT / "workflow" / "presets"
 
 
 def test_tiny_recipes_base_models_are_the_tiny_split_studys_2m_token_models():
-    """Both presets keep the first default family (one 2M-token budget, no equations-only corpus), the
+    """Both presets keep the single-budget family (one 2M-token budget, no equations-only corpus), the
     one their results were measured on: the recipes' base models are the split study's 2M-token ones
     (cache hits), and only the recipe differs between the recipes' runs."""
     recipes_cfg = rc.validate(yaml.safe_load((PRESETS / "tiny-recipes.yaml").read_text()))
